@@ -1,0 +1,252 @@
+"""Format, start, probe and stop a single-node KRaft broker+controller on the loopback interface."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from monitor.broker.distribution import BrokerSetupError, check_java, ensure_distribution
+from monitor.settings import KafkaSettings
+
+_READY_LINE = "Kafka Server started"
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    running: bool
+    pid: int | None
+    bootstrap: str
+    reachable: bool
+
+
+def _port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Ask the kernel for a free TCP port (racy by nature, fine for tests)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    if stat.exists():
+        # A zombie child still answers kill(0); it is not a running broker.
+        return stat.read_text().split(")")[-1].split()[0] != "Z"
+    return True
+
+
+async def probe_metadata(bootstrap: str, timeout_s: float = 5.0) -> bool:
+    """True when the cluster answers a metadata request."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout_s)
+        await asyncio.wait_for(admin.list_topics(), timeout_s)
+        return True
+    except Exception:
+        return False
+    finally:
+        await admin.close()
+
+
+class LocalBroker:
+    """A broker whose config, data, log and pid file all live under one data directory."""
+
+    def __init__(self, settings: KafkaSettings, data_dir: Path | None = None) -> None:
+        self.settings = settings
+        self.data_dir = (data_dir or settings.data_dir).resolve()
+        self.host = settings.host
+        self.port = settings.port
+        self.controller_port = settings.controller_port
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "broker.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "broker.pid"
+
+    def _server_properties(self) -> str:
+        h, p, c = self.host, self.port, self.controller_port
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{h}:{c}",
+            "listeners": f"PLAINTEXT://{h}:{p},CONTROLLER://{h}:{c}",
+            "advertised.listeners": f"PLAINTEXT://{h}:{p}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.data_dir / "logs"),
+            "num.partitions": "1",
+            "num.network.threads": "2",
+            "num.io.threads": "2",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "1",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            # The cleaner's default 128 MiB buffer would take a quarter of a small heap.
+            "log.cleaner.dedupe.buffer.size": "33554432",
+            "auto.create.topics.enable": "false",
+        }
+        if int(self.settings.version.split(".", 1)[0]) >= 4:
+            props["share.coordinator.state.topic.replication.factor"] = "1"
+            props["share.coordinator.state.topic.min.isr"] = "1"
+        return "".join(f"{k}={v}\n" for k, v in props.items())
+
+    def _java_cmd(self, libs: Path, main: list[str]) -> list[str]:
+        log4j = resources.files("monitor.broker").joinpath("log4j2.properties")
+        return [
+            "java",
+            "-Xms256m",
+            f"-Xmx{self.settings.heap}",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j}",
+            f"-Dkafka.logs.dir={self.data_dir / 'logs'}",
+            "-cp",
+            f"{libs}/*",
+            *main,
+        ]
+
+    def _cluster_id(self) -> str:
+        path = self.data_dir / "cluster.id"
+        if path.exists():
+            return path.read_text().strip()
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        path.write_text(cid)
+        return cid
+
+    def status(self) -> BrokerStatus:
+        pid = self._read_pid()
+        running = pid is not None and _pid_alive(pid)
+        return BrokerStatus(
+            running=running,
+            pid=pid if running else None,
+            bootstrap=self.bootstrap,
+            reachable=_port_open(self.host, self.port),
+        )
+
+    def _read_pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def prepare(self) -> Path:
+        """Check Java, fetch the jars, write the config and format storage; return the jar folder."""
+        check_java()
+        libs = ensure_distribution(self.settings.version, self.settings.dist_dir.resolve())
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.data_dir / "server.properties"
+        config.write_text(self._server_properties(), encoding="utf-8")
+        fmt = self._java_cmd(
+            libs,
+            ["kafka.tools.StorageTool", "format", "-t", self._cluster_id(), "-c", str(config),
+             "--ignore-formatted"],
+        )  # fmt: skip
+        proc = subprocess.run(fmt, capture_output=True, text=True, timeout=120, check=False)
+        if proc.returncode != 0:
+            raise BrokerSetupError(f"formatting Kafka storage failed:\n{(proc.stdout + proc.stderr)[-2000:]}")
+        return libs
+
+    def start(self) -> None:
+        """Start the broker in its own session (it outlives this process unless stopped)."""
+        st = self.status()
+        if st.running:
+            raise BrokerSetupError(f"a local broker is already running (pid {st.pid}) on {self.bootstrap}")
+        for port in (self.port, self.controller_port):
+            if _port_open(self.host, port):
+                raise BrokerSetupError(
+                    f"port {self.host}:{port} is taken by another program; set kafka.port / "
+                    "kafka.controller_port (NEWSMON_KAFKA_PORT, NEWSMON_KAFKA_CONTROLLER_PORT) to free ports"
+                )
+        libs = self.prepare()
+        cmd = self._java_cmd(libs, ["kafka.Kafka", str(self.data_dir / "server.properties")])
+        with open(self.log_file, "ab") as log:
+            self._proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        self.pid_file.write_text(str(self._proc.pid))
+
+    def _log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no broker log)"
+
+    async def wait_ready(self, timeout_s: float | None = None) -> None:
+        """Wait until the broker answers metadata requests; raise with the log tail if it dies or stalls."""
+        deadline = time.monotonic() + (timeout_s or self.settings.start_timeout_s)
+        while time.monotonic() < deadline:
+            pid = self._read_pid()
+            if pid is None or not _pid_alive(pid):
+                raise BrokerSetupError(f"the local broker exited during start-up:\n{self._log_tail()}")
+            if _port_open(self.host, self.port) and await probe_metadata(self.bootstrap, 3.0):
+                return
+            await asyncio.sleep(0.3)
+        raise BrokerSetupError(
+            f"the local broker did not become ready within {timeout_s or self.settings.start_timeout_s:.0f}s:\n"
+            f"{self._log_tail()}"
+        )
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """Stop the broker (SIGTERM, then SIGKILL after timeout_s); False if none was running."""
+        pid = self._read_pid()
+        if pid is None or not _pid_alive(pid):
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                break
+            if self._proc is None and not _pid_alive(pid):
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+            if self._proc is not None:
+                self._proc.wait(10)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL the broker, for crash tests."""
+        pid = self._read_pid()
+        if pid is not None and _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            if self._proc is not None:
+                self._proc.wait(10)

@@ -1,0 +1,152 @@
+"""The `newsmon` command line: run the service, manage the local broker, inspect topics."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from monitor.broker import BrokerSetupError, LocalBroker
+from monitor.ingest.feeds import load_feeds
+from monitor.logging import configure_logging
+from monitor.settings import ConfigError, Settings, load_settings
+
+EXIT_CONFIG = 2
+
+
+class _Ctx:
+    def __init__(self, settings_path: Path | None) -> None:
+        self.settings_path = settings_path
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.settings_path)
+            configure_logging(self._settings.log)
+        return self._settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--settings", "settings_path", type=click.Path(path_type=Path), default=None,
+              help="Settings file (default: $NEWSMON_SETTINGS_FILE or config/settings.yaml).")  # fmt: skip
+@click.pass_context
+def cli(ctx: click.Context, settings_path: Path | None) -> None:
+    """newsmon: streaming news monitor for cross-border incidents and elections."""
+    ctx.obj = _Ctx(settings_path)
+
+
+@cli.command()
+@click.option("--demo", is_flag=True, help="Poll bundled sample feeds from a local HTTP server and print items.")
+@click.option("--feeds", "feeds_path", type=click.Path(path_type=Path), default=None,
+              help="Feed list (default: ingest.feeds_file).")  # fmt: skip
+@click.pass_obj
+def run(obj: _Ctx, demo: bool, feeds_path: Path | None) -> None:
+    """Run every stage of the service until Ctrl-C or SIGTERM."""
+    from monitor.runner import run_main
+
+    settings = obj.settings
+    feeds = [] if demo else load_feeds(feeds_path or settings.ingest.feeds_file)
+    asyncio.run(run_main(settings, feeds, demo=demo))
+
+
+@cli.group()
+def broker() -> None:
+    """The local single-node Kafka broker (skipped when kafka.bootstrap names a cluster)."""
+
+
+def _local_broker(obj: _Ctx) -> LocalBroker:
+    s = obj.settings
+    if not s.kafka.local:
+        raise click.ClickException(
+            f"kafka.bootstrap is set to {s.kafka.bootstrap}: an external cluster is used, no local broker to manage"
+        )
+    return LocalBroker(s.kafka)
+
+
+@broker.command("up")
+@click.pass_obj
+def broker_up(obj: _Ctx) -> None:
+    """Fetch the jars if needed, then start the broker in the background and wait until it is ready."""
+    b = _local_broker(obj)
+    if b.status().running:
+        click.echo(f"local broker already running on {b.bootstrap} (pid {b.status().pid})")
+        return
+    b.start()
+    asyncio.run(b.wait_ready())
+    click.echo(f"local broker ready on {b.bootstrap} (pid {b.status().pid}, data in {b.data_dir})")
+
+
+@broker.command("down")
+@click.pass_obj
+def broker_down(obj: _Ctx) -> None:
+    """Stop the background broker."""
+    b = _local_broker(obj)
+    click.echo("local broker stopped" if b.stop() else "no local broker was running")
+
+
+@broker.command("status")
+@click.pass_obj
+def broker_status(obj: _Ctx) -> None:
+    """Say whether the broker runs and answers; exit 1 if it does not."""
+    st = _local_broker(obj).status()
+    click.echo(json.dumps({"running": st.running, "pid": st.pid, "bootstrap": st.bootstrap,
+                           "reachable": st.reachable}))  # fmt: skip
+    sys.exit(0 if st.running and st.reachable else 1)
+
+
+@cli.command()
+@click.argument("topics", nargs=-1)
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest retained message.")
+@click.option("--limit", type=int, default=None, help="Stop after this many messages.")
+@click.pass_obj
+def tail(obj: _Ctx, topics: tuple[str, ...], from_beginning: bool, limit: int | None) -> None:
+    """Print messages as they land (default topic: news.raw)."""
+    from monitor.tail import tail as run_tail
+
+    s = obj.settings
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        from monitor.service import install_signal_handlers
+
+        install_signal_handlers(stop)
+        await run_tail(s, list(topics) or [s.topics.raw], stop, from_beginning=from_beginning, limit=limit)
+
+    asyncio.run(main())
+
+
+@cli.command("topics")
+@click.option("--create", is_flag=True, help="Create the topics that are missing.")
+@click.pass_obj
+def topics_cmd(obj: _Ctx, create: bool) -> None:
+    """List newsmon's topics with their layout (and create missing ones with --create)."""
+    from monitor.topics import ensure_topics, topic_specs
+
+    s = obj.settings
+    specs = topic_specs(s.topics)
+    for spec in specs:
+        click.echo(f"{spec.name:24} partitions={spec.partitions} {spec.config} message={spec.message.__name__}")
+    if create:
+        created = asyncio.run(ensure_topics(s.kafka.bootstrap_servers, specs, s.topics.replication_factor))
+        click.echo(f"created: {', '.join(created) or 'none (all exist)'}")
+
+
+def main(argv: list[str] | None = None) -> Any:
+    try:
+        return cli.main(args=argv, prog_name="newsmon", standalone_mode=False)
+    except ConfigError as exc:
+        click.echo(f"newsmon: configuration error: {exc}", err=True)
+        sys.exit(EXIT_CONFIG)
+    except BrokerSetupError as exc:
+        click.echo(f"newsmon: local broker: {exc}", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)

@@ -1,0 +1,1 @@
+"""A local feed server with bundled sample feeds, so the pipeline can be watched without internet."""

@@ -1,0 +1,1 @@
+"""Ingestion: feed list -> fetch -> parse -> normalize -> `news.raw`."""

@@ -1,0 +1,43 @@
+"""Feed failures, classified where they happen so the scheduler and operators can tell them apart."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorKind(StrEnum):
+    DNS = "dns"
+    CONNECT = "connect"
+    TLS = "tls"
+    TIMEOUT = "timeout"
+    HTTP_STATUS = "http_status"
+    TOO_LARGE = "too_large"
+    REDIRECT = "redirect"
+    NOT_A_FEED = "not_a_feed"
+    PARSE = "parse"
+    BLOCKED = "blocked"
+    BAD_URL = "bad_url"
+
+
+# Kinds that a later poll cannot fix without someone changing the feed or its URL.
+_PERMANENT = {ErrorKind.BAD_URL}
+
+
+class FeedError(Exception):
+    """A poll of one feed failed; `kind` says how, `retry_after` is the server's own wait in seconds."""
+
+    def __init__(
+        self, kind: ErrorKind, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind not in _PERMANENT
+
+    def __str__(self) -> str:
+        status = f" {self.status}" if self.status else ""
+        return f"{self.kind.value}{status}: {self.args[0]}"

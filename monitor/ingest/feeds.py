@@ -1,0 +1,90 @@
+"""The feed list (`config/feeds.yaml`): which feeds to poll, validated once at start-up."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from monitor.settings import ConfigError
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+
+
+def default_feed_id(url: str) -> str:
+    """A readable, stable id for a feed that has none: host plus a short hash of the URL."""
+    host = (urlsplit(url).hostname or "feed").removeprefix("www.")
+    return f"{re.sub(r'[^a-z0-9.-]', '-', host.lower())}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"
+
+
+class FeedConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    id: str = ""
+    name: str = ""
+    lang: str = ""
+    region: str = ""
+    categories: tuple[str, ...] = ()
+    interval_s: float | None = Field(None, ge=1)
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        return v
+
+    @model_validator(mode="after")
+    def _defaults(self) -> FeedConfig:
+        if not self.id:
+            object.__setattr__(self, "id", default_feed_id(self.url))
+        elif not _ID_RE.match(self.id):
+            raise ValueError(f"id {self.id!r} must be lowercase letters, digits, '.', '_' or '-'")
+        if not self.name:
+            object.__setattr__(self, "name", urlsplit(self.url).hostname or self.id)
+        return self
+
+
+class FeedList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    feeds: list[FeedConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique(self) -> FeedList:
+        seen: set[str] = set()
+        for f in self.feeds:
+            if f.id in seen:
+                raise ValueError(f"feed id {f.id!r} appears twice")
+            seen.add(f.id)
+        return self
+
+
+def load_feeds(path: Path) -> list[FeedConfig]:
+    """Read and validate the feed list; raise ConfigError with the file and the offending entry."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"feed list {path} does not exist") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid feed list {path}: {exc}") from exc
+    if raw is None:
+        raw = {"feeds": []}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"invalid feed list {path}: top level must be a mapping with a 'feeds' list")
+    try:
+        return FeedList.model_validate(raw).feeds
+    except ValidationError as exc:
+        msgs = []
+        for e in exc.errors():
+            loc = e["loc"]
+            where = f"feeds[{loc[1]}]" if len(loc) > 1 and loc[0] == "feeds" else ".".join(map(str, loc))
+            field = ".".join(map(str, loc[2:]))
+            msgs.append(f"  {where}{'.' + field if field else ''}: {e['msg']}")
+        raise ConfigError(f"invalid feed list {path}:\n" + "\n".join(msgs)) from exc

@@ -1,0 +1,144 @@
+"""HTTP fetching of one feed: conditional GET, bounded time and size, failures classified."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
+
+import aiohttp
+
+from monitor.ingest.errors import ErrorKind, FeedError
+from monitor.settings import IngestSettings
+
+_CHALLENGE_MARKERS = (b"cf-chl", b"just a moment...", b"captcha-delivery.com", b"datadome", b"challenge-platform")
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    status: int  # 200 or 304
+    url: str  # after redirects
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)  # names lowercased
+    permanent_redirect: str | None = None
+
+
+def make_session(s: IngestSettings) -> aiohttp.ClientSession:
+    """One shared session: a connection pool bounded globally and per host."""
+    timeout = aiohttp.ClientTimeout(
+        total=s.total_timeout_s, sock_connect=s.connect_timeout_s, sock_read=s.read_timeout_s
+    )
+    connector = aiohttp.TCPConnector(limit=s.concurrency, limit_per_host=s.per_host, ttl_dns_cache=300)
+    return aiohttp.ClientSession(
+        timeout=timeout,
+        connector=connector,
+        headers={"User-Agent": s.user_agent, "Accept-Encoding": "gzip, deflate, br"},
+        # Cookies from one feed must not leak into another's requests.
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+def _lower(resp: aiohttp.ClientResponse) -> dict[str, str]:
+    return {k.lower(): v for k, v in resp.headers.items()}
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _blocked(resp: aiohttp.ClientResponse, head: bytes) -> bool:
+    h = resp.headers
+    if h.get("cf-mitigated", "").lower() == "challenge":
+        return True
+    if any(k.lower().startswith("x-datadome") or k.lower() == "x-dd-b" for k in h):
+        return True
+    return resp.status in (403, 429, 503) and any(m in head.lower() for m in _CHALLENGE_MARKERS)
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    # resp.content yields decompressed bytes, so the limit also stops compression bombs.
+    declared = resp.content_length
+    if declared is not None and declared > limit and not resp.headers.get("Content-Encoding"):
+        raise FeedError(ErrorKind.TOO_LARGE, f"declared body of {declared} bytes exceeds {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise FeedError(ErrorKind.TOO_LARGE, f"body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def fetch(
+    session: aiohttp.ClientSession,
+    url: str,
+    s: IngestSettings,
+    *,
+    etag: str = "",
+    last_modified: str = "",
+) -> FetchResult:
+    """GET one feed with its validators; raise FeedError for every kind of failure."""
+    headers = {"Accept": "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8"}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    try:
+        async with session.get(url, headers=headers, max_redirects=s.max_redirects) as resp:
+            final = str(resp.url)
+            permanent = None
+            if resp.history and all(r.status in (301, 308) for r in resp.history):
+                permanent = final
+            if resp.status == 304:
+                return FetchResult(304, final, headers=_lower(resp), permanent_redirect=permanent)
+            if resp.status != 200:
+                head = await resp.content.read(16 * 1024)
+                if _blocked(resp, head):
+                    raise FeedError(
+                        ErrorKind.BLOCKED,
+                        "blocked by bot protection",
+                        status=resp.status,
+                        retry_after=_retry_after(resp.headers.get("Retry-After")),
+                    )
+                raise FeedError(
+                    ErrorKind.HTTP_STATUS,
+                    resp.reason or "unexpected status",
+                    status=resp.status,
+                    retry_after=_retry_after(resp.headers.get("Retry-After")),
+                )
+            body = await _read_bounded(resp, s.max_body_bytes)
+            return FetchResult(200, final, body, _lower(resp), permanent)
+    except FeedError:
+        raise
+    except aiohttp.TooManyRedirects as exc:
+        raise FeedError(ErrorKind.REDIRECT, f"more than {s.max_redirects} redirects") from exc
+    except aiohttp.InvalidURL as exc:
+        raise FeedError(ErrorKind.BAD_URL, f"invalid URL {exc}") from exc
+    except aiohttp.ClientConnectorDNSError as exc:
+        raise FeedError(ErrorKind.DNS, f"cannot resolve {exc.host}") from exc
+    except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError, ssl.SSLError) as exc:
+        raise FeedError(ErrorKind.TLS, str(exc) or type(exc).__name__) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise FeedError(ErrorKind.CONNECT, f"cannot connect to {exc.host}:{exc.port}") from exc
+    except (TimeoutError, asyncio.TimeoutError) as exc:
+        raise FeedError(ErrorKind.TIMEOUT, "no complete response in time") from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise FeedError(ErrorKind.CONNECT, f"broken response body: {exc}") from exc
+    except aiohttp.ClientResponseError as exc:
+        raise FeedError(ErrorKind.HTTP_STATUS, exc.message, status=exc.status) from exc
+    except aiohttp.ClientError as exc:
+        raise FeedError(ErrorKind.CONNECT, f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,46 @@
+"""Turn a fetched body into feed entries with feedparser; decide when a body is not a feed at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import feedparser
+
+from monitor.ingest.errors import ErrorKind, FeedError
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    title: str
+    lang: str
+    entries: list[dict[str, Any]]
+    warning: str = ""  # feedparser's "bozo" complaint about a feed it could still read
+
+
+def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
+    """Parse RSS/Atom/RDF/JSON Feed bytes; raise FeedError(NOT_A_FEED or PARSE) when nothing usable is there."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    # Only headers that change how bytes are decoded or resolved; never let feedparser fetch anything.
+    hdrs = {k: v for k, v in lowered.items() if k in ("content-type", "content-location", "content-language")}
+    hdrs.setdefault("content-location", url)
+    result = feedparser.parse(body, response_headers=hdrs, sanitize_html=False, resolve_relative_uris=True)
+    entries = list(result.get("entries", []))
+    feed = result.get("feed", {})
+    bozo = result.get("bozo", False)
+    warning = f"{type(result.get('bozo_exception')).__name__}: {result.get('bozo_exception')}" if bozo else ""
+    if not entries and bozo:
+        if not result.get("version"):
+            head = body[:512].lstrip().lower()
+            if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+                raise FeedError(ErrorKind.NOT_A_FEED, "an HTML page, not a feed")
+            raise FeedError(ErrorKind.NOT_A_FEED, f"not a recognizable feed ({warning[:200]})")
+        raise FeedError(ErrorKind.PARSE, f"feed could not be parsed ({warning[:200]})")
+    if not entries and not result.get("version"):
+        raise FeedError(ErrorKind.NOT_A_FEED, "no feed elements found")
+    return ParsedFeed(
+        title=str(feed.get("title", "")),
+        lang=str(feed.get("language", "") or lowered.get("content-language", "")),
+        entries=entries,
+        warning=warning,
+    )

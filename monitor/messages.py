@@ -1,0 +1,195 @@
+"""One typed, versioned message per topic, and the only place messages are turned into bytes and back.
+
+Every message is a JSON object whose `schema_version` says which layout it follows; readers reject versions
+newer than they know instead of guessing. Keys are UTF-8 strings (the item's stable id, a feed id or an event id).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, field_validator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(v: datetime) -> datetime:
+    if v.tzinfo is None:
+        return v.replace(tzinfo=UTC)
+    return v.astimezone(UTC)
+
+
+# ISO 8601 in UTC with a literal Z and microseconds: lossless, readable by any client, sortable as text.
+UtcDatetime = Annotated[
+    datetime,
+    PlainSerializer(lambda d: _utc(d).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), return_type=str),
+]
+
+LabelName = Literal["cross_border_incident", "election"]
+LABELS: tuple[LabelName, ...] = ("cross_border_incident", "election")
+
+
+class DecodeError(ValueError):
+    """A message on a topic is not valid JSON of the expected type and version (bad input, never retried)."""
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    SCHEMA_VERSION: ClassVar[int] = 1
+    schema_version: int = 1
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, v: int) -> int:
+        if v < 1 or v > cls.SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema_version {v} (this reader knows 1..{cls.SCHEMA_VERSION})")
+        return v
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _dates_to_utc(cls, v: object) -> object:
+        return _utc(v) if isinstance(v, datetime) else v
+
+    def key(self) -> str:
+        raise NotImplementedError
+
+
+class RawItem(Message):
+    """A normalized story from one feed: the value of `news.raw`, keyed by `id`."""
+
+    id: str = Field(min_length=1)
+    feed_id: str
+    feed_url: str
+    source: str
+    url: str = ""
+    title: str
+    summary: str = ""
+    published: UtcDatetime
+    fetched_at: UtcDatetime
+    published_estimated: bool = False
+    lang: str = ""
+    categories: list[str] = Field(default_factory=list)
+    author: str = ""
+    guid: str = ""
+    content_hash: str
+    backfill: bool = False
+    update: bool = False
+
+    def key(self) -> str:
+        return self.id
+
+
+class Place(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    code: str  # ISO 3166-1 alpha-2 of the country the mention belongs to
+    name: str  # the place as written or its canonical name
+    kind: Literal["country", "region", "city", "other"] = "country"
+
+
+class Contribution(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    feature: str
+    weight: float
+
+
+class ClassifiedItem(Message):
+    """A raw item with the classifier's scores: the value of `news.classified`, keyed by the item id."""
+
+    item: RawItem
+    scores: dict[str, float]
+    labels: list[LabelName]
+    model: str
+    places: list[Place] = Field(default_factory=list)
+    explanation: dict[str, list[Contribution]] = Field(default_factory=dict)
+    classified_at: UtcDatetime = Field(default_factory=utcnow)
+
+    def key(self) -> str:
+        return self.item.id
+
+
+class Alert(Message):
+    """A rule match waiting for delivery: the value of `news.alerts`, keyed by `event_id` (reserved)."""
+
+    event_id: str
+    rule_id: str
+    sinks: list[str]
+    item: ClassifiedItem
+    reasons: list[str] = Field(default_factory=list)
+    matched_at: UtcDatetime = Field(default_factory=utcnow)
+
+    def key(self) -> str:
+        return self.event_id
+
+
+class Delivery(Message):
+    """One delivery attempt of an alert to a sink: the value of `news.deliveries` (reserved)."""
+
+    event_id: str
+    sink: str
+    attempt: int = Field(ge=1)
+    status: Literal["delivered", "retry", "failed", "dead_lettered"]
+    latency_ms: float = Field(ge=0)
+    error: str = ""
+    at: UtcDatetime = Field(default_factory=utcnow)
+
+    def key(self) -> str:
+        return self.event_id
+
+
+class DeadLetter(Message):
+    """A message that could not be processed, with the reason: the value of `news.dlq` (reserved)."""
+
+    source_topic: str
+    source_key: str
+    reason: str
+    error_class: Literal["permanent", "bad_input", "exhausted"]
+    payload: str
+    attempts: int = 0
+    at: UtcDatetime = Field(default_factory=utcnow)
+
+    def key(self) -> str:
+        return self.source_key
+
+
+class FeedState(Message):
+    """What a poller remembers of one feed: the value of the compacted `newsmon.feed-state`, keyed by feed id."""
+
+    feed_id: str
+    url: str
+    subscribed_at: UtcDatetime
+    etag: str = ""
+    last_modified: str = ""
+    last_attempt: UtcDatetime | None = None
+    last_success: UtcDatetime | None = None
+    consecutive_errors: int = 0
+    last_error_kind: str = ""
+    last_error: str = ""
+    # Item id -> content hash of every item the feed listed at its last successful poll that was produced.
+    seen: dict[str, str] = Field(default_factory=dict)
+
+    def key(self) -> str:
+        return self.feed_id
+
+
+M = TypeVar("M", bound=Message)
+
+
+def encode(msg: Message) -> bytes:
+    return msg.model_dump_json().encode("utf-8")
+
+
+def encode_key(msg: Message) -> bytes:
+    return msg.key().encode("utf-8")
+
+
+def decode(cls: type[M], value: bytes | None) -> M:
+    """Parse one message value; raise DecodeError for anything that is not a valid message of this type."""
+    if value is None:
+        raise DecodeError(f"empty value where a {cls.__name__} was expected")
+    try:
+        return cls.model_validate_json(value)
+    except ValidationError as exc:
+        raise DecodeError(f"invalid {cls.__name__}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}") from exc

@@ -1,0 +1,96 @@
+"""The whole service in one process: local broker (if configured), topics, ingestion and later stages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+
+from monitor.broker import LocalBroker
+from monitor.ingest.feeds import FeedConfig
+from monitor.ingest.fetcher import make_session
+from monitor.ingest.poller import FeedPoller
+from monitor.ingest.scheduler import Scheduler
+from monitor.ingest.state import FeedStateStore
+from monitor.kafka import make_producer
+from monitor.settings import Settings
+from monitor.topics import ensure_topics, topic_specs
+
+log = structlog.get_logger(__name__)
+
+# A stage runs until the event is set, then finishes its in-flight work and returns.
+Stage = Callable[[asyncio.Event], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def local_broker(settings: Settings) -> AsyncIterator[None]:
+    """Start the project's broker when no external cluster is configured; stop it only if we started it."""
+    if not settings.kafka.local:
+        yield
+        return
+    broker = LocalBroker(settings.kafka)
+    status = broker.status()
+    started = False
+    if not status.running:
+        log.info("broker.starting", bootstrap=broker.bootstrap, data_dir=str(broker.data_dir))
+        await asyncio.to_thread(broker.start)
+        started = True
+    await broker.wait_ready()
+    log.info("broker.ready", bootstrap=broker.bootstrap, started_here=started)
+    try:
+        yield
+    finally:
+        if started:
+            await asyncio.to_thread(broker.stop)
+            log.info("broker.stopped")
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def run_ingestion(settings: Settings, feeds: list[FeedConfig], stop: asyncio.Event) -> None:
+    """Poll every feed into `news.raw` until stopped."""
+    producer = make_producer(settings.kafka)
+    await producer.start()
+    try:
+        store = FeedStateStore(settings.kafka, settings.topics.feed_state, producer)
+        known = await store.load()
+        log.info("ingest.state_loaded", feeds_with_state=known, feeds=len(feeds))
+        async with make_session(settings.ingest) as session:
+            scheduler = Scheduler(FeedPoller(settings, session, producer, store), feeds, settings.ingest)
+            runner = asyncio.create_task(scheduler.run())
+            await stop.wait()
+            scheduler.stop()
+            await runner
+    finally:
+        await producer.stop()
+
+
+async def run_service(
+    settings: Settings, feeds: list[FeedConfig], stop: asyncio.Event, extra: list[Stage] | None = None
+) -> None:
+    """Create missing topics, then run ingestion and the other stages side by side until stopped."""
+    created = await ensure_topics(
+        settings.kafka.bootstrap_servers, topic_specs(settings.topics), settings.topics.replication_factor
+    )
+    if created:
+        log.info("topics.created", topics=created)
+    stages: list[Awaitable[None]] = [run_ingestion(settings, feeds, stop)]
+    stages += [stage(stop) for stage in extra or []]
+    tasks = [asyncio.create_task(s) for s in stages]
+    try:
+        # A stage that dies takes the service down instead of leaving it half-working.
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for t in done:
+            if t.exception() is not None:
+                stop.set()
+                raise t.exception()  # type: ignore[misc]
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)

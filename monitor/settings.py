@@ -1,0 +1,159 @@
+"""Settings: loaded once from a YAML file plus NEWSMON_* environment variables, validated at start-up."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEFAULT_SETTINGS_FILE = Path("config/settings.yaml")
+
+
+class ConfigError(Exception):
+    """A setting or configuration file is invalid; the process must stop with exit code 2."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Section):
+    # Empty bootstrap means "start and use the project's local broker".
+    bootstrap: str = ""
+    version: str = "4.1.1"
+    host: str = "127.0.0.1"
+    port: int = Field(9092, ge=1, le=65535)
+    controller_port: int = Field(9093, ge=1, le=65535)
+    data_dir: Path = Path("var/kafka")
+    dist_dir: Path = Path(".cache/kafka")
+    heap: str = Field("512m", pattern=r"^\d+[mMgG]$")
+    start_timeout_s: float = Field(90.0, gt=0)
+    client_id: str = "newsmon"
+    request_timeout_ms: int = Field(30000, ge=1000)
+
+    @property
+    def local(self) -> bool:
+        return not self.bootstrap
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.bootstrap or f"{self.host}:{self.port}"
+
+
+class TopicSettings(_Section):
+    raw: str = "news.raw"
+    classified: str = "news.classified"
+    alerts: str = "news.alerts"
+    deliveries: str = "news.deliveries"
+    dead_letter: str = "news.dlq"
+    feed_state: str = "newsmon.feed-state"
+    partitions: int = Field(3, ge=1, le=1000)
+    replication_factor: int = Field(1, ge=1, le=7)
+    retention_days: float = Field(30, gt=0)
+
+
+class IngestSettings(_Section):
+    feeds_file: Path = Path("config/feeds.yaml")
+    default_interval_s: float = Field(300.0, ge=1)
+    min_interval_s: float = Field(60.0, ge=0.1)
+    max_interval_s: float = Field(3600.0, ge=1)
+    max_backoff_s: float = Field(3600.0, ge=1)
+    concurrency: int = Field(64, ge=1, le=10000)
+    per_host: int = Field(4, ge=1, le=1000)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    read_timeout_s: float = Field(20.0, gt=0)
+    total_timeout_s: float = Field(45.0, gt=0)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    max_redirects: int = Field(5, ge=0, le=20)
+    user_agent: str = "newsmon/0.1 (+https://github.com/newsmon/newsmon; feed monitor)"
+    title_max_chars: int = Field(500, ge=20)
+    summary_max_chars: int = Field(2000, ge=50)
+
+
+class LogSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["console", "json"] = "console"
+
+
+class ClassifierSettings(_Section):
+    model_dir: Path = Path("models")
+    model_version: str = ""  # empty: the newest model under model_dir
+    batch_size: int = Field(256, ge=1, le=100000)
+    group_id: str = "newsmon-classifier"
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; nested keys map to NEWSMON_<SECTION>_<KEY> in the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSMON_",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        extra="forbid",
+        frozen=True,
+    )
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    ingest: IngestSettings = IngestSettings()
+    classifier: ClassifierSettings = ClassifierSettings()
+    log: LogSettings = LogSettings()
+
+    @field_validator("ingest")
+    @classmethod
+    def _interval_bounds(cls, v: IngestSettings) -> IngestSettings:
+        if v.min_interval_s > v.max_interval_s:
+            raise ValueError("min_interval_s must not exceed max_interval_s")
+        return v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment wins over the file, which arrives as init arguments.
+        return (env_settings, init_settings)
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"invalid settings ({source}):"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        env = "NEWSMON_" + "_".join(str(p) for p in e["loc"]).upper()
+        lines.append(f"  {key} (env {env}): {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the settings file (if any) and the environment; raise ConfigError naming the bad key."""
+    env_path = os.environ.get("NEWSMON_SETTINGS_FILE")
+    chosen = path or (Path(env_path) if env_path else DEFAULT_SETTINGS_FILE)
+    data: dict[str, Any] = {}
+    if chosen.exists():
+        try:
+            loaded = yaml.safe_load(chosen.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"invalid settings file {chosen}: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"invalid settings file {chosen}: top level must be a mapping")
+        data = loaded
+    elif path is not None or env_path:
+        raise ConfigError(f"settings file {chosen} does not exist")
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, str(chosen))) from exc

@@ -1,0 +1,96 @@
+"""The topics newsmon owns: names, partitions, retention and cleanup policy, and their message types."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from monitor.messages import (
+    Alert,
+    ClassifiedItem,
+    DeadLetter,
+    Delivery,
+    FeedState,
+    Message,
+    RawItem,
+)
+from monitor.settings import TopicSettings
+
+_DAY_MS = 24 * 3600 * 1000
+
+
+class TopicSetupError(Exception):
+    """The broker refused to create a topic (permanent: bad config or permissions)."""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    message: type[Message]
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+    purpose: str = ""
+
+    @property
+    def compacted(self) -> bool:
+        return self.config.get("cleanup.policy") == "compact"
+
+
+def topic_specs(t: TopicSettings) -> list[TopicSpec]:
+    """Every topic with its layout; the order is the pipeline's."""
+    retention = {"cleanup.policy": "delete", "retention.ms": str(int(t.retention_days * _DAY_MS))}
+    compacted = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "segment.ms": str(_DAY_MS)}
+    return [
+        TopicSpec(t.raw, RawItem, t.partitions, retention, "normalized items from the pollers"),
+        TopicSpec(t.classified, ClassifiedItem, t.partitions, retention, "every raw item with its scores"),
+        TopicSpec(t.alerts, Alert, t.partitions, retention, "rule matches awaiting delivery"),
+        TopicSpec(t.deliveries, Delivery, t.partitions, retention, "one record per delivery attempt"),
+        TopicSpec(t.dead_letter, DeadLetter, 1, retention, "messages that could not be processed"),
+        TopicSpec(t.feed_state, FeedState, t.partitions, compacted, "per-feed poller state"),
+    ]
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float = 30.0) -> None:
+    # Clients that start right after creation would otherwise log NotLeaderForPartition while leaders settle.
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        described = await admin.describe_topics(names)
+        if all(
+            t.get("error_code", 0) == 0 and t["partitions"] and all(p["leader"] >= 0 for p in t["partitions"])
+            for t in described
+        ):
+            return
+        await asyncio.sleep(0.2)
+    raise TopicSetupError(f"topics {names} have no leader after {timeout_s:.0f}s")
+
+
+async def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication_factor: int) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="newsmon-admin")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if not missing:
+            return []
+        new = [
+            NewTopic(s.name, num_partitions=s.partitions, replication_factor=replication_factor,
+                     topic_configs=s.config)
+            for s in missing
+        ]  # fmt: skip
+        resp = await admin.create_topics(new)
+        created = []
+        for entry in resp.topic_errors:
+            name, code = entry[0], entry[1]
+            message = entry[2] if len(entry) > 2 else ""
+            if code == 0:
+                created.append(name)
+            elif code != TopicAlreadyExistsError.errno:  # another process may have created it meanwhile
+                raise TopicSetupError(f"cannot create topic {name}: error {code} {message}")
+        await _wait_for_leaders(admin, [s.name for s in missing])
+        return created
+    finally:
+        await admin.close()
