@@ -81,6 +81,19 @@ def broker_up(obj: _Ctx) -> None:
     click.echo(f"local broker ready on {b.bootstrap} (pid {b.status().pid}, data in {b.data_dir})")
 
 
+@broker.command("fetch")
+@click.pass_obj
+def broker_fetch(obj: _Ctx) -> None:
+    """Download the broker jars from Maven Central (once per Kafka version) without starting anything."""
+    from monitor.broker import ensure_distribution
+    from monitor.broker.distribution import check_java
+
+    s = obj.settings
+    check_java()
+    libs = ensure_distribution(s.kafka.version, s.kafka.dist_dir.resolve())
+    click.echo(f"Kafka {s.kafka.version}: {len(list(libs.glob('*.jar')))} jars in {libs}")
+
+
 @broker.command("down")
 @click.pass_obj
 def broker_down(obj: _Ctx) -> None:

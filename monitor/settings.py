@@ -62,10 +62,10 @@ class TopicSettings(_Section):
 
 class IngestSettings(_Section):
     feeds_file: Path = Path("config/feeds.yaml")
-    default_interval_s: float = Field(300.0, ge=1)
+    default_interval_s: float = Field(300.0, gt=0)
     min_interval_s: float = Field(60.0, ge=0.1)
-    max_interval_s: float = Field(3600.0, ge=1)
-    max_backoff_s: float = Field(3600.0, ge=1)
+    max_interval_s: float = Field(3600.0, gt=0)
+    max_backoff_s: float = Field(3600.0, gt=0)
     concurrency: int = Field(64, ge=1, le=10000)
     per_host: int = Field(4, ge=1, le=1000)
     connect_timeout_s: float = Field(10.0, gt=0)

@@ -30,7 +30,7 @@ class FeedConfig(BaseModel):
     lang: str = ""
     region: str = ""
     categories: tuple[str, ...] = ()
-    interval_s: float | None = Field(None, ge=1)
+    interval_s: float | None = Field(None, gt=0)
     enabled: bool = True
 
     @field_validator("url")

@@ -23,14 +23,11 @@ class FeedStateStore:
 
     async def load(self) -> int:
         """Read the topic from the beginning to its current end; return how many feeds have state."""
+        parts = await self._producer.partitions_for(self._topic)
+        tps = [TopicPartition(self._topic, p) for p in sorted(parts)]
         consumer = make_consumer(self._kafka, group_id=None)
         await consumer.start()
         try:
-            await consumer.topics()  # refreshes cluster metadata so the partitions are known
-            parts = consumer.partitions_for_topic(self._topic) or set()
-            tps = [TopicPartition(self._topic, p) for p in sorted(parts)]
-            if not tps:
-                return 0
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
             end = await consumer.end_offsets(tps)

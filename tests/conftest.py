@@ -1,0 +1,79 @@
+"""Shared fixtures: one real Kafka broker for the session, per-test topics, a local feed server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from monitor.broker.local import LocalBroker, free_port
+from monitor.settings import IngestSettings, KafkaSettings, Settings, TopicSettings
+from monitor.topics import ensure_topics, topic_specs
+from tests.support.feeds import FeedServer
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker | None]:
+    """The project's own broker in a fresh data directory on free ports (None when an external one is given)."""
+    if os.environ.get("NEWSMON_TEST_KAFKA_BOOTSTRAP"):
+        yield None
+        return
+    ks = KafkaSettings(port=free_port(), controller_port=free_port(), dist_dir=REPO / ".cache" / "kafka")
+    b = LocalBroker(ks, tmp_path_factory.mktemp("kafka"))
+    b.start()
+    try:
+        asyncio.run(b.wait_ready())
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(broker: LocalBroker | None) -> str:
+    return os.environ.get("NEWSMON_TEST_KAFKA_BOOTSTRAP") or broker.bootstrap  # type: ignore[union-attr]
+
+
+def make_settings(bootstrap: str, tmp_path: Path, **ingest: object) -> Settings:
+    """Settings with topic names unique to one test, so tests never see each other's messages."""
+    p = f"t{uuid.uuid4().hex[:10]}"
+    topics = TopicSettings(
+        raw=f"{p}.news.raw",
+        classified=f"{p}.news.classified",
+        alerts=f"{p}.news.alerts",
+        deliveries=f"{p}.news.deliveries",
+        dead_letter=f"{p}.news.dlq",
+        feed_state=f"{p}.feed-state",
+        partitions=2,
+    )
+    ing = {"feeds_file": tmp_path / "feeds.yaml", "min_interval_s": 0.2, "default_interval_s": 0.5,
+           "max_backoff_s": 2.0, "total_timeout_s": 5.0, "read_timeout_s": 3.0, "connect_timeout_s": 2.0}  # fmt: skip
+    ing.update(ingest)
+    return Settings(
+        kafka=KafkaSettings(bootstrap=bootstrap),
+        topics=topics,
+        ingest=IngestSettings.model_validate(ing),
+    )
+
+
+@pytest.fixture
+async def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
+    s = make_settings(kafka_bootstrap, tmp_path)
+    await ensure_topics(s.kafka.bootstrap_servers, topic_specs(s.topics), 1)
+    return s
+
+
+@pytest.fixture
+async def feed_server() -> AsyncIterator[FeedServer]:
+    server = FeedServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
