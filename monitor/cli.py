@@ -44,14 +44,16 @@ def cli(ctx: click.Context, settings_path: Path | None) -> None:
 @click.option("--demo", is_flag=True, help="Poll bundled sample feeds from a local HTTP server and print items.")
 @click.option("--feeds", "feeds_path", type=click.Path(path_type=Path), default=None,
               help="Feed list (default: ingest.feeds_file).")  # fmt: skip
+@click.option("--stage", "stages", multiple=True, help="Run only this stage (repeatable); default: all.")
 @click.pass_obj
-def run(obj: _Ctx, demo: bool, feeds_path: Path | None) -> None:
-    """Run every stage of the service until Ctrl-C or SIGTERM."""
+def run(obj: _Ctx, demo: bool, feeds_path: Path | None, stages: tuple[str, ...]) -> None:
+    """Run the service's stages until Ctrl-C or SIGTERM."""
     from monitor.runner import run_main
 
     settings = obj.settings
-    feeds = [] if demo else load_feeds(feeds_path or settings.ingest.feeds_file)
-    asyncio.run(run_main(settings, feeds, demo=demo))
+    needs_feeds = not demo and (not stages or "ingest" in stages)
+    feeds = load_feeds(feeds_path or settings.ingest.feeds_file) if needs_feeds else []
+    asyncio.run(run_main(settings, feeds, demo=demo, only=list(stages) or None))
 
 
 @cli.group()

@@ -19,7 +19,7 @@ def make_producer(k: KafkaSettings, **overrides: object) -> AIOKafkaProducer:
         "compression_type": "gzip",
     }
     opts.update(overrides)
-    return AIOKafkaProducer(**opts)  # type: ignore[arg-type]
+    return AIOKafkaProducer(**opts)
 
 
 def make_consumer(k: KafkaSettings, *topics: str, group_id: str | None, **overrides: object) -> AIOKafkaConsumer:
@@ -34,4 +34,4 @@ def make_consumer(k: KafkaSettings, *topics: str, group_id: str | None, **overri
         "request_timeout_ms": k.request_timeout_ms,
     }
     opts.update(overrides)
-    return AIOKafkaConsumer(*topics, **opts)  # type: ignore[arg-type]
+    return AIOKafkaConsumer(*topics, **opts)

@@ -28,4 +28,6 @@ def configure_logging(s: LogSettings) -> None:
         cache_logger_on_first_use=True,
     )
     # aiokafka logs through the standard library; keep its chatter at warnings.
-    logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=max(level, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    )

@@ -7,44 +7,54 @@ import asyncio
 import structlog
 
 from monitor.ingest.feeds import FeedConfig
-from monitor.service import Stage, install_signal_handlers, local_broker, run_service
-from monitor.settings import Settings
+from monitor.service import Stage, install_signal_handlers, local_broker, run_ingestion, run_service
+from monitor.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
 
-
-def _extra_stages(settings: Settings) -> list[Stage]:
-    """Stages after ingestion that exist in this build."""
-    return []
+STAGE_NAMES = ("ingest",)
 
 
-async def run_main(settings: Settings, feeds: list[FeedConfig], *, demo: bool = False) -> None:
+def build_stages(settings: Settings, feeds: list[FeedConfig], only: list[str] | None) -> dict[str, Stage]:
+    """The stages this process runs: all of them by default, or the ones named (one per container)."""
+    unknown = sorted(set(only or []) - set(STAGE_NAMES))
+    if unknown:
+        raise ConfigError(f"unknown stage {', '.join(unknown)} (known: {', '.join(STAGE_NAMES)})")
+    wanted = only or list(STAGE_NAMES)
+    stages: dict[str, Stage] = {}
+    if "ingest" in wanted:
+        stages["ingest"] = lambda stop: run_ingestion(settings, feeds, stop)
+    return stages
+
+
+async def run_main(
+    settings: Settings, feeds: list[FeedConfig], *, demo: bool = False, only: list[str] | None = None
+) -> None:
     stop = asyncio.Event()
     install_signal_handlers(stop)
-    async with local_broker(settings):
-        stages = _extra_stages(settings)
-        demo_runner = None
-        if demo:
-            from monitor.demo.server import demo_feeds, start_demo_server
-            from monitor.tail import tail
+    demo_runner = None
+    if demo:
+        from monitor.demo.server import demo_feeds, start_demo_server
 
-            demo_runner, base = await start_demo_server(step_s=10.0)
-            feeds = demo_feeds(base, interval_s=5.0)
-            # The demo polls every few seconds so a person sees stories arrive; real feeds keep the floor.
-            settings = settings.model_copy(
-                update={"ingest": settings.ingest.model_copy(update={"min_interval_s": 1.0})}
-            )
-            log.info("demo.serving", base_url=base, feeds=[f.id for f in feeds])
+        demo_runner, base = await start_demo_server(step_s=10.0)
+        feeds = demo_feeds(base, interval_s=5.0)
+        # The demo polls every few seconds so a person sees stories arrive; real feeds keep the floor.
+        settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"min_interval_s": 1.0})})
+        log.info("demo.serving", base_url=base, feeds=[f.id for f in feeds])
+    stages = build_stages(settings, feeds, only)
+    if demo:
+        from monitor.tail import tail
 
-            async def _tail(ev: asyncio.Event) -> None:
-                await tail(settings, [settings.topics.raw], ev)
+        async def _tail(ev: asyncio.Event) -> None:
+            await tail(settings, [settings.topics.raw], ev)
 
-            stages.append(_tail)
-        if not feeds:
-            log.warning("ingest.no_feeds", hint="add feeds to config/feeds.yaml or run with --demo")
-        try:
-            await run_service(settings, feeds, stop, stages)
-        finally:
-            if demo_runner is not None:
-                await demo_runner.cleanup()
+        stages["tail"] = _tail
+    if "ingest" in stages and not feeds:
+        log.warning("ingest.no_feeds", hint="add feeds to config/feeds.yaml or run with --demo")
+    try:
+        async with local_broker(settings):
+            await run_service(settings, stages, stop)
+    finally:
+        if demo_runner is not None:
+            await demo_runner.cleanup()
     log.info("service.stopped")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import structlog
 
@@ -22,7 +23,7 @@ from monitor.topics import ensure_topics, topic_specs
 log = structlog.get_logger(__name__)
 
 # A stage runs until the event is set, then finishes its in-flight work and returns.
-Stage = Callable[[asyncio.Event], Awaitable[None]]
+Stage = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 @contextlib.asynccontextmanager
@@ -72,25 +73,24 @@ async def run_ingestion(settings: Settings, feeds: list[FeedConfig], stop: async
         await producer.stop()
 
 
-async def run_service(
-    settings: Settings, feeds: list[FeedConfig], stop: asyncio.Event, extra: list[Stage] | None = None
-) -> None:
-    """Create missing topics, then run ingestion and the other stages side by side until stopped."""
+async def run_service(settings: Settings, stages: dict[str, Stage], stop: asyncio.Event) -> None:
+    """Create missing topics, then run the stages side by side until stopped; one failing stage stops all."""
     created = await ensure_topics(
         settings.kafka.bootstrap_servers, topic_specs(settings.topics), settings.topics.replication_factor
     )
     if created:
         log.info("topics.created", topics=created)
-    stages: list[Awaitable[None]] = [run_ingestion(settings, feeds, stop)]
-    stages += [stage(stop) for stage in extra or []]
-    tasks = [asyncio.create_task(s) for s in stages]
+    tasks: dict[asyncio.Task[None], str] = {
+        asyncio.create_task(stage(stop), name=name): name for name, stage in stages.items()
+    }
+    log.info("service.started", stages=list(stages))
     try:
-        # A stage that dies takes the service down instead of leaving it half-working.
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for t in done:
-            if t.exception() is not None:
-                stop.set()
-                raise t.exception()  # type: ignore[misc]
+            exc = t.exception()
+            if exc is not None:
+                log.error("stage.failed", stage=tasks[t], error=repr(exc))
+                raise exc
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -39,8 +39,9 @@ async def test_round_trip_of_each_message_type(settings: Settings) -> None:
         "ClassifiedItem": classified,
         "Alert": Alert(event_id="e1", rule_id="r1", sinks=["slack"], item=classified, reasons=["label"]),
         "Delivery": Delivery(event_id="e1", sink="slack", attempt=1, status="delivered", latency_ms=12.5),
-        "DeadLetter": DeadLetter(source_topic="news.raw", source_key="k", reason="bad", error_class="bad_input",
-                                 payload="{}"),  # fmt: skip
+        "DeadLetter": DeadLetter(
+            source_topic="news.raw", source_key="k", reason="bad", error_class="bad_input", payload="{}"
+        ),
         "FeedState": FeedState(feed_id="f", url="https://f.example/rss", subscribed_at=now, seen={"id-1": "c1"}),
     }
     specs = topic_specs(settings.topics)

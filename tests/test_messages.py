@@ -38,4 +38,7 @@ def test_garbage_is_a_decode_error() -> None:
 
 def test_unknown_label_is_rejected() -> None:
     with pytest.raises(DecodeError):
-        decode(ClassifiedItem, b'{"item": ' + encode(raw()) + b', "scores": {}, "labels": ["sports"], "model": "m"}')
+        decode(
+            ClassifiedItem,
+            b'{"item": ' + encode(raw()) + b', "scores": {}, "labels": ["sports"], "model": "m"}',
+        )

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 
 import aiohttp
 
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.settings import IngestSettings
 
-_CHALLENGE_MARKERS = (b"cf-chl", b"just a moment...", b"captcha-delivery.com", b"datadome", b"challenge-platform")
+_CHALLENGE_MARKERS = (
+    b"cf-chl",
+    b"just a moment...",
+    b"captcha-delivery.com",
+    b"datadome",
+    b"challenge-platform",
+)
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ async def fetch(
         raise FeedError(ErrorKind.TLS, str(exc) or type(exc).__name__) from exc
     except aiohttp.ClientConnectorError as exc:
         raise FeedError(ErrorKind.CONNECT, f"cannot connect to {exc.host}:{exc.port}") from exc
-    except (TimeoutError, asyncio.TimeoutError) as exc:
+    except TimeoutError as exc:
         raise FeedError(ErrorKind.TIMEOUT, "no complete response in time") from exc
     except aiohttp.ClientPayloadError as exc:
         raise FeedError(ErrorKind.CONNECT, f"broken response body: {exc}") from exc

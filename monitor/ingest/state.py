@@ -34,7 +34,7 @@ class FeedStateStore:
             remaining = {tp for tp in tps if end[tp] > 0}
             while remaining:
                 batch = await consumer.getmany(*remaining, timeout_ms=1000)
-                for tp, records in batch.items():
+                for records in batch.values():
                     for rec in records:
                         self._apply(rec.key, rec.value)
                 for tp in list(remaining):

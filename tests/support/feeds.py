@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -23,13 +23,15 @@ def rss(items: list[tuple[str, str, str]], *, title: str = "Test feed", date: da
     """An RSS 2.0 document of (guid, title, summary) items."""
     when = format_datetime(date or datetime.now(UTC), usegmt=True)
     body = "".join(
-        f"<item><guid isPermaLink=\"false\">{escape(g)}</guid><title>{escape(t)}</title>"
+        f'<item><guid isPermaLink="false">{escape(g)}</guid><title>{escape(t)}</title>'
         f"<link>https://news.example.org/{escape(g)}</link><description>{escape(s)}</description>"
         f"<pubDate>{when}</pubDate></item>"
         for g, t, s in items
     )
-    return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{escape(title)}</title>'
-            f"<link>https://news.example.org/</link><description>d</description>{body}</channel></rss>").encode()
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{escape(title)}</title>'
+        f"<link>https://news.example.org/</link><description>d</description>{body}</channel></rss>"
+    ).encode()
 
 
 class FeedServer:

@@ -1,0 +1,56 @@
+"""The deployment files are valid: compose against the Compose Specification schema, stages that exist."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from monitor.runner import STAGE_NAMES
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def compose() -> dict[str, object]:
+    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def test_compose_file_matches_the_compose_specification() -> None:
+    schema_file = resources.files("check_jsonschema.builtin_schemas.vendor").joinpath("compose-spec.json")
+    schema = json.loads(schema_file.read_text())
+    jsonschema.validate(compose(), schema)
+
+
+def test_compose_runs_the_official_kafka_image_in_kraft_mode_with_a_volume() -> None:
+    services = compose()["services"]
+    assert isinstance(services, dict)
+    kafka = services["kafka"]
+    assert kafka["image"].startswith("apache/kafka:")
+    assert "broker,controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
+    assert any(v.startswith("kafka-data:") for v in kafka["volumes"])
+
+
+def test_compose_has_one_service_per_stage_each_naming_a_real_stage() -> None:
+    services = compose()["services"]
+    assert isinstance(services, dict)
+    stages = []
+    for name, svc in services.items():
+        if name == "kafka":
+            continue
+        cmd = svc["command"]
+        assert cmd[:2] == ["run", "--stage"], name
+        stages.append(cmd[2])
+        assert svc["environment"]["NEWSMON_KAFKA_BOOTSTRAP"] == "kafka:19092"
+    assert sorted(stages) == sorted(STAGE_NAMES)
+
+
+def test_dockerfile_installs_from_the_lock_as_a_non_root_user() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    assert "-r requirements.lock" in text and "USER newsmon" in text
+    make = (REPO / "Makefile").read_text()
+    assert "-r requirements.lock" in make
+    uv_pin = next(ln for ln in text.splitlines() if "uv==" in ln).split("uv==")[1].split('"')[0]
+    assert f"UV_VERSION := {uv_pin}" in make
