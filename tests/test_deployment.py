@@ -54,3 +54,17 @@ def test_dockerfile_installs_from_the_lock_as_a_non_root_user() -> None:
     assert "-r requirements.lock" in make
     uv_pin = next(ln for ln in text.splitlines() if "uv==" in ln).split("uv==")[1].split('"')[0]
     assert f"UV_VERSION := {uv_pin}" in make
+
+
+def test_docs_describe_every_topic_and_every_message_field() -> None:
+    from monitor.settings import TopicSettings
+    from monitor.topics import topic_specs
+
+    doc = (REPO / "docs" / "topics.md").read_text()
+    for spec in topic_specs(TopicSettings()):
+        assert f"`{spec.name}`" in doc, spec.name
+        section = doc.split(f"## `{spec.message.__name__}`", 1)
+        assert len(section) == 2, f"no section for {spec.message.__name__}"
+        body = section[1].split("\n## ", 1)[0]
+        for field in spec.message.model_fields:
+            assert f"| `{field}` |" in body, f"{spec.message.__name__}.{field} is not documented"
