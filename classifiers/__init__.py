@@ -1,0 +1,1 @@
+"""The story classifier: features, model, training and evaluation, and its training data."""

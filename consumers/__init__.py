@@ -1,0 +1,1 @@
+"""Stages that consume newsmon topics: classification, alert rules, delivery."""
