@@ -1,0 +1,209 @@
+"""Hand-written lexicons of hostile actions, border terms and electoral terms in the supported languages.
+
+Terms are stems matched at the start of a word (so "shell" covers "shelling", "обстрел" covers "обстрелял"),
+except in German and Arabic, where compounds and attached particles put the stem inside a word.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+LANGS = ("en", "ru", "uk", "es", "fr", "de", "ar")
+_ANYWHERE = {"de", "ar"}
+
+# category -> language -> stems
+TERMS: dict[str, dict[str, tuple[str, ...]]] = {
+    "hostile": {
+        "en": ("shell", "artillery", "mortar", "rocket", "missile", "drone", "airstrike", "air strike", "strike",
+               "raid", "incursion", "infiltrat", "invade", "invasion", "attack", "clash", "skirmish", "firefight",
+               "gunfire", "gunmen", "shot", "shoot", "fired", "opened fire", "killed", "wounded", "sabotage",
+               "seize", "seizure", "captur", "overran", "occup", "ambush", "violat", "intrud", "intrusion", "rammed",
+               "ramming", "water cannon", "detain", "abduct", "troops", "soldier", "militant", "fighters",
+               "rebels", "guerrilla", "insurgent", "shot down", "intercept", "scrambl", "warplane", "bomber",
+               "fighter jet", "warship", "gunboat", "stray", "debris", "explosion", "blast", "casualt",
+               "crossed into", "armed group", "hostile", "firing"),
+        "ru": ("обстрел", "удар", "атак", "беспилотник", "бпла", "дрон", "ракет", "вторжен", "вторгл", "диверс",
+               "дрг", "столкновен", "бой", "боев", "погиб", "ранен", "захват", "нарушен", "нарушил", "перестрелк",
+               "артиллер", "миномет", "миномёт", "сбит", "сбил", "перехват", "прорыв", "прорвал", "задерж",
+               "обстреля", "снаряд", "боевик", "военн", "взрыв", "проник", "таран", "обстреливают"),
+        "uk": ("обстріл", "удар", "атак", "безпілотник", "бпла", "дрон", "ракет", "вторгнен", "вторгл", "диверс",
+               "дрг", "зіткнен", "бій", "бої", "бойов", "загин", "поранен", "захоп", "порушен", "порушив",
+               "перестрілк", "артилер", "міномет", "збит", "збил", "перехоп", "прорив", "затрима", "снаряд",
+               "бойовик", "вибух", "проник", "таран", "військов"),
+        "es": ("bombarde", "ataque", "atac", "dron", "misil", "cohete", "incursi", "enfrentamiento", "choque",
+               "disparo", "dispar", "muert", "herid", "captur", "tomaron", "toma de", "violaci", "viol",
+               "sabotaje", "emboscada", "guerriller", "tropas", "soldado", "artiller", "mortero", "derrib",
+               "intercept", "invasi", "invadi", "armados", "ataques", "balacera", "tiroteo", "explosi",
+               "embist", "cañón de agua", "detenid", "retenid", "secuestr", "militar"),
+        "fr": ("bombard", "frappe", "attaque", "drone", "missile", "roquette", "incursion", "affrontement",
+               "accrochage", "tir", "tué", "bless", "captur", "prise", "violation", "viol", "sabotage",
+               "embuscade", "djihadist", "jihadist", "troupes", "soldat", "artiller", "obus", "abattu", "intercept",
+               "invasion", "envahi", "armés", "explosion", "canon à eau", "éperonn", "arrêté", "interpell",
+               "enlev", "militaire", "assaut"),
+        "de": ("beschuss", "beschoss", "angriff", "angegriffen", "drohne", "rakete", "marschflugkörper",
+               "einmarsch", "eingedrungen", "eindring", "gefecht", "zusammenstoß", "zusammenstöße", "schüsse",
+               "geschossen", "schoss", "getötet", "tote", "verletzt", "erober", "besetz", "verletzung", "sabotage",
+               "hinterhalt", "truppen", "soldat", "artillerie", "mörser", "abgeschossen", "abgefangen", "invasion",
+               "bewaffnet", "explosion", "wasserwerfer", "gerammt", "festgenommen", "verschlepp", "militär",
+               "kämpfer", "luftangriff", "granat", "überfall"),
+        "ar": ("قصف", "غارة", "غارات", "هجوم", "هجمات", "مسيرة", "مسيّرة", "مسيرات", "صاروخ", "صواريخ", "توغل",
+               "اشتباك", "إطلاق نار", "اطلاق نار", "النار", "مقتل", "قتلى", "قتيل", "جرحى", "إصابة", "استهداف",
+               "اختراق", "خرق", "تسلل", "مسلح", "قذائف", "قذيفة", "مدفعي", "هاون", "أسقط", "اسقاط", "إسقاط",
+               "اعتراض", "احتجاز", "اعتقال", "خطف", "انفجار", "القوات", "جنود", "عسكري", "اقتحام", "سيطر"),
+    },
+    "border": {
+        "en": ("border", "frontier", "boundary", "cross-border", "line of control", "line of actual control",
+               "dmz", "demilitari", "checkpoint", "crossing", "territorial waters", "airspace", "air space",
+               "maritime", "exclusive economic zone", "eez", "neighbouring", "neighboring", "across the",
+               "frontline village", "border guard", "coast guard", "coastguard", "disputed", "shoal", "strait",
+               "enclave", "no man's land", "buffer zone", "adiz", "air defence identification zone",
+               "from across", "into its territory", "sovereign territory", "national territory"),
+        "ru": ("границ", "пограничн", "приграничн", "погранзастав", "погранич", "воздушн", "пространств",
+               "территориальн", "кпп", "кордон", "сопредельн", "соседн", "со стороны", "пересекл", "пересек",
+               "береговой охран", "акватори", "территори"),
+        "uk": ("кордон", "прикордон", "державн кордон", "повітрян", "простір", "простору", "територіальн",
+               "пункт пропуску", "сусідн", "з боку", "перетнул", "перетин", "берегов", "акваторі", "територі"),
+        "es": ("fronter", "fronteriz", "limítrof", "límite", "espacio aéreo", "aguas territoriales",
+               "paso fronterizo", "guardia costera", "guardacostas", "vecin", "territorio", "soberan", "cruzaron",
+               "cruzó", "disputad", "zona económica exclusiva", "línea de control", "estrecho"),
+        "fr": ("frontière", "frontali", "transfrontal", "espace aérien", "eaux territoriales",
+               "poste-frontière", "poste frontière", "garde-côte", "garde côte", "garde-frontière", "voisin",
+               "territoire", "souverain", "franchi", "disputé", "zone économique exclusive", "ligne de contrôle",
+               "détroit"),
+        "de": ("grenz", "luftraum", "hoheitsgewässer", "hoheitsgebiet", "küstenwache", "nachbar", "territori",
+               "grenzübergang", "grenzschutz", "überquert", "umstritten", "wirtschaftszone", "kontrolllinie",
+               "meerenge"),
+        "ar": ("حدود", "حدودي", "الحدودية", "الحدودي", "المجال الجوي", "مجالها الجوي", "المياه الإقليمية",
+               "معبر", "خفر السواحل", "الجار", "المجاورة", "أراضي", "السيادة", "عبر الحدود", "خط التماس",
+               "المتنازع", "مضيق"),
+    },
+    "election": {
+        "en": ("election", "electoral", "elector", "vote", "voter", "voting", "ballot", "polls", "polling",
+               "poll", "turnout", "candidate", "candidacy", "campaign", "run-off", "runoff", "referendum",
+               "plebiscite", "primary", "primaries", "constituenc", "exit poll", "recount", "by-election",
+               "inaugurat", "concede", "concession", "landslide", "incumbent", "seats", "majority", "coalition",
+               "re-elect", "reelect", "elect", "electorate", "precinct", "count", "tally", "manifesto",
+               "caucus", "nominee", "recall", "suffrage", "hustings", "mandate"),
+        "ru": ("выбор", "голосован", "голосова", "избира", "избран", "бюллетен", "явк", "кандидат", "цик",
+               "референдум", "второй тур", "втором туре", "предвыборн", "избиркома", "избирком", "агитац",
+               "наблюдател", "подсчет", "подсчёт", "мандат", "инаугурац", "депутат", "электорат", "праймериз",
+               "фальсификац", "вброс"),
+        "uk": ("вибор", "голосуван", "голосува", "виборч", "обран", "бюлетен", "явк", "кандидат", "цвк",
+               "референдум", "другий тур", "другому турі", "передвиборч", "агітац", "спостерігач", "підрахун",
+               "мандат", "інавгурац", "депутат", "електорат", "праймеріз", "фальсифікац"),
+        "es": ("eleccion", "elección", "electoral", "elector", "votación", "votacion", "votant", "voto", "votar",
+               "urnas", "comicios", "candidat", "segunda vuelta", "balotaje", "referéndum", "referendo",
+               "plebiscito", "escrutinio", "participación", "sufragio", "abstención", "encuesta", "sondeo",
+               "boca de urna", "primarias", "campaña", "escaños", "investidura", "reelección", "cne", "ine",
+               "jurado electoral", "registraduría", "fraude"),
+        "fr": ("élection", "electi", "électoral", "electoral", "scrutin", "vote", "votant", "électeur", "urnes",
+               "candidat", "second tour", "premier tour", "référendum", "participation", "abstention",
+               "législatives", "présidentielle", "municipales", "régionales", "européennes", "sondage",
+               "campagne", "sièges", "investiture", "réélu", "ceni", "dépouillement", "bulletin", "fraude",
+               "primaire"),
+        "de": ("wahl", "wähler", "stimmzettel", "abstimmung", "volksabstimmung", "volksentscheid", "kandidat",
+               "wahlbeteiligung", "stichwahl", "urnengang", "referendum", "wahlkampf", "stimmen", "sitze",
+               "umfrage", "hochrechnung", "prognose", "koalition", "mandat", "vereidig", "gewählt", "wiederwahl",
+               "briefwahl", "wahllokal"),
+        "ar": ("انتخاب", "الانتخابات", "انتخابات", "الانتخابي", "انتخابية", "اقتراع", "الاقتراع", "تصويت",
+               "التصويت", "ناخب", "الناخبين", "مرشح", "المرشح", "مرشحين", "استفتاء", "نسبة المشاركة",
+               "صناديق", "جولة الإعادة", "جولة ثانية", "المفوضية", "الهيئة العليا المستقلة للانتخابات", "فرز",
+               "مقاعد", "حملة", "الدعاية الانتخابية", "تزوير", "الرئاسية", "التشريعية", "البلدية"),
+    },
+    "office": {
+        "en": ("president", "parliament", "mayor", "governor", "senate", "senator", "congress", "national assembly",
+               "duma", "rada", "knesset", "bundestag", "prime minister", "municipal", "legislat", "lawmaker", "mp",
+               "mps", "assembly", "council", "regional", "local", "general", "state", "provincial", "federal",
+               "european parliament", "premier", "chancellor", "opposition", "ruling party", "party"),
+        "ru": ("президент", "парламент", "госдум", "дум", "губернатор", "мэр", "муниципальн", "законодательн",
+               "партия", "партии", "оппозиц", "рада"),
+        "uk": ("президент", "парламент", "верховн", "рад", "губернатор", "мер", "місцев", "партія", "партії",
+               "опозиц"),
+        "es": ("presidente", "presidencial", "parlament", "congreso", "senado", "alcald", "gobernador", "municipal",
+               "legislativ", "asamblea", "diputad", "partido", "oposición", "concejal"),
+        "fr": ("président", "parlement", "assemblée", "sénat", "maire", "gouverneur", "municipal", "législati",
+               "député", "parti", "opposition", "premier ministre"),
+        "de": ("präsident", "parlament", "bundestag", "landtag", "bürgermeister", "gouverneur", "kommunal",
+               "kanzler", "partei", "opposition", "abgeordnet", "senat"),
+        "ar": ("رئيس", "الرئاسة", "البرلمان", "برلمان", "مجلس النواب", "النواب", "الكنيست", "محافظ", "بلدي",
+               "حزب", "المعارضة", "مجلس الشعب", "التشريعي"),
+    },
+    "orgvote": {
+        "en": ("board", "shareholder", "stockholder", "union", "hall of fame", "club", "captain", "award",
+               "chairman", "chairwoman", "ceo", "company", "pope", "conclave", "ballon d'or", "fans", "reality",
+               "contest", "jury", "academy", "federation", "fifa", "uefa", "ioc", "committee", "strike ballot",
+               "members", "annual general meeting", "agm", "proxy", "investor"),
+        "ru": ("совет директоров", "акционер", "профсоюз", "клуб", "капитан", "компани", "премия", "зал славы"),
+        "uk": ("рада директорів", "акціонер", "профспілк", "клуб", "капітан", "компані", "премі"),
+        "es": ("junta directiva", "accionista", "sindicato", "club", "capitán", "empresa", "premio", "salón de la fama",
+               "federación", "consejo de administración"),
+        "fr": ("conseil d'administration", "actionnaire", "syndicat", "club", "capitaine", "entreprise", "prix",
+               "académie", "fédération", "bureau"),
+        "de": ("aufsichtsrat", "betriebsrat", "aktionär", "gewerkschaft", "verein", "kapitän", "unternehmen",
+               "konzern", "preis", "verband", "vorstand", "hauptversammlung"),
+        "ar": ("مجلس إدارة", "مجلس الإدارة", "الجمعية العمومية", "نادي", "النادي", "نقابة", "النقابة", "شركة",
+               "الشركة", "جائزة", "اتحاد", "المساهمين"),
+    },
+    "economy": {
+        "en": ("trade", "tariff", "export", "import", "payment", "remittance", "e-commerce", "ecommerce", "merger",
+               "acquisition", "takeover", "tax", "customs", "invest", "deal", "market", "bank", "fintech",
+               "logistic", "data", "shipping", "freight", "lorr", "truck", "parcel", "price", "stock", "share",
+               "revenue", "profit", "economy", "economic", "business", "startup", "billion", "million", "supply",
+               "railway", "pipeline", "tourism", "tourist", "migration", "migrant", "asylum", "summit", "talks",
+               "agreement", "treaty", "cooperation"),
+        "ru": ("торгов", "пошлин", "экспорт", "импорт", "платеж", "платёж", "перевод", "слияни", "налог",
+               "таможн", "инвест", "рынок", "рынк", "банк", "логист", "грузов", "цен", "экономи", "бизнес",
+               "соглашени", "переговор", "саммит", "мигра"),
+        "uk": ("торгів", "торгов", "мит", "експорт", "імпорт", "платеж", "переказ", "злитт", "податк", "інвест",
+               "ринок", "ринк", "банк", "логіст", "вантаж", "цін", "економі", "бізнес", "угод", "переговор",
+               "саміт", "мігра"),
+        "es": ("comercio", "comercial", "arancel", "exportaci", "importaci", "pago", "remesa", "fusión",
+               "adquisición", "impuesto", "aduana", "invers", "mercado", "banco", "logístic", "camion", "precio",
+               "economía", "económic", "empresa", "acuerdo", "cumbre", "negociaci", "migra", "turis"),
+        "fr": ("commerce", "commercial", "douane", "export", "import", "paiement", "transfert", "fusion",
+               "acquisition", "impôt", "fiscal", "invest", "marché", "banque", "logistique", "camion", "prix",
+               "économi", "entreprise", "accord", "sommet", "négociation", "migra", "touris"),
+        "de": ("handel", "zoll", "zölle", "export", "import", "zahlung", "überweisung", "fusion", "übernahme",
+               "steuer", "invest", "markt", "bank", "logistik", "lkw", "preis", "wirtschaft", "unternehmen",
+               "abkommen", "gipfel", "verhandlung", "migration", "touris", "pendler"),
+        "ar": ("تجارة", "التجارة", "التجاري", "رسوم", "جمرك", "صادرات", "واردات", "تحويلات", "اندماج", "استحواذ",
+               "ضريبة", "الضرائب", "استثمار", "سوق", "بنك", "مصرف", "أسعار", "اقتصاد", "الاقتصادي", "شركة", "اتفاق",
+               "قمة", "مفاوضات", "هجرة", "سياح"),
+    },
+}  # fmt: skip
+
+CATEGORIES = tuple(TERMS)
+
+
+@dataclass(frozen=True)
+class LexiconHit:
+    category: str
+    term: str
+
+
+def _compile(lang: str, stems: tuple[str, ...]) -> re.Pattern[str]:
+    alts = "|".join(re.escape(s) for s in sorted(set(stems), key=len, reverse=True))
+    if lang in _ANYWHERE:
+        return re.compile(f"({alts})")
+    return re.compile(rf"(?<!\w)({alts})")
+
+
+class Lexicon:
+    """Finds lexicon terms of every category in lowercased text, in all supported languages at once."""
+
+    def __init__(self) -> None:
+        # Text is matched against every language: copy often mixes scripts, and `lang` metadata is unreliable.
+        self._patterns: dict[str, list[re.Pattern[str]]] = {}
+        for cat, by_lang in TERMS.items():
+            start = tuple(t for lang, stems in by_lang.items() if lang not in _ANYWHERE for t in stems)
+            inside = tuple(t for lang, stems in by_lang.items() if lang in _ANYWHERE for t in stems)
+            self._patterns[cat] = [_compile("en", start), _compile("de", inside)]
+
+    def hits(self, text: str) -> list[LexiconHit]:
+        lowered = text.lower()
+        out: list[LexiconHit] = []
+        for cat, patterns in self._patterns.items():
+            for pat in patterns:
+                out.extend(LexiconHit(cat, m.group(1)) for m in pat.finditer(lowered))
+        return out
