@@ -11,7 +11,9 @@ COPY monitor ./monitor
 COPY classifiers ./classifiers
 COPY consumers ./consumers
 COPY config ./config
-RUN uv pip install --system --no-cache --no-deps . && chown -R newsmon:newsmon /app
+RUN uv pip install --system --no-cache --no-deps . \
+    && newsmon train --if-stale \
+    && chown -R newsmon:newsmon /app
 USER newsmon
 ENV NEWSMON_LOG_FORMAT=json
 ENTRYPOINT ["newsmon"]

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 UV_VERSION := 0.13.8
 
-.PHONY: help install run demo test lint typecheck pytest broker-up broker-down broker-status lock bench clean system-deps
+.PHONY: help install model run demo test lint typecheck pytest broker-up broker-down broker-status lock bench clean system-deps
 
 help:
 	@echo "make run     - install, start the local Kafka broker, run every stage on config/"
@@ -22,10 +22,14 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-run: install
+# The classifier is trained from the data in the repo when no model for the current data and code exists.
+model: install
+	$(BIN)/newsmon train --if-stale
+
+run: install model
 	$(BIN)/newsmon run
 
-demo: install
+demo: install model
 	$(BIN)/newsmon run --demo
 
 broker-up: install
@@ -51,13 +55,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install system-deps
+pytest: install model system-deps
 	$(BIN)/python -m monitor broker fetch
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
-bench: install
+bench: install model
 	$(BIN)/python bench/run_all.py
 
 lock:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gettext
 import re
-from collections import defaultdict
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -87,7 +86,8 @@ DEMONYMS: dict[str, str] = {
     "ruso": "RU", "rusa": "RU", "rusos": "RU", "ucraniano": "UA", "venezolano": "VE", "colombiano": "CO",
     "russe": "RU", "ukrainien": "UA", "ukrainienne": "UA", "israélien": "IL", "malien": "ML", "nigérien": "NE",
     "burkinabè": "BF", "russisch": "RU", "ukrainisch": "UA", "polnisch": "PL", "israelisch": "IL",
-    "всу": "UA", "зсу": "UA", "الروسي": "RU", "الروسية": "RU", "الأوكراني": "UA", "الإسرائيلي": "IL", "الإسرائيلية": "IL", "إسرائيل": "IL",
+    "всу": "UA", "зсу": "UA", "الروسي": "RU", "الروسية": "RU", "الأوكراني": "UA", "الإسرائيلي": "IL",
+    "الإسرائيلية": "IL", "إسرائيل": "IL",
     "اللبناني": "LB", "السوري": "SY", "التركي": "TR", "التركية": "TR", "الإيراني": "IR", "العراقي": "IQ",
 }  # fmt: skip
 
@@ -134,7 +134,12 @@ class Gazetteer:
         self.neighbours: dict[str, frozenset[str]] = {}
         self.country_names: dict[str, str] = {}
         self._build()
-        self.max_words = max(len(a.split()) for a in self.aliases)
+        # For each word that starts a multi-word alias, the longest such alias in words.
+        self.first_words: dict[str, int] = {}
+        for alias in self.aliases:
+            words = alias.split()
+            if len(words) > 1:
+                self.first_words[words[0]] = max(self.first_words.get(words[0], 1), len(words))
 
     def _add(self, alias: str, codes: tuple[str, ...], name: str, kind: str, *, stem: bool) -> None:
         key = _norm(alias)
@@ -166,7 +171,7 @@ class Gazetteer:
         }
         for c in pycountry.countries:
             code = c.alpha_2
-            name = getattr(c, "common_name", None) or c.name
+            name = countries[code]["name"] if code in countries else (getattr(c, "common_name", None) or c.name)
             self.country_names[code] = name
             names = {c.name, name, getattr(c, "official_name", c.name)}
             if code in countries:
@@ -174,7 +179,7 @@ class Gazetteer:
             for n in list(names):
                 # "Korea, Republic of" style names are listed without the comma part too.
                 names.add(n.split(",")[0])
-                for lang, tr in translations.items():
+                for tr in translations.values():
                     names.add(tr.gettext(n).split(",")[0])
             for n in names:
                 self._add(n, (code,), name, "country", stem=True)
@@ -197,7 +202,9 @@ class Gazetteer:
         for alias, code in DEMONYMS.items():
             self._add(alias, (code,), self.country_names.get(code, code), "country", stem=False)
             if not alias.isascii():
-                self.stems.setdefault(_norm(alias), _Entry(frozenset((code,)), self.country_names.get(code, code), "country"))
+                self.stems.setdefault(
+                    _norm(alias), _Entry(frozenset((code,)), self.country_names.get(code, code), "country")
+                )
         for a, b in _MARITIME_NEIGHBOURS:
             self.neighbours[a] = self.neighbours.get(a, frozenset()) | {b}
             self.neighbours[b] = self.neighbours.get(b, frozenset()) | {a}
@@ -213,40 +220,40 @@ class Gazetteer:
         tokens = [t.lower() for t in raw_tokens]
         found: list[Place] = []
         seen: set[tuple[str, str]] = set()
-        i = 0
-        while i < len(tokens):
-            match: tuple[int, _Entry] | None = None
-            for n in range(min(self.max_words, len(tokens) - i), 0, -1):
-                key = " ".join(tokens[i : i + n])
-                entry = self.aliases.get(key)
+        aliases, stems, first_words = self.aliases, self.stems, self.first_words
+        i, end = 0, len(tokens)
+        while i < end:
+            tok = tokens[i]
+            n, entry = 1, None
+            for k in range(min(first_words.get(tok, 1), end - i), 1, -1):
+                entry = aliases.get(" ".join(tokens[i : i + k]))
                 if entry is not None:
-                    if n == 1 and key in _CAPITALIZED_ONLY and not raw_tokens[i][:1].isupper():
-                        continue
-                    if n == 1 and entry.kind == "city" and raw_tokens[i][:1].islower():
-                        continue
-                    match = (n, entry)
+                    n = k
                     break
-            if match is None:
-                tok = tokens[i]
-                # Inflected forms ("Белгородской", "Ukrainian") share a stem with the listed name.
-                for cut in range(0, 6):
-                    if len(tok) - cut < 4:
-                        break
-                    entry = self.stems.get(tok[: len(tok) - cut] if cut else tok)
-                    if entry is not None:
-                        if entry.kind != "ambiguous":
-                            match = (1, entry)
-                        break
-            if match is None:
-                i += 1
-                continue
-            n, entry = match
-            for code in sorted(entry.codes):
-                kind = entry.kind if entry.kind in ("country", "city", "region") else "other"
-                key2 = (code, entry.name)
-                if key2 not in seen:
-                    seen.add(key2)
-                    found.append(Place(code=code, name=entry.name, kind=kind))  # type: ignore[arg-type]
+            if entry is None:
+                entry = aliases.get(tok)
+                first = raw_tokens[i][:1]
+                if entry is not None and first.islower() and (entry.kind == "city" or tok in _CAPITALIZED_ONLY):
+                    entry = None
+                elif entry is None and len(tok) >= 5:
+                    # Inflected forms ("Белгородской", "Ukrainian") share a stem with the listed name.
+                    for cut in range(1, 6):
+                        if len(tok) - cut < 4:
+                            break
+                        entry = stems.get(tok[: len(tok) - cut])
+                        if entry is not None:
+                            break
+                    # Lowercase adjectives of countries are normal ("украинские", "guyanés"); of regions, not.
+                    if entry is not None and (
+                        entry.kind == "ambiguous" or (first.islower() and entry.kind != "country")
+                    ):
+                        entry = None
+            if entry is not None:
+                for code in sorted(entry.codes):
+                    key = (code, entry.name)
+                    if key not in seen:
+                        seen.add(key)
+                        found.append(Place(code=code, name=entry.name, kind=entry.kind))
             i += n
         return found
 

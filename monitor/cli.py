@@ -151,6 +151,16 @@ def topics_cmd(obj: _Ctx, create: bool) -> None:
         click.echo(f"created: {', '.join(created) or 'none (all exist)'}")
 
 
+def _register_plugins() -> None:
+    from classifiers.commands import classify, evaluate_cmd, train
+
+    for command in (classify, train, evaluate_cmd):
+        cli.add_command(command)
+
+
+_register_plugins()
+
+
 def main(argv: list[str] | None = None) -> Any:
     try:
         return cli.main(args=argv, prog_name="newsmon", standalone_mode=False)

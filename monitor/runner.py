@@ -12,7 +12,7 @@ from monitor.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
 
-STAGE_NAMES = ("ingest",)
+STAGE_NAMES = ("ingest", "classify")
 
 
 def build_stages(settings: Settings, feeds: list[FeedConfig], only: list[str] | None) -> dict[str, Stage]:
@@ -24,6 +24,10 @@ def build_stages(settings: Settings, feeds: list[FeedConfig], only: list[str] | 
     stages: dict[str, Stage] = {}
     if "ingest" in wanted:
         stages["ingest"] = lambda stop: run_ingestion(settings, feeds, stop)
+    if "classify" in wanted:
+        from consumers.classify import run_classifier
+
+        stages["classify"] = lambda stop: run_classifier(settings, stop)
     return stages
 
 
@@ -46,7 +50,7 @@ async def run_main(
         from monitor.tail import tail
 
         async def _tail(ev: asyncio.Event) -> None:
-            await tail(settings, [settings.topics.raw], ev)
+            await tail(settings, [settings.topics.raw, settings.topics.classified], ev)
 
         stages["tail"] = _tail
     if "ingest" in stages and not feeds:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from classifiers.model import NewsClassifier
 from monitor.broker.local import LocalBroker, free_port
 from monitor.settings import IngestSettings, KafkaSettings, Settings, TopicSettings
 from monitor.topics import ensure_topics, topic_specs
@@ -67,6 +68,27 @@ async def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
     s = make_settings(kafka_bootstrap, tmp_path)
     await ensure_topics(s.kafka.bootstrap_servers, topic_specs(s.topics), 1)
     return s
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the classifier for the current data and code lives: where `make model` put it, else trained here."""
+    from classifiers.train import is_current, train
+
+    if is_current(REPO / "models"):
+        return REPO / "models"
+    target = tmp_path_factory.mktemp("models")
+    train(models_dir=target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def model(models_dir: Path) -> NewsClassifier:
+    from classifiers.train import is_current
+
+    version = is_current(models_dir)
+    assert version is not None
+    return NewsClassifier.load(models_dir, version)
 
 
 @pytest.fixture

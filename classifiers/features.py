@@ -1,0 +1,101 @@
+"""Domain features: lexicon counts, countries and neighbour pairs, and their interactions, with readable names."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+
+from classifiers.gazetteer import Gazetteer
+from classifiers.lexicon import CATEGORIES, Lexicon
+from monitor.messages import Place
+
+# Pairs of signals whose co-occurrence carries meaning neither has alone.
+_INTERACTIONS = (
+    ("hostile", "border"),
+    ("hostile", "neighbours"),
+    ("hostile", "two_countries"),
+    ("border", "neighbours"),
+    ("election", "office"),
+    ("election", "orgvote"),
+    ("border", "economy"),
+    ("hostile", "economy"),
+    ("election", "country"),
+    ("hostile", "hotspot"),
+)
+
+
+@dataclass
+class Analysis:
+    """What the domain analysis found in one text; `values` are the named feature values."""
+
+    values: dict[str, float]
+    places: list[Place]
+    pairs: list[tuple[str, str]]
+    terms: dict[str, list[str]] = field(default_factory=dict)
+
+
+class DomainFeatures:
+    """Turns texts into a small dense block of named domain features (kept sparse for stacking)."""
+
+    def __init__(self, gazetteer: Gazetteer | None = None, lexicon: Lexicon | None = None) -> None:
+        self.gazetteer = gazetteer or Gazetteer()
+        self.lexicon = lexicon or Lexicon()
+        base = [f"lex:{c}" for c in CATEGORIES]
+        geo = ["geo:country", "geo:two_countries", "geo:neighbours", "geo:hotspot", "geo:no_place"]
+        self.names = base + geo + [f"x:{a}*{b}" for a, b in _INTERACTIONS]
+        self._index = {n: i for i, n in enumerate(self.names)}
+
+    def __getstate__(self) -> dict[str, object]:
+        # Compiled regexes are rebuilt on load; the gazetteer is stored so loading skips its slow build.
+        state = dict(self.__dict__)
+        state["lexicon"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.lexicon = Lexicon()
+
+    def analyze(self, text: str) -> Analysis:
+        hits = self.lexicon.hits(text)
+        counts = dict.fromkeys(CATEGORIES, 0)
+        terms: dict[str, list[str]] = {c: [] for c in CATEGORIES}
+        for h in hits:
+            counts[h.category] += 1
+            if h.term not in terms[h.category]:
+                terms[h.category].append(h.term)
+        places = self.gazetteer.find(text)
+        codes = {p.code for p in places}
+        pairs = self.gazetteer.neighbour_pairs(codes)
+        present = {c: counts[c] > 0 for c in CATEGORIES}
+        present["neighbours"] = bool(pairs)
+        present["two_countries"] = len(codes) >= 2
+        present["country"] = bool(codes)
+        present["hotspot"] = any(p.kind == "region" for p in places)
+        values: dict[str, float] = {f"lex:{c}": math.log1p(counts[c]) for c in CATEGORIES}
+        values["geo:country"] = float(bool(codes))
+        values["geo:two_countries"] = float(present["two_countries"])
+        values["geo:neighbours"] = float(bool(pairs))
+        values["geo:hotspot"] = float(present["hotspot"])
+        values["geo:no_place"] = float(not codes)
+        for a, b in _INTERACTIONS:
+            values[f"x:{a}*{b}"] = float(present[a] and present[b])
+        return Analysis(values=values, places=places, pairs=pairs, terms=terms)
+
+    def transform(self, texts: list[str]) -> tuple[sparse.csr_matrix, list[Analysis]]:
+        analyses = [self.analyze(t) for t in texts]
+        data = np.zeros((len(texts), len(self.names)), dtype=np.float64)
+        for row, a in enumerate(analyses):
+            for name, v in a.values.items():
+                data[row, self._index[name]] = v
+        return sparse.csr_matrix(data), analyses
+
+
+def item_text(title: str, summary: str) -> str:
+    """The text the model reads: the title carries the most signal, so it leads and ends with a full stop."""
+    title = title.strip()
+    if title and title[-1] not in ".!?…":
+        title += "."
+    return f"{title} {summary.strip()}".strip()

@@ -1,0 +1,146 @@
+"""Training, threshold selection and evaluation of the news classifier."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sklearn
+from sklearn.metrics import average_precision_score
+
+from classifiers.dataset import DATA_DIR, Example, data_hash, load_examples, statistics
+from classifiers.features import item_text
+from classifiers.model import MODEL_REVISION, ModelNotFoundError, NewsClassifier
+from monitor.messages import LABELS
+
+_C_GRID = (2.0, 8.0, 32.0)
+
+
+@dataclass(frozen=True)
+class Labeled:
+    title: str
+    summary: str
+    labels: tuple[str, ...]
+    lang: str = ""
+
+
+def _code_digest() -> str:
+    # Features and training code decide what a model is, so their source is part of its identity.
+    h = hashlib.sha256(f"{MODEL_REVISION}|{sklearn.__version__}".encode())
+    for name in ("dataset.py", "features.py", "gazetteer.py", "lexicon.py", "model.py", "train.py"):
+        h.update((Path(__file__).resolve().parent / name).read_bytes())
+    return h.hexdigest()
+
+
+def model_version(digest: str) -> str:
+    return f"r{MODEL_REVISION}-{digest[:10]}-{_code_digest()[:6]}"
+
+
+def _targets(examples: Iterable[Labeled | Example]) -> dict[str, np.ndarray]:
+    rows = list(examples)
+    return {label: np.array([label in e.labels for e in rows], dtype=int) for label in LABELS}
+
+
+def choose_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The threshold with the best F1 on held-out data; among near-ties the lowest, since recall matters more."""
+    best_f1, candidates = -1.0, []
+    for t in np.round(np.arange(0.05, 0.951, 0.01), 2):
+        pred = p >= t
+        tp = int((pred & (y == 1)).sum())
+        fp = int((pred & (y == 0)).sum())
+        fn = int((~pred & (y == 1)).sum())
+        f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+        candidates.append((float(t), f1))
+        best_f1 = max(best_f1, f1)
+    return min(t for t, f1 in candidates if f1 >= best_f1 - 0.005)
+
+
+def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f, 4)}
+
+
+def evaluate(model: NewsClassifier, rows: list[Labeled]) -> dict[str, Any]:
+    """Per-label precision, recall, F1 and confusion counts, overall and per language."""
+    preds = model.predict([(r.title, r.summary) for r in rows])
+    langs = sorted({r.lang or "?" for r in rows})
+    report: dict[str, Any] = {"n": len(rows), "labels": {}, "by_lang": {}}
+    for scope in ["all", *langs]:
+        idx = [i for i, r in enumerate(rows) if scope == "all" or (r.lang or "?") == scope]
+        block: dict[str, Any] = {"n": len(idx)}
+        for label in LABELS:
+            tp = sum(1 for i in idx if label in preds[i].labels and label in rows[i].labels)
+            fp = sum(1 for i in idx if label in preds[i].labels and label not in rows[i].labels)
+            fn = sum(1 for i in idx if label not in preds[i].labels and label in rows[i].labels)
+            tn = len(idx) - tp - fp - fn
+            block[label] = {**_prf(tp, fp, fn), "tp": tp, "fp": fp, "fn": fn, "tn": tn, "support": tp + fn}
+        if scope == "all":
+            report["labels"] = block
+        else:
+            report["by_lang"][scope] = block
+    return report
+
+
+def train(
+    data_dir: Path = DATA_DIR, models_dir: Path = Path("models"), progress: Callable[[str], None] = lambda _: None
+) -> tuple[str, dict[str, Any]]:
+    """Train on the train split, pick C and calibrate on validation, report on test; save a versioned artifact."""
+    examples = load_examples(data_dir)
+    digest = data_hash(data_dir)
+    splits = {s: [e for e in examples if e.split == s] for s in ("train", "validation", "test")}
+    text = {s: [item_text(e.title, e.summary) for e in rows] for s, rows in splits.items()}
+    y = {s: _targets(rows) for s, rows in splits.items()}
+    progress(f"{len(examples)} examples: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
+
+    best: tuple[float, float] | None = None
+    for c in _C_GRID:
+        m = NewsClassifier(C=c).fit(text["train"], y["train"])
+        scores = m.score_texts(text["validation"])
+        ap = float(np.mean([average_precision_score(y["validation"][lb], scores[lb]) for lb in LABELS]))
+        progress(f"C={c}: validation average precision {ap:.4f}")
+        if best is None or ap > best[1]:
+            best = (c, ap)
+    assert best is not None
+    model = NewsClassifier(C=best[0]).fit(text["train"], y["train"])
+    model.calibrate(text["validation"], y["validation"])
+    val_scores = model.score_texts(text["validation"])
+    model.thresholds = {lb: choose_threshold(y["validation"][lb], val_scores[lb]) for lb in LABELS}
+    progress(f"chose C={best[0]}, thresholds {model.thresholds}")
+
+    as_rows = {s: [Labeled(e.title, e.summary, e.labels, e.lang) for e in rows] for s, rows in splits.items()}
+    metrics = {"validation": evaluate(model, as_rows["validation"]), "test": evaluate(model, as_rows["test"])}
+    version = model_version(digest)
+    manifest = {
+        "model_revision": MODEL_REVISION,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data_sha256": digest,
+        "data": statistics(examples),
+        "C": best[0],
+        "thresholds": model.thresholds,
+        "metrics": metrics,
+        "sklearn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
+    model.meta = {"data_sha256": digest}
+    model.save(models_dir, version, manifest)
+    return version, manifest
+
+
+def is_current(models_dir: Path, data_dir: Path = DATA_DIR) -> str | None:
+    """The version that the current data and code would produce, if it is already trained."""
+    version = model_version(data_hash(data_dir))
+    try:
+        NewsClassifier.load(models_dir, version)
+    except ModelNotFoundError:
+        return None
+    except Exception:  # an unreadable artifact (other sklearn, truncated file) is retrained, not trusted
+        return None
+    return version
