@@ -6,8 +6,9 @@ except in German and Arabic, where compounds and attached particles put the stem
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+import ahocorasick
 
 LANGS = ("en", "ru", "uk", "es", "fr", "de", "ar")
 _ANYWHERE = {"de", "ar"}
@@ -182,28 +183,39 @@ class LexiconHit:
     term: str
 
 
-def _compile(lang: str, stems: tuple[str, ...]) -> re.Pattern[str]:
-    alts = "|".join(re.escape(s) for s in sorted(set(stems), key=len, reverse=True))
-    if lang in _ANYWHERE:
-        return re.compile(f"({alts})")
-    return re.compile(rf"(?<!\w)({alts})")
-
-
 class Lexicon:
-    """Finds lexicon terms of every category in lowercased text, in all supported languages at once."""
+    """Finds lexicon terms of every category in text, in all supported languages at once, in one pass."""
 
     def __init__(self) -> None:
         # Text is matched against every language: copy often mixes scripts, and `lang` metadata is unreliable.
-        self._patterns: dict[str, list[re.Pattern[str]]] = {}
+        self._automaton = ahocorasick.Automaton()
+        entries: dict[str, list[tuple[str, int, bool]]] = {}
         for cat, by_lang in TERMS.items():
-            start = tuple(t for lang, stems in by_lang.items() if lang not in _ANYWHERE for t in stems)
-            inside = tuple(t for lang, stems in by_lang.items() if lang in _ANYWHERE for t in stems)
-            self._patterns[cat] = [_compile("en", start), _compile("de", inside)]
+            for lang, stems in by_lang.items():
+                for stem in stems:
+                    entries.setdefault(stem, []).append((cat, len(stem), lang in _ANYWHERE))
+        for stem, values in entries.items():
+            self._automaton.add_word(stem, (stem, tuple(dict.fromkeys(values))))
+        self._automaton.make_automaton()
+
+    def __getstate__(self) -> dict[str, object]:
+        return {}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__()  # type: ignore[misc]
 
     def hits(self, text: str) -> list[LexiconHit]:
         lowered = text.lower()
         out: list[LexiconHit] = []
-        for cat, patterns in self._patterns.items():
-            for pat in patterns:
-                out.extend(LexiconHit(cat, m.group(1)) for m in pat.finditer(lowered))
+        seen: set[tuple[str, int]] = set()
+        for end, (stem, values) in self._automaton.iter(lowered):
+            for cat, length, anywhere in values:
+                start = end - length + 1
+                # Stems match at the start of a word, except where compounds or particles hide them inside one.
+                if not anywhere and start > 0 and lowered[start - 1].isalnum():
+                    continue
+                if (cat, start) in seen:
+                    continue
+                seen.add((cat, start))
+                out.append(LexiconHit(cat, stem))
         return out

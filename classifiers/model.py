@@ -52,7 +52,7 @@ def _word_vectorizer() -> HashingVectorizer:
 
 def _char_vectorizer() -> HashingVectorizer:
     return HashingVectorizer(
-        analyzer="char_wb", ngram_range=(2, 5), n_features=_CHAR_FEATURES, alternate_sign=False, norm=None,
+        analyzer="char_wb", ngram_range=(3, 5), n_features=_CHAR_FEATURES, alternate_sign=False, norm=None,
         lowercase=True, dtype=np.float32,
     )  # fmt: skip
 
