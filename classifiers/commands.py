@@ -7,14 +7,16 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from classifiers.dataset import DATA_DIR
-from classifiers.model import ModelNotFoundError, NewsClassifier
 from monitor.messages import LABELS
 from monitor.settings import Settings
+
+if TYPE_CHECKING:
+    from classifiers.model import NewsClassifier
 
 _BATCH = 1000
 
@@ -60,6 +62,9 @@ def _batches(stream: IO[str], required: tuple[str, ...]) -> Iterator[tuple[list[
 
 
 def _load(settings: Settings, version: str | None) -> NewsClassifier:
+    # scikit-learn takes seconds to import; only the commands that score pay for it.
+    from classifiers.model import ModelNotFoundError, NewsClassifier
+
     try:
         return NewsClassifier.load(settings.classifier.model_dir, version or settings.classifier.model_version)
     except ModelNotFoundError as exc:

@@ -7,7 +7,7 @@ newer than they know instead of guessing. Keys are UTF-8 strings (the item's sta
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, field_validator
 
@@ -77,6 +77,14 @@ class RawItem(Message):
     content_hash: str
     backfill: bool = False
     update: bool = False
+    # Source metadata and news-wire fields; the defaults keep messages written before them readable.
+    feed_title: str = ""
+    feed_lang: str = ""
+    region: str = ""
+    feed_format: str = ""
+    modified: UtcDatetime | None = None
+    places: list[str] = Field(default_factory=list)
+    subjects: list[str] = Field(default_factory=list)
 
     def key(self) -> str:
         return self.id
@@ -111,7 +119,7 @@ class ClassifiedItem(Message):
 
 
 class Alert(Message):
-    """A rule match waiting for delivery: the value of `news.alerts`, keyed by `event_id` (reserved)."""
+    """A rule match waiting for delivery: the value of `news.alerts`, keyed by `event_id`."""
 
     event_id: str
     rule_id: str
@@ -119,13 +127,17 @@ class Alert(Message):
     item: ClassifiedItem
     reasons: list[str] = Field(default_factory=list)
     matched_at: UtcDatetime = Field(default_factory=utcnow)
+    rule_name: str = ""
+    # "digest": collected with other matches of the rule and sent as one message every `digest_s` seconds.
+    mode: Literal["immediate", "digest"] = "immediate"
+    digest_s: float = Field(0.0, ge=0)
 
     def key(self) -> str:
         return self.event_id
 
 
 class Delivery(Message):
-    """One delivery attempt of an alert to a sink: the value of `news.deliveries` (reserved)."""
+    """One delivery attempt of an alert to a sink: the value of `news.deliveries`."""
 
     event_id: str
     sink: str
@@ -134,6 +146,9 @@ class Delivery(Message):
     latency_ms: float = Field(ge=0)
     error: str = ""
     at: UtcDatetime = Field(default_factory=utcnow)
+    rule_id: str = ""
+    http_status: int = 0
+    batch: int = Field(1, ge=1)
 
     def key(self) -> str:
         return self.event_id
@@ -149,6 +164,7 @@ class DeadLetter(Message):
     payload: str
     attempts: int = 0
     at: UtcDatetime = Field(default_factory=utcnow)
+    sink: str = ""
 
     def key(self) -> str:
         return self.source_key
@@ -169,6 +185,46 @@ class FeedState(Message):
     last_error: str = ""
     # Item id -> content hash of every item the feed listed at its last successful poll that was produced.
     seen: dict[str, str] = Field(default_factory=dict)
+    # Where polls go after a permanent redirect (301/308); empty means `url`, the configured one.
+    effective_url: str = ""
+    next_poll_at: UtcDatetime | None = None
+    interval_s: float = Field(0.0, ge=0)
+    expected_gap_s: float = Field(0.0, ge=0)
+    last_new_item_at: UtcDatetime | None = None
+    silent: bool = False
+    error_counts: dict[str, int] = Field(default_factory=dict)
+    not_found_streak: int = Field(0, ge=0)
+    disabled_reason: str = ""
+    disabled_at: UtcDatetime | None = None
+
+    def key(self) -> str:
+        return self.feed_id
+
+
+class AlertState(Message):
+    """That a rule already alerted for a story: the value of the compacted `newsmon.alert-state`, keyed by event id."""
+
+    event_id: str
+    rule_id: str
+    item_id: str
+    first_matched_at: UtcDatetime
+
+    def key(self) -> str:
+        return self.event_id
+
+
+class FeedRegistration(Message):
+    """A feed the pollers share: the value of the compacted `newsmon.feed-registry`, keyed by feed id.
+
+    A tombstone (null value) removes the feed. Kafka assigns the topic's partitions among the pollers' group.
+    """
+
+    feed_id: str = Field(min_length=1)
+    # The feed's entry as in the feed list; kept as an object so entries with newer per-feed options still load.
+    feed: dict[str, Any]
+    origin: Literal["config", "cli"] = "config"
+    added_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
 
     def key(self) -> str:
         return self.feed_id

@@ -12,7 +12,7 @@ from monitor.settings import ConfigError, Settings
 
 log = structlog.get_logger(__name__)
 
-STAGE_NAMES = ("ingest", "classify")
+STAGE_NAMES = ("ingest", "classify", "alert", "deliver")
 
 
 def build_stages(settings: Settings, feeds: list[FeedConfig], only: list[str] | None) -> dict[str, Stage]:
@@ -28,6 +28,18 @@ def build_stages(settings: Settings, feeds: list[FeedConfig], only: list[str] | 
         from consumers.classify import run_classifier
 
         stages["classify"] = lambda stop: run_classifier(settings, stop)
+    if "alert" in wanted or "deliver" in wanted:
+        # The rules file and the sinks' URLs are checked here, before any broker or stage starts.
+        from consumers.alerts.delivery import resolve_sinks, run_delivery
+        from consumers.alerts.matcher import run_matcher
+        from consumers.alerts.rules import load_rules
+
+        rules = load_rules(settings.alerts.rules_file)
+        if "alert" in wanted:
+            stages["alert"] = lambda stop: run_matcher(settings, stop, rules)
+        if "deliver" in wanted:
+            sinks = resolve_sinks(rules)
+            stages["deliver"] = lambda stop: run_delivery(settings, stop, rules, sinks)
     return stages
 
 

@@ -17,6 +17,7 @@ from monitor.ingest.poller import FeedPoller
 from monitor.ingest.scheduler import Scheduler
 from monitor.ingest.state import FeedStateStore
 from monitor.kafka import make_producer
+from monitor.metrics import serve_metrics
 from monitor.settings import Settings
 from monitor.topics import ensure_topics, topic_specs
 
@@ -74,23 +75,27 @@ async def run_ingestion(settings: Settings, feeds: list[FeedConfig], stop: async
 
 
 async def run_service(settings: Settings, stages: dict[str, Stage], stop: asyncio.Event) -> None:
-    """Create missing topics, then run the stages side by side until stopped; one failing stage stops all."""
+    """Create missing topics, then run the stages side by side until stopped; one failing stage stops all.
+
+    Prometheus metrics are served on `metrics.host`:`metrics.port` meanwhile.
+    """
     created = await ensure_topics(
         settings.kafka.bootstrap_servers, topic_specs(settings.topics), settings.topics.replication_factor
     )
     if created:
         log.info("topics.created", topics=created)
-    tasks: dict[asyncio.Task[None], str] = {
-        asyncio.create_task(stage(stop), name=name): name for name, stage in stages.items()
-    }
-    log.info("service.started", stages=list(stages))
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for t in done:
-            exc = t.exception()
-            if exc is not None:
-                log.error("stage.failed", stage=tasks[t], error=repr(exc))
-                raise exc
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    async with serve_metrics(settings.metrics):
+        tasks: dict[asyncio.Task[None], str] = {
+            asyncio.create_task(stage(stop), name=name): name for name, stage in stages.items()
+        }
+        log.info("service.started", stages=list(stages))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                exc = t.exception()
+                if exc is not None:
+                    log.error("stage.failed", stage=tasks[t], error=repr(exc))
+                    raise exc
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)

@@ -55,6 +55,10 @@ class TopicSettings(_Section):
     deliveries: str = "news.deliveries"
     dead_letter: str = "news.dlq"
     feed_state: str = "newsmon.feed-state"
+    alert_state: str = "newsmon.alert-state"
+    feed_registry: str = "newsmon.feed-registry"
+    # Partitions are the unit the pollers' group divides: at most this many pollers share the work.
+    registry_partitions: int = Field(12, ge=1, le=1000)
     partitions: int = Field(3, ge=1, le=1000)
     replication_factor: int = Field(1, ge=1, le=7)
     retention_days: float = Field(30, gt=0)
@@ -74,8 +78,28 @@ class IngestSettings(_Section):
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     max_redirects: int = Field(5, ge=0, le=20)
     user_agent: str = "newsmon/0.1 (+https://github.com/newsmon/newsmon; feed monitor)"
+    # Pollers sharing this consumer group split the feed registry; a dead one's feeds move after the session.
+    group_id: str = Field("newsmon-pollers", min_length=1)
+    session_timeout_s: float = Field(10.0, ge=1, le=300)
     title_max_chars: int = Field(500, ge=20)
     summary_max_chars: int = Field(2000, ge=50)
+    # Adaptive polling: a feed is polled at this fraction of its learned gap between new items.
+    poll_fraction: float = Field(0.5, gt=0, le=1)
+    # Weight of the newest observed gap in the exponentially weighted mean.
+    gap_smoothing: float = Field(0.3, gt=0, le=1)
+    # 410 Gone disables a feed at once; this many consecutive 404s do too.
+    disable_after_404: int = Field(3, ge=1, le=1000)
+    # Silent: nothing new for this many learned gaps (never less than silent_min_s), or for silent_after_s if set.
+    silence_gaps: float = Field(4.0, gt=0)
+    silent_min_s: float = Field(1800.0, ge=0)
+    silent_after_s: float = Field(0.0, ge=0)
+    # A 304 that changes nothing an operator needs is written to the feed-state topic at most this often.
+    state_write_interval_s: float = Field(300.0, gt=0)
+
+
+class MetricsSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(9108, ge=0, le=65535)  # 0 disables the Prometheus endpoint
 
 
 class LogSettings(_Section):
@@ -88,6 +112,28 @@ class ClassifierSettings(_Section):
     model_version: str = ""  # empty: the newest model under model_dir
     batch_size: int = Field(256, ge=1, le=100000)
     group_id: str = "newsmon-classifier"
+
+
+class AlertSettings(_Section):
+    rules_file: Path = Path("config/rules.yaml")
+    matcher_group_id: str = "newsmon-alerts"
+    delivery_group_id: str = "newsmon-delivery"
+    # A story that matched a rule does not alert for that rule again within this window.
+    suppress_window_h: float = Field(720.0, gt=0)
+    max_attempts: int = Field(10, ge=1, le=1000)
+    # Age (from the first attempt) after which an undeliverable alert is dead-lettered.
+    max_age_s: float = Field(1800.0, gt=0)
+    backoff_base_s: float = Field(1.0, gt=0)
+    backoff_max_s: float = Field(120.0, gt=0)
+    retry_after_max_s: float = Field(600.0, gt=0)
+    breaker_failures: int = Field(5, ge=1, le=1000)
+    breaker_cooldown_s: float = Field(30.0, gt=0)
+    max_in_flight: int = Field(10000, ge=1)
+    max_digest_items: int = Field(50, ge=2, le=1000)
+    # Deliveries recorded this far back are read at start-up so a restart does not repeat them.
+    dedupe_lookback_h: float = Field(48.0, ge=0)
+    drain_timeout_s: float = Field(20.0, gt=0)
+    commit_interval_s: float = Field(0.5, gt=0)
 
 
 class Settings(BaseSettings):
@@ -105,7 +151,9 @@ class Settings(BaseSettings):
     topics: TopicSettings = TopicSettings()
     ingest: IngestSettings = IngestSettings()
     classifier: ClassifierSettings = ClassifierSettings()
+    alerts: AlertSettings = AlertSettings()
     log: LogSettings = LogSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @field_validator("ingest")
     @classmethod
@@ -125,6 +173,20 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment wins over the file, which arrives as init arguments.
         return (env_settings, init_settings)
+
+
+def read_secret(env: str = "", file: Path | None = None) -> str:
+    """A secret from the environment variable `env` (when set and non-empty), else from `file`, else ''."""
+    if env and os.environ.get(env, "").strip():
+        return os.environ[env].strip()
+    if file is not None:
+        try:
+            return file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return ""
+        except OSError as exc:
+            raise ConfigError(f"cannot read secret file {file}: {exc.strerror}") from exc
+    return ""
 
 
 def _format_validation_error(err: ValidationError, source: str) -> str:

@@ -10,9 +10,11 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from monitor.messages import (
     Alert,
+    AlertState,
     ClassifiedItem,
     DeadLetter,
     Delivery,
+    FeedRegistration,
     FeedState,
     Message,
     RawItem,
@@ -50,6 +52,8 @@ def topic_specs(t: TopicSettings) -> list[TopicSpec]:
         TopicSpec(t.deliveries, Delivery, t.partitions, retention, "one record per delivery attempt"),
         TopicSpec(t.dead_letter, DeadLetter, 1, retention, "messages that could not be processed"),
         TopicSpec(t.feed_state, FeedState, t.partitions, compacted, "per-feed poller state"),
+        TopicSpec(t.alert_state, AlertState, t.partitions, compacted, "stories each rule already alerted for"),
+        TopicSpec(t.feed_registry, FeedRegistration, t.registry_partitions, compacted, "feeds the pollers share"),
     ]
 
 

@@ -51,6 +51,7 @@ def make_settings(bootstrap: str, tmp_path: Path, **ingest: object) -> Settings:
         deliveries=f"{p}.news.deliveries",
         dead_letter=f"{p}.news.dlq",
         feed_state=f"{p}.feed-state",
+        alert_state=f"{p}.alert-state",
         partitions=2,
     )
     ing = {"feeds_file": tmp_path / "feeds.yaml", "min_interval_s": 0.2, "default_interval_s": 0.5,

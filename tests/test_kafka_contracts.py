@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from monitor.kafka import make_producer
 from monitor.messages import (
     Alert,
+    AlertState,
     ClassifiedItem,
     Contribution,
     DeadLetter,
@@ -43,6 +44,7 @@ async def test_round_trip_of_each_message_type(settings: Settings) -> None:
             source_topic="news.raw", source_key="k", reason="bad", error_class="bad_input", payload="{}"
         ),
         "FeedState": FeedState(feed_id="f", url="https://f.example/rss", subscribed_at=now, seen={"id-1": "c1"}),
+        "AlertState": AlertState(event_id="e1", rule_id="r1", item_id="id-1", first_matched_at=now),
     }
     specs = topic_specs(settings.topics)
     assert {s.message.__name__ for s in specs} == set(samples)

@@ -72,3 +72,171 @@ def test_dates_missing_or_future_take_fetch_time_and_are_flagged() -> None:
     items, _ = normalize_entries(entries(past), FEED, feed_lang="en-GB", fetched_at=NOW, backfill_before=NOW)
     assert items[0].published == NOW - timedelta(days=3) and not items[0].published_estimated
     assert items[0].backfill and items[0].lang == "en"
+
+
+# --- canonical URLs: properties -------------------------------------------------------------------------------
+
+_label = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
+_host = st.lists(_label, min_size=1, max_size=3).map(".".join).map(lambda h: h + ".example")
+_path = st.lists(st.text(alphabet="abcXYZ019-_.~%", min_size=1, max_size=6), max_size=3).map("/".join)
+_params = st.lists(st.tuples(st.sampled_from(["id", "page", "q", "lang"]), st.text("abz19 ", max_size=4)), max_size=3)
+_tracking = st.lists(
+    st.tuples(
+        st.sampled_from(["utm_source", "UTM_Medium", "utm_campaign", "fbclid", "gclid"]), st.text("ab1", max_size=4)
+    ),
+    max_size=3,
+)
+
+
+@given(st.sampled_from(["http", "https"]), _host, _path, _params, _tracking, st.text("abc", max_size=4), st.randoms())
+def test_canonical_url_equal_for_every_spelling_of_one_url(
+    scheme: str, host: str, path: str, params: list[tuple[str, str]], tracking: list[tuple[str, str]],
+    fragment: str, rnd: object,
+) -> None:  # fmt: skip
+    from urllib.parse import urlencode
+
+    plain = canonical_url(f"{scheme}://{host}/{path}?{urlencode(params)}")
+    port = {"http": 80, "https": 443}[scheme]
+    mixed = list(params) + list(tracking)
+    rnd.shuffle(mixed)  # type: ignore[attr-defined]
+    # Tracking parameters anywhere in the query; order of the others kept.
+    mixed = [p for p in mixed if p not in params] + list(params) if not params else _keep_order(mixed, params)
+    noisy = f"{scheme.upper()}://{host.upper()}:{port}/{path}?{urlencode(mixed)}#{fragment}"
+    assert canonical_url(noisy) == plain
+    assert plain.startswith(f"{scheme}://{host}/") and "#" not in plain
+    assert "utm_" not in plain.lower() and "fbclid" not in plain and "gclid" not in plain
+
+
+def _keep_order(mixed: list[tuple[str, str]], params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    it = iter(params)
+    return [next(it) if p in params else p for p in mixed]
+
+
+@given(st.text(max_size=60))
+def test_canonical_url_never_fails_and_is_idempotent(url: str) -> None:
+    c = canonical_url(url)
+    assert canonical_url(c) == c and "#" not in c
+
+
+def test_canonical_url_keeps_real_ports_and_non_web_ids() -> None:
+    assert canonical_url("https://a.example:8443/x#y") == "https://a.example:8443/x"
+    assert canonical_url("  tag:a.example,2024:1#frag ") == "tag:a.example,2024:1"
+    assert canonical_url("http://a.example:99999/x#y") == "http://a.example:99999/x"  # invalid port kept, no fragment
+
+
+# --- ids: properties ------------------------------------------------------------------------------------------
+
+_story = st.tuples(
+    st.sampled_from(["", "g1", "g2", "https://news.example.org/p/1", "https://NEWS.example.org/p/1#x"]),  # guid
+    st.sampled_from(["", "https://news.example.org/a", "https://news.example.org/b?utm_source=x"]),  # link
+)
+
+
+@given(st.lists(_story, min_size=1, max_size=8), st.randoms())
+def test_ids_never_collapse_distinct_stories_and_ignore_order(stories: list[tuple[str, str]], rnd: object) -> None:
+    """Guids and links are drawn from tiny pools so documents reuse them; every story still keeps its own id."""
+    entries = [
+        {"id": guid, "link": link, "title": f"Story number {n}", "summary": f"Text {n}"}
+        for n, (guid, link) in enumerate(stories)
+    ]
+    items, empty = normalize_entries(entries, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    assert empty == 0 and len(items) == len(entries)
+    ids = {i.title: i.id for i in items}
+    assert len(set(ids.values())) == len(entries) and all(len(v) == 32 for v in ids.values())
+    shuffled = list(entries)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    again, _ = normalize_entries(shuffled, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    assert {i.title: i.id for i in again} == ids
+
+
+@given(st.sampled_from(["https://news.example.org/x", "tag:example.org,2024:x", "12345"]), st.text(max_size=20))
+def test_id_of_unique_guid_survives_edits_and_new_neighbours(guid: str, new_title: str) -> None:
+    one = [{"id": guid, "link": "https://news.example.org/x?utm_source=a", "title": "Original", "summary": "s"}]
+    edited = [{"id": "other", "link": "https://news.example.org/y", "title": "Neighbour"},
+              {"id": guid, "link": "https://news.example.org/x", "title": new_title or "t", "summary": "changed"}]  # fmt: skip
+    a, _ = normalize_entries(one, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    b, _ = normalize_entries(edited, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    assert a[0].id == b[1].id and a[0].content_hash != b[1].content_hash
+
+
+def test_id_falls_back_from_permalink_guid_to_link_to_content() -> None:
+    def ids(entries: list[dict[str, str]]) -> list[str]:
+        return [i.id for i in normalize_entries(entries, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)[0]]
+
+    # A permalink guid and the same URL as a link give the same story id.
+    assert ids([{"id": "https://news.example.org/p", "title": "T"}]) == ids(
+        [{"link": "https://NEWS.example.org/p?utm_medium=rss", "title": "Other"}]
+    )
+    # Without guid and link, only the content identifies the story: same text, same id; new text, new id.
+    assert ids([{"title": "Only text", "summary": "x"}]) == ids([{"title": "ONLY TEXT", "summary": "X"}])
+    assert ids([{"title": "Only text"}]) != ids([{"title": "Other text"}])
+
+
+def test_duplicate_guid_without_links_keeps_both_and_exact_repeat_once() -> None:
+    entries = [{"id": "dup", "title": "First"}, {"id": "dup", "title": "Second"}, {"id": "dup", "title": "First"}]
+    items, empty = normalize_entries(entries, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    assert sorted(i.title for i in items) == ["First", "Second"] and empty == 0
+
+
+def test_entries_without_anything_are_counted_not_produced() -> None:
+    entries = [{"title": "  ", "summary": "<p> </p>"}, {"id": "only-guid"}, {"title": "Real"}]
+    items, empty = normalize_entries(entries, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    assert [i.title for i in items] == ["Real"] and empty == 2
+
+
+# --- text -----------------------------------------------------------------------------------------------------
+
+
+def test_html_inline_tags_do_not_split_words_and_blocks_do_not_glue() -> None:
+    assert html_to_text("<p>Kyi<b>v</b> and Khar<i>kiv</i></p><p>Next</p><ul><li>a</li><li>b</li></ul>") == (
+        "Kyiv and Kharkiv Next a b"
+    )
+    assert html_to_text("one<br>two<br/>three") == "one two three"
+    assert html_to_text("&lt;b&gt; is &#8220;quoted&#8221; &amp;amp; &eacute;") == "<b> is “quoted” &amp; é"
+    assert html_to_text("<title>Only a title</title>") == "Only a title"
+    assert html_to_text("<noscript>x</noscript><template>y</template>ok") == "ok"
+
+
+def test_plain_text_fields_are_not_parsed_as_html() -> None:
+    body = rss([("g", "Why x <y and y> z matter", "a &lt;b&gt; c")])
+    [item], _ = normalize_entries(entries(body), FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    assert item.title == "Why x <y and y> z matter" and item.summary == "a <b> c"
+
+
+@given(st.text(max_size=400), st.integers(min_value=20, max_value=200))
+def test_text_is_bounded(text: str, limit: int) -> None:
+    out = html_to_text(text, limit)
+    assert len(out) <= limit and out == out.strip() and "  " not in out
+
+
+def test_titles_and_summaries_respect_limits() -> None:
+    body = rss([("g", "word " * 400, "long " * 2000)])
+    [item], _ = normalize_entries(entries(body), FEED, feed_lang="", fetched_at=NOW, backfill_before=None,
+                                  title_max=80, summary_max=300)  # fmt: skip
+    assert len(item.title) <= 80 and item.title.endswith("…") and len(item.summary) <= 300
+
+
+# --- dates and source metadata --------------------------------------------------------------------------------
+
+
+def test_dates_in_other_zones_become_utc_and_future_modified_is_dropped() -> None:
+    e = {"title": "T", "link": "https://x.example/1",
+         "published_parsed": datetime(2024, 3, 15, 8, 0, tzinfo=UTC).utctimetuple(),
+         "updated_parsed": (NOW + timedelta(days=1)).utctimetuple()}  # fmt: skip
+    [item], _ = normalize_entries([e], FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    assert item.published == datetime(2024, 3, 15, 8, 0, tzinfo=UTC) and item.modified is None
+    body = b"""<rss version="2.0"><channel><title>t</title><item><title>T</title><link>https://x.example/2</link>
+        <pubDate>Fri, 15 Mar 2024 14:30:00 +0530</pubDate></item></channel></rss>"""
+    [item], _ = normalize_entries(entries(body), FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    assert item.published == datetime(2024, 3, 15, 9, 0, tzinfo=UTC) and item.published.tzinfo is UTC
+
+
+def test_source_metadata_is_on_every_item() -> None:
+    feed = FeedConfig(id="src", url="https://news.example.org/rss", name="Example News", lang="pt-BR",
+                      region="latam", categories=("politics",))  # fmt: skip
+    es = [{"title": "A", "link": "https://x.example/a", "feed_title": "<b>Example</b> Daily", "feed_format": "rss20"},
+          {"title": "B", "link": "https://x.example/b", "language": "es_AR", "tags": [{"term": "votes"}, "bad"]}]  # fmt: skip
+    a, b = normalize_entries(es, feed, feed_lang="en", fetched_at=NOW, backfill_before=None)[0]
+    assert (a.feed_id, a.source, a.feed_url, a.region) == ("src", "Example News", feed.url, "latam")
+    assert (a.feed_title, a.feed_format, a.feed_lang, a.lang) == ("Example Daily", "rss20", "pt", "pt")
+    assert (b.lang, b.feed_lang, b.categories) == ("es", "pt", ["politics", "votes"])

@@ -145,7 +145,10 @@ class LocalBroker:
         path = self.data_dir / "cluster.id"
         if path.exists():
             return path.read_text().strip()
-        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cid = "-"
+        # Kafka's own tool reads an id starting with '-' as an option, so draw again (1 in 64 ids).
+        while cid.startswith("-"):
+            cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         path.write_text(cid)
         return cid
 

@@ -21,6 +21,8 @@ class ErrorKind(StrEnum):
 
 # Kinds that a later poll cannot fix without someone changing the feed or its URL.
 _PERMANENT = {ErrorKind.BAD_URL}
+# Kinds caused by the content or the site's policy, not the network: a retry soon rarely helps.
+_SLOW = {ErrorKind.TOO_LARGE, ErrorKind.REDIRECT, ErrorKind.NOT_A_FEED, ErrorKind.PARSE, ErrorKind.BLOCKED}
 
 
 class FeedError(Exception):
@@ -37,6 +39,19 @@ class FeedError(Exception):
     @property
     def retryable(self) -> bool:
         return self.kind not in _PERMANENT
+
+    @property
+    def slow_retry(self) -> bool:
+        """Back off from a longer first wait: the content, the site's policy or a client error (4xx) failed."""
+        if self.kind in _SLOW:
+            return True
+        # 408 and 429 are the server asking for patience, like a 5xx: the normal backoff applies.
+        return (
+            self.kind is ErrorKind.HTTP_STATUS
+            and self.status is not None
+            and 400 <= self.status < 500
+            and self.status not in (408, 429)
+        )
 
     def __str__(self) -> str:
         status = f" {self.status}" if self.status else ""

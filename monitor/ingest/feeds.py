@@ -30,7 +30,10 @@ class FeedConfig(BaseModel):
     lang: str = ""
     region: str = ""
     categories: tuple[str, ...] = ()
-    interval_s: float | None = Field(None, gt=0)
+    interval_s: float | None = Field(None, gt=0)  # a fixed interval: no learning from the feed's rhythm
+    min_interval_s: float | None = Field(None, gt=0)
+    max_interval_s: float | None = Field(None, gt=0)
+    silent_after_s: float | None = Field(None, gt=0)  # flag the feed silent after this long without news
     enabled: bool = True
 
     @field_validator("url")
@@ -43,6 +46,8 @@ class FeedConfig(BaseModel):
 
     @model_validator(mode="after")
     def _defaults(self) -> FeedConfig:
+        if self.min_interval_s and self.max_interval_s and self.min_interval_s > self.max_interval_s:
+            raise ValueError("min_interval_s must not exceed max_interval_s")
         if not self.id:
             object.__setattr__(self, "id", default_feed_id(self.url))
         elif not _ID_RE.match(self.id):

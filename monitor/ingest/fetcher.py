@@ -5,11 +5,11 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 
 from monitor.ingest.errors import ErrorKind, FeedError
+from monitor.ingest.policy import parse_retry_after
 from monitor.settings import IngestSettings
 
 _CHALLENGE_MARKERS = (
@@ -49,26 +49,25 @@ def _lower(resp: aiohttp.ClientResponse) -> dict[str, str]:
     return {k.lower(): v for k, v in resp.headers.items()}
 
 
-def _retry_after(value: str | None) -> float | None:
-    if not value:
+def _retry_after(resp: aiohttp.ClientResponse) -> float | None:
+    # Only "slow down" and "come back later" answers carry a wait worth honouring.
+    if resp.status not in (429, 503):
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC))
+
+
+def _challenged(resp: aiohttp.ClientResponse) -> bool:
+    return resp.headers.get("cf-mitigated", "").lower() == "challenge"
 
 
 def _blocked(resp: aiohttp.ClientResponse, head: bytes) -> bool:
+    """Bot protection answered instead of the feed: Cloudflare's challenge, DataDome, or a challenge page."""
     h = resp.headers
-    if h.get("cf-mitigated", "").lower() == "challenge":
+    if _challenged(resp):
         return True
     if any(k.lower().startswith("x-datadome") or k.lower() == "x-dd-b" for k in h):
+        return True
+    if any(c.lstrip().lower().startswith("datadome=") for c in h.getall("Set-Cookie", ())):
         return True
     return resp.status in (403, 429, 503) and any(m in head.lower() for m in _CHALLENGE_MARKERS)
 
@@ -117,20 +116,24 @@ async def fetch(
                         ErrorKind.BLOCKED,
                         "blocked by bot protection",
                         status=resp.status,
-                        retry_after=_retry_after(resp.headers.get("Retry-After")),
+                        retry_after=_retry_after(resp),
                     )
                 raise FeedError(
                     ErrorKind.HTTP_STATUS,
                     resp.reason or "unexpected status",
                     status=resp.status,
-                    retry_after=_retry_after(resp.headers.get("Retry-After")),
+                    retry_after=_retry_after(resp),
                 )
+            if _challenged(resp):
+                raise FeedError(ErrorKind.BLOCKED, "a bot-protection challenge served with 200", status=200)
             body = await _read_bounded(resp, s.max_body_bytes)
             return FetchResult(200, final, body, _lower(resp), permanent)
     except FeedError:
         raise
     except aiohttp.TooManyRedirects as exc:
         raise FeedError(ErrorKind.REDIRECT, f"more than {s.max_redirects} redirects") from exc
+    except aiohttp.RedirectClientError as exc:  # e.g. a Location that is not an http(s) URL
+        raise FeedError(ErrorKind.REDIRECT, f"bad redirect: {exc}") from exc
     except aiohttp.InvalidURL as exc:
         raise FeedError(ErrorKind.BAD_URL, f"invalid URL {exc}") from exc
     except aiohttp.ClientConnectorDNSError as exc:

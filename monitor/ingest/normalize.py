@@ -6,6 +6,7 @@ import calendar
 import hashlib
 import re
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -18,34 +19,38 @@ from monitor.messages import RawItem
 _TRACKING_PARAMS = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_hsenc",
                     "_hsmi", "ocid", "cmpid", "icid", "xtor", "ito", "smid", "ref_src"}  # fmt: skip
 _WS = re.compile(r"\s+")
+_BLOCK_TAGS = ("p, div, br, li, ul, ol, h1, h2, h3, h4, h5, h6, tr, td, th, table, blockquote, pre, section, article, "
+               "header, footer, aside, figure, figcaption, dd, dt, hr")  # fmt: skip
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Publishers' clocks and time zones are often wrong by minutes; beyond this a date is treated as bogus.
 _FUTURE_TOLERANCE = timedelta(minutes=15)
 
 
 def canonical_url(url: str) -> str:
-    """Lowercase scheme and host, no default port, no fragment, no tracking parameters."""
+    """Lowercase scheme and host, no default port, no fragment, no tracking parameters.
+
+    Anything that is not an http(s) URL with a host only loses its fragment and surrounding whitespace.
+    """
     url = url.strip()
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError:
-        return url
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        return url
-    host = parts.hostname.lower().rstrip(".")
-    if ":" in host:
-        host = f"[{host}]"
-    if port is not None and port != _DEFAULT_PORTS.get(scheme):
-        host = f"{host}:{port}"
-    query = [
-        (k, v)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True)
-        if not k.lower().startswith("utm_") and k.lower() not in _TRACKING_PARAMS
-    ]
-    path = parts.path or "/"
-    return urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https") or not parts.hostname:
+            return url.split("#", 1)[0].strip()
+        host = parts.hostname.lower().rstrip(".")
+        if ":" in host:
+            host = f"[{host}]"
+        if port is not None and port != _DEFAULT_PORTS.get(scheme):
+            host = f"{host}:{port}"
+        query = [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not k.lower().startswith("utm_") and k.lower() not in _TRACKING_PARAMS
+        ]
+        return urlunsplit((scheme, host, parts.path.strip() or "/", urlencode(query, doseq=True), ""))
+    except (ValueError, UnicodeError):  # a bad port, bracket or lone surrogate: keep what was given, minus fragment
+        return url.split("#", 1)[0].strip()
 
 
 def html_to_text(value: str, max_chars: int | None = None) -> str:
@@ -56,8 +61,18 @@ def html_to_text(value: str, max_chars: int | None = None) -> str:
         tree = LexborHTMLParser(value)
         for node in tree.css("script, style, noscript, template"):
             node.decompose()
-        root = tree.body or tree.root
-        value = root.text(separator=" ") if root is not None else ""
+        # Inline tags must not split words ("Kyi<b>v</b>"); block ends must not glue them ("one</p><p>two").
+        for node in tree.css(_BLOCK_TAGS):
+            node.insert_after(" ")
+        text = tree.body.text(separator="") if tree.body is not None else ""
+        if not text.strip() and tree.root is not None:  # e.g. a lone <title>, which lands in <head>
+            text = tree.root.text(separator=" ")
+        value = text
+    return plain_text(value, max_chars)
+
+
+def plain_text(value: str, max_chars: int | None = None) -> str:
+    """Whitespace collapsed and cut at a word boundary with an ellipsis; the text is not parsed as HTML."""
     text = _WS.sub(" ", value).strip()
     if max_chars is not None and len(text) > max_chars:
         cut = text.rfind(" ", 0, max_chars - 1)
@@ -74,28 +89,72 @@ def content_hash(title: str, summary: str) -> str:
 
 
 def _is_url(v: str) -> bool:
-    return v.startswith(("http://", "https://"))
+    return v[:8].lower().startswith(("http://", "https://"))
+
+
+def _to_utc(st: object) -> datetime | None:
+    if not st:
+        return None
+    try:
+        return datetime.fromtimestamp(calendar.timegm(st), UTC)  # type: ignore[arg-type]
+    except (OverflowError, ValueError, TypeError):
+        return None
 
 
 def _entry_date(entry: dict[str, Any]) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        st = entry.get(key)
-        if st:
-            try:
-                return datetime.fromtimestamp(calendar.timegm(st), UTC)
-            except (OverflowError, ValueError, TypeError):
-                continue
+        when = _to_utc(entry.get(key))
+        if when is not None:
+            return when
     return None
 
 
-def _text(entry: dict[str, Any], *keys: str) -> str:
+def _field(entry: dict[str, Any], *keys: str) -> tuple[str, bool]:
+    """The first non-empty of `keys` and whether it is HTML (feedparser says text/plain for plain text)."""
     for k in keys:
         v = entry.get(k)
+        detail: object = entry.get(f"{k}_detail")
+        if isinstance(v, list) and v and isinstance(v[0], dict):
+            detail, v = v[0], v[0].get("value")
         if isinstance(v, str) and v.strip():
-            return v
-        if isinstance(v, list) and v and isinstance(v[0], dict) and v[0].get("value"):
-            return str(v[0]["value"])
-    return ""
+            mime = detail.get("type") if isinstance(detail, dict) else None
+            return v, mime != "text/plain"
+    return "", False
+
+
+def _clean(value: tuple[str, bool], max_chars: int) -> str:
+    text, is_html = value
+    return html_to_text(text, max_chars) if is_html else plain_text(text, max_chars)
+
+
+def _lang(value: object) -> str:
+    """ISO 639 code of a language tag (`en-GB`, `pt_BR`, `EN`); empty when it is not one."""
+    code = str(value or "").strip().replace("_", "-").split("-")[0].lower()[:8]
+    return code if code.isascii() and code.isalpha() else ""
+
+
+def _strings(value: object, limit: int, max_chars: int = 200) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return list(dict.fromkeys(plain_text(v, max_chars) for v in value if isinstance(v, str) and v.strip()))[:limit]
+
+
+def _tags(entry: dict[str, Any]) -> list[str]:
+    tags = entry.get("tags")
+    if not isinstance(tags, list):
+        return []
+    terms = (t.get("term") or t.get("label") or "" for t in tags if isinstance(t, dict))
+    return [plain_text(str(t), 200) for t in terms if str(t).strip()]
+
+
+@dataclass
+class _Draft:
+    entry: dict[str, Any]
+    title: str
+    summary: str
+    link: str
+    guid: str
+    basis: str = ""
 
 
 def normalize_entries(
@@ -112,61 +171,96 @@ def normalize_entries(
 
     On a feed's first poll `backfill_before` is set: stories published before it (or undated) are its backlog.
     """
-    guid_counts = Counter(str(e.get("id") or "").strip() for e in entries)
+    drafts, empty = _drafts(entries, title_max, summary_max)
+    _assign_bases(drafts, feed.id)
     items: list[RawItem] = []
-    empty = 0
     seen_ids: set[str] = set()
+    for d in drafts:
+        item_id = _hash(d.basis)
+        if item_id in seen_ids:
+            continue  # an exact repeat within one document: the same story listed twice
+        seen_ids.add(item_id)
+        items.append(_item(d, item_id, feed, feed_lang, fetched_at, backfill_before))
+    return items, empty
+
+
+def _drafts(entries: list[dict[str, Any]], title_max: int, summary_max: int) -> tuple[list[_Draft], int]:
+    drafts: list[_Draft] = []
+    empty = 0
     for entry in entries:
-        title = html_to_text(_text(entry, "title"), title_max)
-        summary = html_to_text(_text(entry, "summary", "description", "content"), summary_max)
+        title = _clean(_field(entry, "title"), title_max)
+        summary = _clean(_field(entry, "summary", "description", "content"), summary_max)
         link = str(entry.get("link") or "").strip()
         guid = str(entry.get("id") or "").strip()
         if not title and not summary and not link:
             empty += 1
             continue
-        if not title:
-            title = html_to_text(summary, 120) or link
-        # Some publishers reuse one guid for many stories; then the guid identifies nothing.
-        guid_usable = bool(guid) and guid_counts[guid] == 1
-        if guid_usable and _is_url(guid):
-            basis = "u|" + canonical_url(guid)
-        elif guid_usable:
-            basis = f"g|{feed.id}|{guid}"
-        elif link:
-            basis = "u|" + canonical_url(link)
-        else:
-            basis = f"c|{feed.id}|{content_hash(title, summary)}"
-        item_id = _hash(basis)
-        if item_id in seen_ids:  # the same link listed twice with different text: keep both stories
-            item_id = _hash(basis, content_hash(title, summary))
-            if item_id in seen_ids:
-                continue  # an exact repeat within one document
-        seen_ids.add(item_id)
-        published = _entry_date(entry)
-        estimated = published is None
-        if published is None or published > fetched_at + _FUTURE_TOLERANCE:
-            published = fetched_at
-            estimated = True
-        tags = [str(t.get("term") or t.get("label") or "") for t in entry.get("tags", []) or []]
-        categories = list(dict.fromkeys([*feed.categories, *(t for t in tags if t)]))
-        items.append(
-            RawItem(
-                id=item_id,
-                feed_id=feed.id,
-                feed_url=feed.url,
-                source=feed.name,
-                url=canonical_url(link) if link else (canonical_url(guid) if _is_url(guid) else ""),
-                title=title,
-                summary=summary,
-                published=published,
-                fetched_at=fetched_at,
-                published_estimated=estimated,
-                lang=(feed.lang or feed_lang or "").split("-")[0].lower()[:8],
-                categories=categories[:20],
-                author=html_to_text(str(entry.get("author") or ""), 200),
-                guid=guid[:1000],
-                content_hash=content_hash(title, summary),
-                backfill=backfill_before is not None and (estimated or published < backfill_before),
-            )
-        )
-    return items, empty
+        drafts.append(_Draft(entry, title or plain_text(summary, 120) or link, summary, link, guid))
+    return drafts, empty
+
+
+def _assign_bases(drafts: list[_Draft], feed_id: str) -> None:
+    """Identity of each story: permalink guid, else other guid, else canonical link, else content.
+
+    A guid or link that the same document gives to several stories identifies none of them: those stories fall
+    back to the link, and then to their content, so distinct stories never collapse into one id and the ids do not
+    depend on the order of the entries.
+    """
+    guid_counts = Counter(d.guid for d in drafts if d.guid)
+    for d in drafts:
+        if d.guid and guid_counts[d.guid] == 1:
+            d.basis = "u|" + canonical_url(d.guid) if _is_url(d.guid) else f"g|{feed_id}|{d.guid}"
+        elif d.link:
+            d.basis = "u|" + canonical_url(d.link)
+    basis_counts = Counter(d.basis for d in drafts if d.basis)
+    for d in drafts:
+        if not d.basis or basis_counts[d.basis] > 1:
+            shared = f"{d.basis}|" if d.basis else ""
+            d.basis = f"c|{feed_id}|{shared}{content_hash(d.title, d.summary)}"
+
+
+def _item(
+    d: _Draft,
+    item_id: str,
+    feed: FeedConfig,
+    feed_lang: str,
+    fetched_at: datetime,
+    backfill_before: datetime | None,
+) -> RawItem:
+    entry = d.entry
+    published = _entry_date(entry)
+    estimated = published is None
+    if published is None or published > fetched_at + _FUTURE_TOLERANCE:
+        published = fetched_at
+        estimated = True
+    # dict.get: feedparser's own get() would answer `updated_parsed` with the published date.
+    modified = _to_utc(dict.get(entry, "updated_parsed"))
+    if modified is not None and modified > fetched_at + _FUTURE_TOLERANCE:
+        modified = None
+    source_lang = _lang(feed.lang) or _lang(feed_lang)
+    url = d.link or (d.guid if _is_url(d.guid) else "")
+    return RawItem(
+        id=item_id,
+        feed_id=feed.id,
+        feed_url=feed.url,
+        source=feed.name,
+        url=canonical_url(url) if url else "",
+        title=d.title,
+        summary=d.summary,
+        published=published,
+        fetched_at=fetched_at,
+        published_estimated=estimated,
+        lang=_lang(entry.get("language")) or source_lang,
+        categories=list(dict.fromkeys([*feed.categories, *_tags(entry)]))[:20],
+        author=html_to_text(str(entry.get("author") or ""), 200),
+        guid=d.guid[:1000],
+        content_hash=content_hash(d.title, d.summary),
+        backfill=backfill_before is not None and (estimated or published < backfill_before),
+        feed_title=html_to_text(str(entry.get("feed_title") or ""), 200),
+        feed_lang=source_lang,
+        region=feed.region,
+        feed_format=str(entry.get("feed_format") or "")[:20],
+        modified=modified,
+        places=_strings(entry.get("places"), 20),
+        subjects=_strings(entry.get("subjects"), 50),
+    )

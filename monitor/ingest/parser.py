@@ -1,4 +1,5 @@
-"""Turn a fetched body into feed entries with feedparser; decide when a body is not a feed at all."""
+"""Turn a fetched body into feed entries: RSS/Atom/RDF through feedparser, JSON Feed, ninjs and NewsML-G2 through
+`wire`; decide when a body is not a feed at all."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import feedparser
 
+from monitor.ingest import wire
 from monitor.ingest.errors import ErrorKind, FeedError
 
 
@@ -16,11 +18,32 @@ class ParsedFeed:
     lang: str
     entries: list[dict[str, Any]]
     warning: str = ""  # feedparser's "bozo" complaint about a feed it could still read
+    format: str = ""  # e.g. rss20, atom10, rss10, jsonfeed11, ninjs2, newsml-g2
 
 
 def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
-    """Parse RSS/Atom/RDF/JSON Feed bytes; raise FeedError(NOT_A_FEED or PARSE) when nothing usable is there."""
+    """Parse any supported format; raise FeedError(NOT_A_FEED or PARSE) when nothing usable is there.
+
+    Every entry is stamped with `feed_format` and `feed_title`, so the normalizer can carry them on each item.
+    """
     lowered = {k.lower(): v for k, v in headers.items()}
+    kind = wire.sniff(body, lowered.get("content-type", ""))
+    try:
+        if kind == "feed":
+            parsed = _parse_with_feedparser(body, lowered, url)
+        else:
+            doc = wire.parse_json(body, url) if kind == "json" else wire.parse_newsml(body)
+            lang = doc.lang or lowered.get("content-language", "")
+            parsed = ParsedFeed(title=doc.title, lang=lang, entries=doc.entries, format=doc.format)
+    except RecursionError as exc:  # nesting deep enough to exhaust the stack is hostile input, not a feed
+        raise FeedError(ErrorKind.PARSE, "document nested too deeply") from exc
+    for entry in parsed.entries:
+        entry["feed_format"] = parsed.format
+        entry["feed_title"] = parsed.title
+    return parsed
+
+
+def _parse_with_feedparser(body: bytes, lowered: dict[str, str], url: str) -> ParsedFeed:
     # Only headers that change how bytes are decoded or resolved; never let feedparser fetch anything.
     hdrs = {k: v for k, v in lowered.items() if k in ("content-type", "content-location", "content-language")}
     hdrs.setdefault("content-location", url)
@@ -43,4 +66,5 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
         lang=str(feed.get("language", "") or lowered.get("content-language", "")),
         entries=entries,
         warning=warning,
+        format=str(result.get("version", "")),
     )

@@ -5,31 +5,36 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from datetime import datetime
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import structlog
 from aiokafka.errors import KafkaError
 
+from monitor import metrics
+from monitor.ingest import policy
 from monitor.ingest.errors import FeedError
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.poller import FeedPoller
-from monitor.messages import utcnow
+from monitor.messages import FeedState, utcnow
 from monitor.settings import IngestSettings
 
 log = structlog.get_logger(__name__)
 
 
-def backoff_delay(errors: int, s: IngestSettings, retry_after: float | None, rng: random.Random) -> float:
-    """Exponential backoff from the minimum interval, capped, with ±20% jitter; a server's Retry-After wins."""
-    base = min(s.max_backoff_s, s.min_interval_s * (2 ** max(0, errors - 1)))
-    delay = base * rng.uniform(0.8, 1.2)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, s.max_backoff_s))
-    return delay
+@dataclass(eq=False)
+class _FeedLoop:
+    feed: FeedConfig
+    stop: asyncio.Event
+    task: asyncio.Task[None]
 
 
 class Scheduler:
-    """Runs every enabled feed's poll loop until stopped, then lets polls in flight finish."""
+    """Runs every enabled feed's poll loop until stopped, then lets polls in flight finish.
+
+    Feeds can also be added and removed while it runs (the pollers' group reassigns them); one feed never has
+    two polls at once.
+    """
 
     def __init__(self, poller: FeedPoller, feeds: list[FeedConfig], s: IngestSettings, seed: int | None = None):
         self._poller = poller
@@ -37,87 +42,190 @@ class Scheduler:
         self._s = s
         self._sem = asyncio.Semaphore(s.concurrency)
         self._stop = asyncio.Event()
+        # Unfinished loops per feed id, oldest first; only the last one may be live (its stop event unset).
+        self._loops: dict[str, list[_FeedLoop]] = {}
+        self._by_task: dict[asyncio.Task[None], _FeedLoop] = {}
         self._rng = random.Random(seed)
         self.polls = 0
         self.items = 0
 
     def _interval(self, feed: FeedConfig) -> float:
-        return min(self._s.max_interval_s, max(self._s.min_interval_s, feed.interval_s or self._s.default_interval_s))
+        """The feed's current polling interval: learned, fixed or the default, within its bounds."""
+        state = self._poller.state_of(feed)
+        if state is not None and state.interval_s > 0 and state.url == feed.url:
+            return state.interval_s
+        bounds = policy.bounds_for(feed, self._s)
+        return policy.poll_interval(
+            bounds, 0.0, fraction=self._s.poll_fraction, default_s=self._s.default_interval_s, silent=False
+        )
 
     def _first_delay(self, feed: FeedConfig) -> float:
-        state = self._poller.state_of(feed)
-        # Resume a restarted poller's schedule instead of fetching everything at once.
-        if state is not None and state.last_attempt is not None:
-            if state.consecutive_errors:
-                wait = backoff_delay(state.consecutive_errors, self._s, None, self._rng)
-            else:
-                wait = self._interval(feed)
-            return max(0.0, wait - _seconds_since(state.last_attempt)) + self._rng.uniform(0.0, 1.0)
-        return self._rng.uniform(0.0, min(2.0, self._interval(feed)))
+        # Resume a restarted poller's schedule instead of fetching everything at once; overdue feeds are spread out.
+        spread = self._rng.uniform(0.0, min(2.0, self._interval(feed)))
+        due_in = _due_in(self._poller.state_of(feed))
+        return due_in if due_in is not None and due_in > 0 else spread
+
+    def feed_conditions(self) -> Iterator[tuple[str, str, bool]]:
+        """(feed id, healthy/failing/disabled, silent) of every feed this scheduler polls, for metrics."""
+        for loops in list(self._loops.values()):
+            if not loops:
+                continue
+            feed = loops[-1].feed
+            state = self._poller.state_of(feed)
+            yield feed.id, policy.feed_condition(state, feed.url), state is not None and state.silent
 
     async def run(self, drain_timeout_s: float = 30.0) -> None:
-        loops = [asyncio.create_task(self._loop(f), name=f"feed:{f.id}") for f in self._feeds]
-        log.info("scheduler.started", feeds=len(loops), concurrency=self._s.concurrency)
+        self.add(self._feeds)
+        log.info("scheduler.started", feeds=len(self.feed_ids()), concurrency=self._s.concurrency)
+        metrics.watch(self)
         try:
             await self._stop.wait()
         finally:
+            metrics.unwatch(self)
             # Loops leave at their next wait; a poll in flight finishes so its items and state are consistent.
-            done, pending = await asyncio.wait(loops, timeout=drain_timeout_s) if loops else (set(), set())
-            for task in pending:
-                task.cancel()
-            if pending:
-                log.warning("scheduler.drain_timeout", cancelled=len(pending))
-                await asyncio.gather(*pending, return_exceptions=True)
-            for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    log.error("scheduler.loop_crashed", task=task.get_name(), error=repr(task.exception()))
+            self._signal_all()
+            await self._drain(list(self._by_task), drain_timeout_s)
             log.info("scheduler.stopped", polls=self.polls, items=self.items)
 
     def stop(self) -> None:
         self._stop.set()
+        self._signal_all()
+
+    def add(self, feeds: Iterable[FeedConfig]) -> None:
+        """Poll these feeds from now on; one already polled under another config restarts after its poll in flight."""
+        for feed in feeds:
+            loops = self._loops.get(feed.id, [])
+            if loops and not loops[-1].stop.is_set() and loops[-1].feed == feed:
+                continue
+            for loop in loops:
+                loop.stop.set()
+            if feed.enabled and not self._stop.is_set():
+                self._start(feed, [loop.task for loop in loops])
+
+    def discard(self, feed_ids: Iterable[str]) -> None:
+        """Stop polling these feeds without waiting; a poll in flight still finishes."""
+        for feed_id in feed_ids:
+            for loop in self._loops.get(feed_id, []):
+                loop.stop.set()
+
+    async def remove(self, feed_ids: Iterable[str], timeout_s: float) -> None:
+        """Stop polling these feeds and wait until their polls in flight finished (cancelled after timeout_s)."""
+        ids = set(feed_ids)
+        self.discard(ids)
+        await self._drain([loop.task for f in ids for loop in self._loops.get(f, [])], timeout_s)
+
+    def feed_ids(self, *, stopping: bool = False) -> set[str]:
+        """The feeds being polled now; with `stopping`, also those whose last poll is still finishing."""
+        return {f for f, loops in self._loops.items() if loops and (stopping or not loops[-1].stop.is_set())}
+
+    def config_of(self, feed_id: str) -> FeedConfig | None:
+        """The config a feed is polled with now, or None when it is not polled."""
+        loops = self._loops.get(feed_id)
+        return loops[-1].feed if loops and not loops[-1].stop.is_set() else None
+
+    def _start(self, feed: FeedConfig, after: list[asyncio.Task[None]]) -> None:
+        task = asyncio.create_task(self._run_loop(feed, after), name=f"feed:{feed.id}")
+        loop = _FeedLoop(feed, asyncio.Event(), task)
+        self._loops.setdefault(feed.id, []).append(loop)
+        self._by_task[task] = loop
+        task.add_done_callback(self._on_done)
+
+    async def _run_loop(self, feed: FeedConfig, after: list[asyncio.Task[None]]) -> None:
+        if after:
+            # Never two polls of one feed at once: the loops it replaces finish their polls in flight first.
+            await asyncio.wait(after)
+        if not self._stopping():
+            await self._loop(feed)
+
+    def _on_done(self, task: asyncio.Task[None]) -> None:
+        loop = self._by_task.pop(task)
+        loops = self._loops.get(loop.feed.id, [])
+        if loop in loops:
+            loops.remove(loop)
+        if not loops:
+            self._loops.pop(loop.feed.id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("scheduler.loop_crashed", feed=loop.feed.id, error=repr(task.exception()))
+
+    async def _drain(self, tasks: list[asyncio.Task[None]], timeout_s: float) -> None:
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.warning("scheduler.drain_timeout", cancelled=len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    def _signal_all(self) -> None:
+        for loop in self._by_task.values():
+            loop.stop.set()
+
+    def _stop_event(self) -> asyncio.Event:
+        """The calling feed loop's own stop event (the scheduler's, outside a feed loop)."""
+        task = asyncio.current_task()
+        loop = self._by_task.get(task) if task is not None else None
+        return loop.stop if loop is not None else self._stop
+
+    def _stopping(self) -> bool:
+        return self._stop_event().is_set()
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless stopped; True when the loop should go on."""
         try:
-            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+            await asyncio.wait_for(self._stop_event().wait(), timeout=seconds)
         except TimeoutError:
             return True
         return False
 
     async def _loop(self, feed: FeedConfig) -> None:
+        reason = self._poller.disabled_reason(feed)
+        if reason:
+            # Logged with a WARNING when it was disabled; until its URL changes it is not polled again.
+            log.info("feed.skipped_disabled", feed=feed.id, reason=reason)
+            return
         delay = self._first_delay(feed)
-        errors_logged_at = 0
         while await self._sleep(delay):
             async with self._sem:
-                if self._stop.is_set():
+                if self._stopping():
                     return
                 started = time.monotonic()
+                before = self._poller.state_of(feed)
+                errors_before = before.consecutive_errors if before is not None and before.url == feed.url else 0
                 try:
                     outcome = await self._poller.poll(feed)
                 except FeedError as exc:
                     state = self._poller.state_of(feed)
                     errors = state.consecutive_errors if state else 1
-                    delay = backoff_delay(errors, self._s, exc.retry_after, self._rng)
+                    if state is not None and state.disabled_reason:
+                        url = state.effective_url or feed.url
+                        log.warning("feed.disabled", feed=feed.id, reason=state.disabled_reason, kind=exc.kind.value,
+                                    status=exc.status, url=url, consecutive=errors)  # fmt: skip
+                        return
+                    due_in = _due_in(state)
+                    delay = max(0.0, due_in) if due_in is not None else self._interval(feed)
                     # One line per failure; failures are spaced by the backoff, so a dead feed stays quiet.
                     log.warning("feed.error", feed=feed.id, kind=exc.kind.value, status=exc.status,
                                 error=str(exc), consecutive=errors, retry_in_s=round(delay, 1))  # fmt: skip
-                    errors_logged_at = errors
                     continue
                 except KafkaError as exc:
                     delay = min(30.0, self._interval(feed))
+                    metrics.POLLS.labels("produce_failed").inc()
                     log.error("feed.produce_failed", feed=feed.id, error=repr(exc), retry_in_s=delay)
                     continue
                 self.polls += 1
                 self.items += outcome.produced + outcome.updated
-                delay = self._interval(feed) * self._rng.uniform(0.95, 1.05)
-                if errors_logged_at:
-                    log.info("feed.recovered", feed=feed.id, after_errors=errors_logged_at)
-                    errors_logged_at = 0
+                delay = outcome.next_poll_in_s or self._interval(feed)
+                if errors_before:
+                    log.info("feed.recovered", feed=feed.id, after_errors=errors_before)
                 if outcome.status == 200 and (outcome.produced or outcome.updated or outcome.skipped_empty):
                     log.info("feed.polled", feed=feed.id, listed=outcome.listed, produced=outcome.produced,
                              updated=outcome.updated, skipped_empty=outcome.skipped_empty,
                              ms=round((time.monotonic() - started) * 1000))  # fmt: skip
 
 
-def _seconds_since(when: datetime) -> float:
-    return (utcnow() - when).total_seconds()
+def _due_in(state: FeedState | None) -> float | None:
+    """Seconds until the state's next poll (negative when overdue); None when it has none."""
+    if state is None or state.next_poll_at is None:
+        return None
+    return (state.next_poll_at - utcnow()).total_seconds()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterable
+
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
 
@@ -10,6 +13,37 @@ from monitor.messages import DecodeError, FeedState, decode, encode, encode_key
 from monitor.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
+
+
+async def read_latest(
+    kafka: KafkaSettings, topic: str, partitions: Iterable[int], timeout_s: float = 60.0
+) -> dict[bytes, bytes | None]:
+    """The latest value of every key of a compacted topic, from its beginning to the end it had when called.
+
+    A tombstone maps to None. Raises TimeoutError when the broker does not deliver the records in time.
+    """
+    tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+    latest: dict[bytes, bytes | None] = {}
+    consumer = make_consumer(kafka, group_id=None)
+    await consumer.start()
+    try:
+        async with asyncio.timeout(timeout_s):
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            end = await consumer.end_offsets(tps)
+            remaining = {tp for tp in tps if end[tp] > 0}
+            while remaining:
+                batch = await consumer.getmany(*remaining, timeout_ms=1000)
+                for records in batch.values():
+                    for rec in records:
+                        if rec.key is not None:
+                            latest[rec.key] = rec.value
+                for tp in list(remaining):
+                    if await consumer.position(tp) >= end[tp]:
+                        remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return latest
 
 
 class FeedStateStore:
@@ -23,26 +57,24 @@ class FeedStateStore:
 
     async def load(self) -> int:
         """Read the topic from the beginning to its current end; return how many feeds have state."""
-        parts = await self._producer.partitions_for(self._topic)
-        tps = [TopicPartition(self._topic, p) for p in sorted(parts)]
-        consumer = make_consumer(self._kafka, group_id=None)
-        await consumer.start()
-        try:
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            end = await consumer.end_offsets(tps)
-            remaining = {tp for tp in tps if end[tp] > 0}
-            while remaining:
-                batch = await consumer.getmany(*remaining, timeout_ms=1000)
-                for records in batch.values():
-                    for rec in records:
-                        self._apply(rec.key, rec.value)
-                for tp in list(remaining):
-                    if await consumer.position(tp) >= end[tp]:
-                        remaining.discard(tp)
-        finally:
-            await consumer.stop()
+        for key, value in (await self._read()).items():
+            self._apply(key, value)
         return len(self._states)
+
+    async def refresh(self, feed_ids: set[str]) -> int:
+        """Replace these feeds' states with the topic's latest (another poller may have polled them); return found."""
+        latest = await self._read()
+        for feed_id in feed_ids:
+            value = latest.get(feed_id.encode())
+            if value is None:  # never polled, or removed: start from scratch
+                self._states.pop(feed_id, None)
+            else:
+                self._apply(feed_id.encode(), value)
+        return sum(1 for f in feed_ids if f in self._states)
+
+    async def _read(self) -> dict[bytes, bytes | None]:
+        parts = await self._producer.partitions_for(self._topic)
+        return await read_latest(self._kafka, self._topic, parts)
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:

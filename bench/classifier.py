@@ -1,0 +1,177 @@
+"""Classifier benchmark: model load time, file-mode throughput on one core, the Kafka stage end to end on two
+cores, resident memory, and accuracy on the held-out test split. Prints its figures.
+
+Run: .venv/bin/python -m bench.classifier [--items 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from bench.common import REPO, child_env, median, throwaway_broker
+from classifiers.dataset import load_examples
+from classifiers.model import ModelNotFoundError, NewsClassifier, latest_version
+from classifiers.train import Labeled, evaluate, is_current
+from monitor.kafka import make_producer
+from monitor.messages import LABELS, RawItem, encode, encode_key
+from monitor.settings import KafkaSettings, TopicSettings
+from monitor.topics import ensure_topics, topic_specs
+
+
+def _corpus(n: int) -> list[tuple[str, str]]:
+    examples = load_examples()
+    rng = random.Random(3)
+    return [(e.title, e.summary) for e in (rng.choice(examples) for _ in range(n))]
+
+
+def bench_load(models_dir: Path, version: str, runs: int = 3) -> float:
+    times = []
+    for _ in range(runs):
+        code = (
+            "import time; t=time.monotonic(); from pathlib import Path;"
+            " from classifiers.model import NewsClassifier;"
+            f" NewsClassifier.load(Path({str(models_dir)!r}), {version!r}); print(time.monotonic()-t)"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+        times.append(float(out.stdout.strip()))
+    return median(times)
+
+
+def bench_file_mode(models_dir: Path, version: str, items: list[tuple[str, str]], runs: int = 3) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst, cfg = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl", Path(tmp) / "s.yaml"
+        src.write_text(
+            "".join(json.dumps({"id": i, "title": t, "summary": s}) + "\n" for i, (t, s) in enumerate(items))
+        )
+        cfg.write_text(yaml.safe_dump({"classifier": {"model_dir": str(models_dir)}}))
+        rates, walls = [], []
+        for _ in range(runs):
+            started = time.monotonic()
+            proc = subprocess.run(
+                ["taskset", "-c", "0", sys.executable, "-m", "monitor", "--settings", str(cfg), "classify",
+                 "--input", str(src), "--output", str(dst), "--model", version],
+                capture_output=True, text=True, env=child_env(), cwd=REPO, check=True,
+            )  # fmt: skip
+            walls.append(time.monotonic() - started)
+            rates.append(float(proc.stderr.split("(")[1].split("/s")[0]))
+        rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"items_per_s": median(rates), "wall_items_per_s": len(items) / median(walls), "max_rss_mb": rss_mb}
+
+
+async def _fill_raw(ks: KafkaSettings, topics: TopicSettings, items: list[tuple[str, str]]) -> None:
+    await ensure_topics(ks.bootstrap_servers, topic_specs(topics), 1)
+    producer = make_producer(ks, linger_ms=50, max_batch_size=256 * 1024)
+    await producer.start()
+    now = datetime.now(UTC)
+    try:
+        futures = []
+        for i, (t, s) in enumerate(items):
+            raw = RawItem(id=f"b{i}", feed_id="bench", feed_url="http://127.0.0.1/f", source="Bench", title=t,
+                          summary=s, published=now, fetched_at=now, content_hash=str(i))  # fmt: skip
+            futures.append(await producer.send(topics.raw, encode(raw), key=encode_key(raw)))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def _count(ks: KafkaSettings, topic: str) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=ks.bootstrap_servers)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer.topics()
+            parts = consumer.partitions_for_topic(topic) or set()
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
+def bench_stage(models_dir: Path, version: str, items: list[tuple[str, str]]) -> dict[str, float]:
+    with throwaway_broker() as broker, tempfile.TemporaryDirectory() as tmp:
+        ks = KafkaSettings(bootstrap=broker.bootstrap)
+        topics = TopicSettings()
+        asyncio.run(_fill_raw(ks, topics, items))
+        cfg = Path(tmp) / "s.yaml"
+        cfg.write_text(yaml.safe_dump({"classifier": {"model_dir": str(models_dir), "model_version": version,
+                                                      "batch_size": 500}, "log": {"level": "WARNING"}}))  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--settings", str(cfg), "run", "--stage", "classify"],
+            env=child_env(NEWSMON_KAFKA_BOOTSTRAP=broker.bootstrap), cwd=REPO,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        first = last = None
+        deadline = time.monotonic() + 600
+        try:
+            while time.monotonic() < deadline:
+                n = asyncio.run(_count(ks, topics.classified))
+                now = time.monotonic()
+                if n and first is None:
+                    first = (now, n)
+                if n >= len(items):
+                    last = now
+                    break
+                time.sleep(0.2)
+        finally:
+            proc.terminate()
+            proc.wait(60)
+        if first is None or last is None:
+            raise RuntimeError("the classifier stage did not finish in time")
+        rate = (len(items) - first[1]) / max(last - first[0], 1e-9)
+        return {"items_per_s": rate, "items": float(len(items))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--items", type=int, default=20000)
+    ap.add_argument("--stage-items", type=int, default=30000)
+    args = ap.parse_args()
+    models_dir = REPO / "models"
+    version = is_current(models_dir)
+    if version is None:
+        try:
+            version = latest_version(models_dir)
+        except ModelNotFoundError:
+            sys.exit("no trained model: run `make model` first")
+        print(f"note: the newest model {version} was trained on other data or code than the current tree")
+    model = NewsClassifier.load(models_dir, version)
+    print(f"model {version}")
+    print(f"model load (median of 3, fresh process): {bench_load(models_dir, version):.2f} s   target < 2 s")
+    fm = bench_file_mode(models_dir, version, _corpus(args.items))
+    print(
+        f"classify file mode, one core (taskset -c 0), {args.items} items, median of 3: "
+        f"{fm['items_per_s']:.0f} items/s (wall incl. start-up {fm['wall_items_per_s']:.0f}/s)   target >= 3000/s"
+    )
+    print(f"resident memory of classify (max RSS): {fm['max_rss_mb']:.0f} MB   target < 300 MB")
+    st = bench_stage(models_dir, version, _corpus(args.stage_items))
+    print(
+        f"Kafka stage news.raw -> news.classified, 2 cores, {int(st['items'])} items: "
+        f"{st['items_per_s']:.0f} items/s   target >= 2000/s"
+    )
+    examples = [e for e in load_examples() if e.split == "test"]
+    report = evaluate(model, [Labeled(e.title, e.summary, e.labels, e.lang) for e in examples])
+    print(f"held-out test split ({report['n']} items):")
+    print(f"  {'lang':5} {'label':22} {'n':>4} {'P':>6} {'R':>6} {'F1':>6}")
+    for scope, block in [("all", report["labels"]), *sorted(report["by_lang"].items())]:
+        for lb in LABELS:
+            m = block[lb]
+            print(f"  {scope:5} {lb:22} {m['support']:4d} {m['precision']:6.3f} {m['recall']:6.3f} {m['f1']:6.3f}")
+
+
+if __name__ == "__main__":
+    main()

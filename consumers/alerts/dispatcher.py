@@ -1,0 +1,282 @@
+"""One sink's delivery: pacing, folding overflow into digests, retries, the circuit breaker, dead-lettering.
+
+Each sink has its own dispatcher, tasks, concurrency and breaker, so a dead or slow sink never delays another.
+A message whose rate budget is used up is not sent late one by one: everything that arrives while it waits for
+the next token is folded into it, and it goes out as one digest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
+
+import structlog
+
+from consumers.alerts.history import DeliveredLog
+from consumers.alerts.limits import CircuitBreaker, TokenBucket, backoff_s
+from consumers.alerts.recorder import Recorder
+from consumers.alerts.sinks.base import Outcome, Sink
+from monitor.messages import Alert, DeadLetter, Delivery, encode
+from monitor.settings import AlertSettings
+
+log = structlog.get_logger(__name__)
+
+Final = Literal["delivered", "failed", "dead_lettered"]
+Status = Literal["delivered", "retry", "failed", "dead_lettered"]
+T = TypeVar("T")
+
+
+@dataclass(eq=False)
+class Job:
+    """One alert for one sink; its future resolves with the final status once that status is stored."""
+
+    alert: Alert
+    sink: str
+    future: asyncio.Future[str]
+
+
+@dataclass(eq=False)
+class Unit:
+    """One message on its way: a single alert or a digest; open for more alerts until it has a send slot."""
+
+    jobs: list[Job]
+    created: float = field(default_factory=time.monotonic)
+    closed: bool = False
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return [j.alert for j in self.jobs]
+
+
+class SinkDispatcher:
+    def __init__(
+        self,
+        sink: Sink,
+        settings: AlertSettings,
+        limiter: TokenBucket,
+        breaker: CircuitBreaker,
+        recorder: Recorder,
+        history: DeliveredLog,
+        source_topic: str,
+        closing: asyncio.Event,
+        on_error: Callable[[BaseException], None],
+        rng: random.Random | None = None,
+    ) -> None:
+        self.sink = sink
+        self._s = settings
+        self._limiter = limiter
+        self._breaker = breaker
+        self._recorder = recorder
+        self._history = history
+        self._source_topic = source_topic
+        self._closing = closing
+        self._on_error = on_error
+        self._rng = rng or random.Random()
+        self._sem = asyncio.Semaphore(sink.config.concurrency)
+        self._open: Unit | None = None
+        self._digests: dict[tuple[str, float], tuple[list[Job], asyncio.TimerHandle]] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def name(self) -> str:
+        return self.sink.name
+
+    # --- intake -----------------------------------------------------------------------------------------------
+
+    def submit(self, job: Job) -> None:
+        """Take an alert: collect it for its rule's digest, fold it into a waiting message, or send it."""
+        a = job.alert
+        if a.mode == "digest" and a.digest_s > 0:
+            self._collect(job)
+        elif self._open is not None and not self._open.closed and len(self._open.jobs) < self._s.max_digest_items:
+            self._open.jobs.append(job)
+        elif self._limiter.try_take():
+            self._start(Unit([job]), token=True)
+        else:
+            # Over budget: this message waits for the next token and gathers whatever arrives meanwhile.
+            self._open = Unit([job])
+            self._start(self._open, token=False)
+
+    def _collect(self, job: Job) -> None:
+        key = (job.alert.rule_id, job.alert.digest_s)
+        if key not in self._digests:
+            timer = asyncio.get_running_loop().call_later(job.alert.digest_s, self._flush_digest, key)
+            self._digests[key] = ([], timer)
+        jobs, _ = self._digests[key]
+        jobs.append(job)
+        if len(jobs) >= self._s.max_digest_items:
+            self._flush_digest(key)
+
+    def _flush_digest(self, key: tuple[str, float]) -> None:
+        entry = self._digests.pop(key, None)
+        if entry is None or self._closing.is_set():
+            return  # on shutdown the collected alerts stay uncommitted and are collected again after restart
+        jobs, timer = entry
+        timer.cancel()
+        self._start(Unit(jobs), token=False)
+
+    def _start(self, unit: Unit, token: bool) -> None:
+        task = asyncio.create_task(self._run(unit, token), name=f"deliver-{self.name}")
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            # A bug, not a delivery failure: stop the stage. The unit's offsets are not committed, so the alerts
+            # are delivered after the restart instead of waiting forever on a task that is gone.
+            log.error("delivery.unit_crashed", sink=self.name, error=repr(exc))
+            self._on_error(exc)
+
+    def close(self) -> None:
+        """Stop taking alerts; collected digests are left for the next run (their offsets are not committed)."""
+        for _, timer in self._digests.values():
+            timer.cancel()
+        self._digests.clear()
+
+    # --- sending ----------------------------------------------------------------------------------------------
+
+    async def _unless_closing(self, aw: Awaitable[T]) -> tuple[bool, T | None]:
+        """Run `aw` unless shutdown starts first; (False, None) when it did."""
+        task = asyncio.ensure_future(aw)
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closing.cancel()
+        if task.done():
+            return True, task.result()
+        task.cancel()
+        return False, None
+
+    async def _run(self, unit: Unit, token: bool) -> None:
+        deadline = unit.created + self._s.max_age_s
+        attempt = 0
+        last = Outcome(False, error="not attempted")
+        while True:
+            ok, admitted = True, self._breaker.try_acquire()
+            if not admitted:
+                ok, waited = await self._unless_closing(self._breaker.acquire(deadline))
+                admitted = waited or ""
+            if not ok:
+                return  # shutdown: the alerts stay uncommitted and are delivered after restart
+            if not admitted:
+                await self._finish(unit, "dead_lettered", attempt, 0.0, last, f"circuit open; last error: {last.error}")
+                return
+            async with self._sem:
+                if not token and not self._limiter.try_take():
+                    ok, _ = await self._unless_closing(self._limiter.take())
+                    if not ok:
+                        if admitted == "probe":
+                            self._breaker.release()
+                        return
+                token = False
+                unit.closed = True
+                if self._open is unit:
+                    self._open = None
+                attempt += 1
+                started = time.monotonic()
+                last = await self._send(unit, attempt)
+                ms = (time.monotonic() - started) * 1000
+            # Any answer below 500 shows the sink is up, even a refusal; only silence and 5xx count against it.
+            if last.ok or (0 < last.status < 500 and last.status != 408):
+                if self._breaker.success():
+                    log.info("sink.circuit_closed", sink=self.name)
+            elif self._breaker.failure():
+                log.warning(
+                    "sink.circuit_open",
+                    sink=self.name,
+                    failures=self._breaker.failures,
+                    cooldown_s=self._breaker.cooldown_s,
+                    error=last.error,
+                )
+            if last.ok:
+                await self._finish(unit, "delivered", attempt, ms, last)
+                return
+            if not last.retryable:
+                await self._finish(unit, "failed", attempt, ms, last, last.error)
+                return
+            if attempt >= self._s.max_attempts or time.monotonic() >= deadline:
+                why = f"gave up after {attempt} attempts: {last.error}"
+                await self._finish(unit, "dead_lettered", attempt, ms, last, why)
+                return
+            delay = backoff_s(attempt, self._s.backoff_base_s, self._s.backoff_max_s, self._rng)
+            if last.retry_after_s is not None:
+                wait = min(last.retry_after_s, self._s.retry_after_max_s)
+                delay = max(delay, wait)
+                if last.status in (429, 503):
+                    self._limiter.pause_for(wait)
+            self._recorder.note(self._records(unit, "retry", attempt, ms, last))
+            log.warning(
+                "delivery.retry",
+                sink=self.name,
+                alerts=len(unit.jobs),
+                attempt=attempt,
+                status=last.status,
+                error=last.error,
+                retry_in_s=round(delay, 2),
+            )
+            ok, _ = await self._unless_closing(asyncio.sleep(delay))
+            if not ok:
+                return
+
+    async def _send(self, unit: Unit, attempt: int) -> Outcome:
+        try:
+            return await self.sink.send(unit.alerts, attempt)
+        except Exception as exc:
+            # A sink that raises has a bug for this payload: dead-letter it (permanent) rather than lose the task.
+            log.exception("sink.crashed", sink=self.name, alerts=len(unit.jobs))
+            return Outcome(False, 0, False, None, self.sink.config.redact(f"internal error: {exc!r}"))
+
+    def _records(self, unit: Unit, status: Status, attempt: int, ms: float, out: Outcome) -> list[Delivery]:
+        return [
+            Delivery(
+                event_id=j.alert.event_id,
+                sink=self.name,
+                attempt=attempt,
+                status=status,
+                latency_ms=round(ms, 3),
+                error=out.error[:2000],
+                rule_id=j.alert.rule_id,
+                http_status=out.status,
+                batch=len(unit.jobs),
+            )
+            for j in unit.jobs
+        ]
+
+    async def _finish(self, unit: Unit, status: Final, attempt: int, ms: float, out: Outcome, why: str = "") -> None:
+        letters = []
+        if status != "delivered":
+            error_class: Literal["permanent", "exhausted"] = "permanent" if status == "failed" else "exhausted"
+            letters = [
+                DeadLetter(
+                    source_topic=self._source_topic,
+                    source_key=j.alert.event_id,
+                    reason=why[:2000],
+                    error_class=error_class,
+                    payload=encode(j.alert).decode("utf-8"),
+                    attempts=attempt,
+                    sink=self.name,
+                )
+                for j in unit.jobs
+            ]
+            log.error(
+                "delivery.dead_lettered",
+                sink=self.name,
+                alerts=len(unit.jobs),
+                attempts=attempt,
+                error_class=error_class,
+                reason=why,
+            )
+        await self._recorder.write(self._records(unit, status, attempt, ms, out), letters)
+        for j in unit.jobs:
+            if status == "delivered":
+                self._history.add(j.alert.event_id, self.name)
+            if not j.future.done():
+                j.future.set_result(status)
+        if status == "delivered":
+            log.debug("delivery.delivered", sink=self.name, alerts=len(unit.jobs), attempt=attempt, ms=round(ms, 1))

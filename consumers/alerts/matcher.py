@@ -1,0 +1,193 @@
+"""The `alert` stage: `news.classified` -> rules -> `news.alerts`, once per story and rule.
+
+An alert is produced and acknowledged before the pair is recorded in the compacted alert-state topic, and the
+input offset is committed only after both: a crash in between can repeat an alert (the delivery stage skips what
+a sink already received), never lose one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import deque
+from datetime import datetime
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from consumers.alerts.offsets import commit
+from consumers.alerts.rules import Rule, RuleSet, load_rules
+from consumers.alerts.suppression import SuppressionStore
+from monitor.kafka import make_consumer, make_producer
+from monitor.messages import Alert, AlertState, ClassifiedItem, DeadLetter, DecodeError, decode, encode, utcnow
+from monitor.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+_EXPIRE_EVERY_S = 3600.0
+
+
+def event_id(rule_id: str, item_id: str) -> str:
+    """The stable id of the alert a rule raises for a story."""
+    return hashlib.sha256(f"{rule_id}\n{item_id}".encode()).hexdigest()[:32]
+
+
+class RuleRate:
+    """Immediate alerts per rule in a sliding window; past the rule's limit, matches go into its digest."""
+
+    def __init__(self) -> None:
+        self._sent: dict[str, deque[float]] = {}
+
+    def allow(self, rule: Rule, now: float) -> bool:
+        limit = rule.spec.rate_limit
+        if limit is None:
+            return True
+        sent = self._sent.setdefault(rule.id, deque())
+        window = limit.per_minutes * 60.0
+        while sent and now - sent[0] >= window:
+            sent.popleft()
+        if len(sent) >= limit.max:
+            return False
+        sent.append(now)
+        return True
+
+
+def alerts_for(
+    rules: RuleSet, c: ClassifiedItem, store: SuppressionStore, rate: RuleRate, now: datetime, mono: float
+) -> list[Alert]:
+    """The alerts one classified item raises: every matching rule whose pair has not alerted within the window."""
+    out = []
+    for rule, reasons in rules.matches(c):
+        eid = event_id(rule.id, c.item.id)
+        if store.suppressed(eid, now):
+            continue
+        digest_s = rule.digest_s
+        if not digest_s and rule.spec.rate_limit is not None and not rate.allow(rule, mono):
+            digest_s = rule.spec.rate_limit.overflow_digest_minutes * 60.0
+            reasons = [*reasons, "rule rate limit reached: sent in a digest"]
+        out.append(
+            Alert(
+                event_id=eid,
+                rule_id=rule.id,
+                rule_name=rule.name,
+                sinks=list(rule.sinks),
+                item=c,
+                reasons=reasons,
+                matched_at=now,
+                mode="digest" if digest_s else "immediate",
+                digest_s=digest_s,
+            )
+        )
+        store.note(AlertState(event_id=eid, rule_id=rule.id, item_id=c.item.id, first_matched_at=now))
+    return out
+
+
+async def _produce(producer: AIOKafkaProducer, out: list[tuple[str, bytes, bytes]], stop: asyncio.Event) -> bool:
+    """Produce and wait for every acknowledgement, retrying through broker outages; False if stopped meanwhile."""
+    delay = 0.2
+    while True:
+        try:
+            futures = [await producer.send(topic, value, key=key) for topic, key, value in out]
+            await asyncio.gather(*futures)
+            return True
+        except KafkaError as exc:
+            if stop.is_set():
+                return False
+            log.warning("alert.produce_retry", error=repr(exc), records=len(out), retry_in_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+class _CatchUp(ConsumerRebalanceListener):
+    """Partitions that move here may carry stories another instance already alerted for: re-read the state."""
+
+    def __init__(self, store: SuppressionStore) -> None:
+        self._store = store
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._store.catch_up()
+
+
+async def run_matcher(settings: Settings, stop: asyncio.Event, rules: RuleSet | None = None) -> None:
+    """Run until stopped; the batch in hand when stop arrives is finished and committed first."""
+    s, t = settings.alerts, settings.topics
+    rules = rules or load_rules(s.rules_file)
+    producer = make_producer(settings.kafka)
+    await producer.start()
+    store = SuppressionStore(settings.kafka, t.alert_state, s.suppress_window_h * 3600, producer)
+    consumer: AIOKafkaConsumer | None = None
+    produced = 0
+    try:
+        await store.start()
+        consumer = make_consumer(settings.kafka, group_id=s.matcher_group_id, max_poll_records=500)
+        consumer.subscribe([t.classified], listener=_CatchUp(store))
+        await consumer.start()
+        log.info("alert.started", rules=[r.id for r in rules.rules if r.spec.enabled], file=str(rules.path))
+        rate = RuleRate()
+        expired_at = time.monotonic()
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=200, max_records=500)
+            if time.monotonic() - expired_at > _EXPIRE_EVERY_S:
+                expired_at = time.monotonic()
+                await store.expire()
+            records = [r for recs in batch.values() for r in recs]
+            if not records:
+                continue
+            alerts, letters = _match(rules, records, store, rate, t.dead_letter)
+            if not await _produce(
+                producer, [(t.alerts, a.event_id.encode(), encode(a)) for a in alerts] + letters, stop
+            ):
+                break
+            states = [
+                AlertState(
+                    event_id=a.event_id, rule_id=a.rule_id, item_id=a.item.item.id, first_matched_at=a.matched_at
+                )
+                for a in alerts
+            ]
+            if not await _produce(producer, [(t.alert_state, x.event_id.encode(), encode(x)) for x in states], stop):
+                break
+            for a in alerts:
+                log.info("alert.matched", rule=a.rule_id, event_id=a.event_id, mode=a.mode, title=a.item.item.title)
+            produced += len(alerts)
+            await commit(consumer, {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}, "alert")
+    finally:
+        if consumer is not None:
+            await consumer.stop()
+        await store.stop()
+        await producer.stop()
+        log.info("alert.stopped", alerts=produced)
+
+
+def _match(
+    rules: RuleSet,
+    records: list[ConsumerRecord[bytes, bytes]],
+    store: SuppressionStore,
+    rate: RuleRate,
+    dlq_topic: str,
+) -> tuple[list[Alert], list[tuple[str, bytes, bytes]]]:
+    alerts: list[Alert] = []
+    letters: list[tuple[str, bytes, bytes]] = []
+    now, mono = utcnow(), time.monotonic()
+    for rec in records:
+        try:
+            c = decode(ClassifiedItem, rec.value)
+        except DecodeError as exc:
+            key = (rec.key or b"").decode("utf-8", "replace")
+            letter = DeadLetter(
+                source_topic=rec.topic,
+                source_key=key,
+                reason=str(exc),
+                error_class="bad_input",
+                payload=(rec.value or b"").decode("utf-8", "replace")[:100_000],
+                attempts=1,
+            )
+            letters.append((dlq_topic, key.encode(), encode(letter)))
+            log.warning("alert.bad_input", topic=rec.topic, offset=rec.offset, error=str(exc))
+            continue
+        alerts.extend(alerts_for(rules, c, store, rate, now, mono))
+    return alerts, letters

@@ -1,0 +1,51 @@
+"""Outcomes into Kafka: a `Delivery` per attempt and a `DeadLetter` per abandoned alert, retried through outages."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from monitor.messages import DeadLetter, Delivery, Message, encode, encode_key
+from monitor.settings import TopicSettings
+
+log = structlog.get_logger(__name__)
+
+
+class Recorder:
+    """Writes outcomes and waits for the broker; a final outcome must be stored before its offset is committed."""
+
+    def __init__(self, producer: AIOKafkaProducer, topics: TopicSettings) -> None:
+        self._producer = producer
+        self._topics = topics
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def write(self, deliveries: list[Delivery], letters: list[DeadLetter] | None = None) -> None:
+        """Produce the records and wait for every acknowledgement, retrying while the broker is unreachable."""
+        out: list[tuple[str, Message]] = [(self._topics.deliveries, d) for d in deliveries]
+        out += [(self._topics.dead_letter, x) for x in letters or []]
+        delay = 0.2
+        while True:
+            try:
+                futures = [await self._producer.send(t, encode(m), key=encode_key(m)) for t, m in out]
+                await asyncio.gather(*futures)
+                return
+            except KafkaError as exc:
+                # Retryable by nature here: the outcome is already decided and must not be lost.
+                log.warning("delivery.record_retry", error=repr(exc), records=len(out), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def note(self, deliveries: list[Delivery]) -> None:
+        """Record attempts that decide nothing (retries) without making anyone wait for them."""
+        task = asyncio.create_task(self.write(deliveries))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self, timeout_s: float) -> None:
+        if self._background:
+            _, pending = await asyncio.wait(set(self._background), timeout=timeout_s)
+            for t in pending:
+                t.cancel()

@@ -1,0 +1,321 @@
+"""The rules file (`config/rules.yaml`): which stories alert, where and how often; validated once at start-up.
+
+Every mistake is reported with the file, the line and the reason, and stops the process with exit code 2.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pycountry
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from consumers.alerts.sinks.config import DEFAULT_LIMITS, AnySinkSpec, SinkSpec
+from monitor.messages import LABELS, ClassifiedItem, LabelName
+from monitor.settings import ConfigError
+
+_NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+# Kosovo has a user-assigned code that gazetteers use but ISO 3166-1 does not list.
+_EXTRA_COUNTRIES = {"XK"}
+
+
+def _pattern(v: str) -> str:
+    if not v.strip() or v.strip() == "re:":
+        raise ValueError("empty keyword")
+    if v.startswith("re:"):
+        try:
+            re.compile(v[3:])
+        except re.error as exc:
+            raise ValueError(f"bad regular expression {v[3:]!r}: {exc}") from exc
+    return v
+
+
+def _country(v: str) -> str:
+    code = v.strip().upper()
+    if code not in _EXTRA_COUNTRIES and (len(code) != 2 or pycountry.countries.get(alpha_2=code) is None):
+        raise ValueError(f"unknown country {v!r} (ISO 3166-1 alpha-2 codes, e.g. UA)")
+    return code
+
+
+def _language(v: str) -> str:
+    code = v.strip().lower()
+    if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
+        raise ValueError(f"unknown language {v!r} (ISO 639-1 codes, e.g. en)")
+    return code
+
+
+Pattern = Annotated[str, AfterValidator(_pattern)]
+Country = Annotated[str, AfterValidator(_country)]
+Language = Annotated[str, AfterValidator(_language)]
+Score = Annotated[float, Field(ge=0, le=1)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RateLimit(_Model):
+    """At most `max` immediate alerts per `per_minutes`; the overflow goes into a digest every few minutes."""
+
+    max: int = Field(ge=1, le=100000)
+    per_minutes: float = Field(gt=0, le=10080)
+    overflow_digest_minutes: float = Field(10.0, gt=0, le=1440)
+
+
+class RuleSpec(_Model):
+    id: str = Field(pattern=_NAME)
+    name: str = ""
+    description: str = ""
+    enabled: bool = True
+    labels: dict[LabelName, Score] = Field(min_length=1)
+    match: Literal["any", "all"] = "any"
+    include: list[Pattern] = Field(default_factory=list)
+    exclude: list[Pattern] = Field(default_factory=list)
+    countries: list[Country] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+    languages: list[Language] = Field(default_factory=list)
+    sinks: list[str] | None = None
+    include_backfill: bool = False
+    digest_minutes: float | None = Field(None, gt=0, le=1440)
+    rate_limit: RateLimit | None = None
+
+
+class Defaults(_Model):
+    sinks: list[str] = Field(default_factory=list)
+
+
+class RulesFile(_Model):
+    version: Literal[1] = 1
+    defaults: Defaults = Defaults()
+    fallback_sink: str = ""
+    sinks: dict[Annotated[str, Field(pattern=_NAME)], SinkSpec] = Field(default_factory=dict)
+    rules: list[RuleSpec] = Field(default_factory=list)
+
+
+def _term_regex(term: str) -> re.Pattern[str]:
+    if term.startswith("re:"):
+        return re.compile(term[3:], re.IGNORECASE)
+    # A keyword matches as a whole word or phrase, in any case.
+    return re.compile(rf"(?<!\w){re.escape(term.strip())}(?!\w)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One validated rule, with its patterns compiled and its sinks resolved."""
+
+    spec: RuleSpec
+    sinks: tuple[str, ...]
+    include: tuple[tuple[str, re.Pattern[str]], ...]
+    exclude: tuple[tuple[str, re.Pattern[str]], ...]
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def name(self) -> str:
+        return self.spec.name or self.spec.id
+
+    @property
+    def digest_s(self) -> float:
+        return (self.spec.digest_minutes or 0.0) * 60.0
+
+    def match(self, c: ClassifiedItem) -> list[str] | None:
+        """The reasons this rule fires for the item, or None when it does not."""
+        s = self.spec
+        if c.item.backfill and not s.include_backfill:
+            return None
+        hits = [
+            f"{label} {c.scores.get(label, 0.0):.2f} >= {floor:.2f}"
+            for label, floor in s.labels.items()
+            if c.scores.get(label, 0.0) >= floor
+        ]
+        if not hits or (s.match == "all" and len(hits) < len(s.labels)):
+            return None
+        reasons = hits
+        text = f"{c.item.title}\n{c.item.summary}"
+        if self.include:
+            found = [term for term, rx in self.include if rx.search(text)]
+            if not found:
+                return None
+            reasons.append("keyword " + ", ".join(found))
+        if any(rx.search(text) for _, rx in self.exclude):
+            return None
+        if s.countries:
+            codes = sorted({p.code.upper() for p in c.places} & set(s.countries))
+            if not codes:
+                return None
+            reasons.append("country " + ", ".join(codes))
+        if s.sources:
+            wanted = {x.casefold() for x in s.sources}
+            if c.item.source.casefold() not in wanted and c.item.feed_id.casefold() not in wanted:
+                return None
+            reasons.append(f"source {c.item.source or c.item.feed_id}")
+        if s.languages:
+            if c.item.lang.lower() not in s.languages:
+                return None
+            reasons.append(f"language {c.item.lang.lower()}")
+        return reasons
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    path: Path
+    rules: tuple[Rule, ...]
+    sinks: dict[str, AnySinkSpec]
+    fallback_sink: str
+
+    def matches(self, c: ClassifiedItem) -> list[tuple[Rule, list[str]]]:
+        out = []
+        for rule in self.rules:
+            if rule.spec.enabled and (reasons := rule.match(c)) is not None:
+                out.append((rule, reasons))
+        return out
+
+
+# --- loading with line numbers -------------------------------------------------------------------------------
+
+
+def _line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int:
+    """The line of the YAML node a validation error points at (skipping pydantic-only parts of the path)."""
+    if root is None:
+        return 1
+    node: yaml.Node = root
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
+                    line, node = k.start_mark.line + 1, v
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+    return line
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if part == "[key]":
+            continue
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "<top>"
+
+
+def _duplicate_keys(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> list[tuple[int, str]]:
+    """Keys given twice in one mapping: YAML silently keeps the last, which would hide a rule or a setting."""
+    found: list[tuple[int, str]] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for k, v in node.value:
+            key = k.value if isinstance(k, yaml.ScalarNode) else str(k)
+            if key in seen:
+                found.append((k.start_mark.line + 1, f"{_where((*path, key))}: key given twice"))
+            seen.add(key)
+            found.extend(_duplicate_keys(v, (*path, key)))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            found.extend(_duplicate_keys(v, (*path, i)))
+    return found
+
+
+def _strip_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # Errors inside a sink name the union member (its `type`) after the sink name; the file has no such level.
+    if len(loc) > 2 and loc[0] == "sinks" and loc[2] in DEFAULT_LIMITS:
+        return (*loc[:2], *loc[3:])
+    return loc
+
+
+def _message(err: dict[str, Any]) -> str:
+    loc = err["loc"]
+    if err["type"] == "extra_forbidden":
+        return f"unknown field {loc[-1]!r}"
+    if err["type"] == "literal_error" and "labels" in loc and loc and loc[-1] == "[key]":
+        return f"unknown label {loc[-2]!r} (known: {', '.join(LABELS)})"
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _references(data: RulesFile) -> list[tuple[tuple[Any, ...], str]]:
+    errors: list[tuple[tuple[Any, ...], str]] = []
+    known = sorted(data.sinks)
+
+    def check(loc: tuple[Any, ...], name: str) -> None:
+        if name not in data.sinks:
+            errors.append((loc, f"unknown sink {name!r} (defined: {', '.join(known) or 'none'})"))
+
+    for i, name in enumerate(data.defaults.sinks):
+        check(("defaults", "sinks", i), name)
+    if data.fallback_sink:
+        check(("fallback_sink",), data.fallback_sink)
+    seen: set[str] = set()
+    for i, rule in enumerate(data.rules):
+        if rule.id in seen:
+            errors.append((("rules", i, "id"), f"rule id {rule.id!r} appears twice"))
+        seen.add(rule.id)
+        for j, name in enumerate(rule.sinks or []):
+            check(("rules", i, "sinks", j), name)
+        if not (rule.sinks if rule.sinks is not None else data.defaults.sinks) and not data.fallback_sink:
+            errors.append((("rules", i), "no sinks: give the rule sinks, or set defaults.sinks or fallback_sink"))
+    return errors
+
+
+def parse_rules(text: str, path: Path) -> RuleSet:
+    """Validate a rules document; raise ConfigError listing every problem as `file:line: where: reason`."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise ConfigError(f"invalid rules file:\n  {path}:{line}: {exc.problem or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid rules file:\n  {path}: {exc}") from exc
+    problems = _duplicate_keys(root)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        problems.append((1, "the top level must be a mapping with 'sinks' and 'rules'"))
+    data: RulesFile | None = None
+    if not problems:
+        try:
+            data = RulesFile.model_validate(raw)
+        except ValidationError as exc:
+            for e in exc.errors():
+                loc = _strip_tag(tuple(e["loc"]))
+                problems.append((_line(root, loc), f"{_where(loc)}: {_message(dict(e))}"))
+    if data is not None:
+        problems.extend((_line(root, loc), f"{_where(loc)}: {msg}") for loc, msg in _references(data))
+    if problems:
+        body = "\n".join(f"  {path}:{line}: {msg}" for line, msg in sorted(problems))
+        raise ConfigError(f"invalid rules file:\n{body}")
+    assert data is not None
+    rules = tuple(
+        Rule(
+            spec=r,
+            sinks=tuple(r.sinks if r.sinks is not None else data.defaults.sinks) or (data.fallback_sink,),
+            include=tuple((t, _term_regex(t)) for t in r.include),
+            exclude=tuple((t, _term_regex(t)) for t in r.exclude),
+        )
+        for r in data.rules
+    )
+    return RuleSet(path=path, rules=rules, sinks=dict(data.sinks), fallback_sink=data.fallback_sink)
+
+
+def load_rules(path: Path) -> RuleSet:
+    """Read and validate the rules file; raise ConfigError with the file, line and reason."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"rules file {path} does not exist (setting alerts.rules_file)") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read rules file {path}: {exc.strerror}") from exc
+    return parse_rules(text, path)

@@ -1,0 +1,122 @@
+"""Prometheus metrics of ingestion and the HTTP endpoint that serves them (`metrics.host`:`metrics.port`)."""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections import Counter as Tally
+from collections.abc import AsyncIterator, Iterable, Iterator
+from typing import Protocol
+
+import structlog
+from aiohttp import web
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+from monitor.settings import MetricsSettings
+
+log = structlog.get_logger(__name__)
+
+POLLS = Counter("newsmon_polls", "Feed polls by outcome: 200, 304 or the error kind.", ["outcome"])
+FEED_ERRORS = Counter("newsmon_feed_errors", "Failed feed polls by error kind.", ["kind"])
+ITEMS = Counter("newsmon_items_produced", "Items produced to news.raw: new stories and updates.", ["kind"])
+FETCH_SECONDS = Histogram(
+    "newsmon_fetch_seconds",
+    "Time to fetch one feed (request to last body byte), failures included.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 45.0),
+)
+STATE_WRITES = Counter("newsmon_feed_state_writes", "FeedState records written to the feed-state topic.")
+
+# Bound once: these run on every poll.
+POLLS_200 = POLLS.labels("200")
+POLLS_304 = POLLS.labels("304")
+ITEMS_NEW = ITEMS.labels("new")
+ITEMS_UPDATED = ITEMS.labels("update")
+
+CONDITIONS = ("healthy", "failing", "disabled")
+
+
+def poll_failed(kind: str) -> None:
+    POLLS.labels(kind).inc()
+    FEED_ERRORS.labels(kind).inc()
+
+
+class FeedSource(Protocol):
+    def feed_conditions(self) -> Iterable[tuple[str, str, bool]]:
+        """(feed id, condition, silent) of every feed the source polls."""
+        ...
+
+
+class _FeedCollector(Collector):
+    """Counts feeds by condition when scraped, from whatever schedulers are running, so it is never stale."""
+
+    def __init__(self) -> None:
+        self.sources: weakref.WeakSet[FeedSource] = weakref.WeakSet()
+
+    def collect(self) -> Iterator[Metric]:
+        by_condition: Tally[str] = Tally()
+        silent = GaugeMetricFamily(
+            "newsmon_feed_silent",
+            "1 for each feed that has published nothing new for longer than expected.",
+            labels=["feed"],
+        )
+        silent_count = 0
+        for source in list(self.sources):
+            for feed_id, condition, is_silent in source.feed_conditions():
+                by_condition[condition] += 1
+                if is_silent:
+                    silent_count += 1
+                    silent.add_metric([feed_id], 1.0)
+        feeds = GaugeMetricFamily("newsmon_feeds", "Feeds by condition (silent counts apart).", labels=["condition"])
+        for condition in CONDITIONS:
+            feeds.add_metric([condition], float(by_condition[condition]))
+        feeds.add_metric(["silent"], float(silent_count))
+        yield feeds
+        yield silent
+
+
+_FEEDS = _FeedCollector()
+REGISTRY.register(_FEEDS)
+
+
+def watch(source: FeedSource) -> None:
+    _FEEDS.sources.add(source)
+
+
+def unwatch(source: FeedSource) -> None:
+    _FEEDS.sources.discard(source)
+
+
+def render(registry: CollectorRegistry = REGISTRY) -> bytes:
+    return generate_latest(registry)
+
+
+async def _handle(request: web.Request) -> web.Response:
+    return web.Response(body=render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@contextlib.asynccontextmanager
+async def serve_metrics(s: MetricsSettings) -> AsyncIterator[str]:
+    """Serve `/metrics` while the block runs; yield its URL, or '' when disabled or the port cannot be bound."""
+    if s.port == 0:
+        yield ""
+        return
+    app = web.Application()
+    app.router.add_get("/metrics", _handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, s.host, s.port).start()
+        except OSError as exc:
+            # Metrics are for watching the service, not part of it: a taken port must not stop ingestion.
+            log.error("metrics.unavailable", host=s.host, port=s.port, error=exc.strerror or str(exc))
+            yield ""
+            return
+        url = f"http://{s.host}:{s.port}/metrics"
+        log.info("metrics.serving", url=url)
+        yield url
+    finally:
+        await runner.cleanup()

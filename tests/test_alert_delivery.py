@@ -1,0 +1,348 @@
+"""Alerting end to end on the real broker with real local HTTP receivers: news.classified -> alert -> deliver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from consumers.alerts.dlq import replay
+from consumers.alerts.matcher import event_id
+from consumers.alerts.rules import parse_rules
+from monitor.kafka import make_producer
+from monitor.messages import Alert, DeadLetter, decode, encode
+from monitor.settings import Settings
+from tests.support.alerts import alerting, classified, dead_letters, deliveries, fast, produce, wait_for, webhook_rules
+from tests.support.kafka import read_topic
+from tests.support.receivers import Receiver
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = Receiver(secrets={"k1": "old-secret", "k2": "s3cret-key"})
+    await r.start()
+    try:
+        yield r
+    finally:
+        await r.stop()
+
+
+def ids(n: int, start: int = 0) -> set[str]:
+    return {event_id("incidents", f"item-{i}") for i in range(start, start + n)}
+
+
+async def test_healthy_path_delivers_every_alert_once_signed(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    s = fast(settings)
+    rules = webhook_rules(tmp_path, {"hook": receiver.url})
+    items = [classified(i) for i in range(40)]
+    quiet = [classified(f"q{i}", incident=0.2) for i in range(10)]  # below the rule's 0.6
+    backlog = [classified(f"b{i}", backfill=True) for i in range(5)]  # a new feed's old stories
+    async with alerting(s, rules):
+        await produce(s, items + quiet + backlog)
+        assert await wait_for(lambda: set(receiver.accepted) >= ids(40))
+        # The same stories again (an update, a re-poll, a replay of the live topic) alert no more.
+        await produce(s, [classified(i, update=True) for i in range(10)] + items[10:20])
+        await asyncio.sleep(1.5)
+    assert set(receiver.accepted) == ids(40)
+    assert max(receiver.accepted.values()) == 1, "an event id arrived twice"
+    assert not receiver.rejected, receiver.rejected
+    first = receiver.requests[0].headers
+    assert first["Newsmon-Key-Id"] == "k2" and first["Idempotency-Key"] == first["Newsmon-Event-Id"]
+    recorded = await deliveries(s, expect=40)
+    assert len(recorded) == 40 and {d.status for d in recorded} == {"delivered"}
+    assert all(d.sink == "hook" and d.attempt == 1 and d.http_status == 200 for d in recorded)
+    records = await read_topic(s.kafka.bootstrap_servers, s.topics.alerts)
+    assert len(records) == 40
+    assert all(r.key is not None and r.key.decode() == decode(Alert, r.value).event_id for r in records)
+
+
+async def test_suppression_survives_a_restart_of_both_stages(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    s = fast(settings)
+    rules = webhook_rules(tmp_path, {"hook": receiver.url})
+    async with alerting(s, rules):
+        await produce(s, [classified(i) for i in range(10)])
+        assert await wait_for(lambda: set(receiver.accepted) >= ids(10))
+    # New consumer groups re-read news.classified from the start, like a replay: only the new story alerts.
+    s2 = fast(settings, matcher_group_id=s.alerts.matcher_group_id + "-replay")
+    async with alerting(s2, rules):
+        await produce(s2, [classified(i) for i in range(11)])
+        assert await wait_for(lambda: set(receiver.accepted) >= ids(11))
+        await asyncio.sleep(1.0)
+    assert set(receiver.accepted) == ids(11) and max(receiver.accepted.values()) == 1
+
+
+async def test_receiver_failing_the_first_attempts_gets_every_alert(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.fail_first = 2
+    s = fast(settings)
+    rules = webhook_rules(tmp_path, {"hook": receiver.url})
+    async with alerting(s, rules):
+        await produce(s, [classified(i) for i in range(15)])
+        assert await wait_for(lambda: set(receiver.accepted) >= ids(15), timeout_s=30)
+    assert max(receiver.accepted.values()) == 1
+    recorded = await deliveries(s, expect=45)
+    by_status: dict[str, int] = {}
+    for d in recorded:
+        by_status[d.status] = by_status.get(d.status, 0) + 1
+    assert by_status == {"retry": 30, "delivered": 15}
+    assert {d.attempt for d in recorded if d.status == "delivered"} == {3}
+    assert {d.http_status for d in recorded if d.status == "retry"} == {500}
+
+
+async def test_429_with_retry_after_is_honoured(settings: Settings, receiver: Receiver, tmp_path: Path) -> None:
+    receiver.throttle_first, receiver.retry_after_s = 1, 1.0
+    s = fast(settings)
+    rules = webhook_rules(tmp_path, {"hook": receiver.url})
+    async with alerting(s, rules):
+        await produce(s, [classified(0)])
+        assert await wait_for(lambda: set(receiver.accepted) == ids(1), timeout_s=15)
+    throttled = [r for r in receiver.requests if r.status == 429]
+    ok = [r for r in receiver.requests if r.status == 200]
+    assert len(throttled) == 1 and len(ok) == 1
+    # Backoff alone would retry after 0.05 s; the receiver asked for a full second.
+    assert ok[0].at - throttled[0].at >= 0.95
+
+
+async def test_timeouts_are_retried_then_dead_lettered_and_replayed(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.delay_s = 1.0
+    s = fast(settings, max_attempts=3)
+    rules = webhook_rules(tmp_path, {"hook": receiver.url}, sink_options="    timeout_s: 0.3\n")
+    async with alerting(s, rules):
+        await produce(s, [classified(i) for i in range(3)])
+        letters = await dead_letters(s, expect=3, timeout_s=30)
+    assert {x.source_key for x in letters} == ids(3)
+    assert all(x.error_class == "exhausted" and x.sink == "hook" and x.attempts == 3 for x in letters)
+    assert all("timed out" in x.reason for x in letters)
+    recorded = await deliveries(s, expect=9)
+    assert sorted(d.status for d in recorded).count("dead_lettered") == 3
+    assert not receiver.accepted
+
+    # The receiver recovers; an operator replays the dead letters and every alert arrives.
+    receiver.delay_s = 0.0
+    assert await replay(s, sink="hook") == 3
+    async with alerting(s, rules, matcher=False):
+        assert await wait_for(lambda: set(receiver.accepted) == ids(3), timeout_s=20)
+    assert await replay(s, sink="hook") == 0, "a second replay starts after the letters already replayed"
+
+
+async def test_connection_refused_for_a_while_then_back_loses_nothing(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    outage_s = 4.0
+    s = fast(settings, breaker_failures=3, breaker_cooldown_s=0.5, backoff_max_s=1.0)
+    rules = webhook_rules(tmp_path, {"hook": receiver.url})
+    await receiver.go_down()
+    async with alerting(s, rules):
+        await produce(s, [classified(i) for i in range(20)])
+        await asyncio.sleep(outage_s)
+        assert not receiver.accepted
+        await receiver.come_back()
+        assert await wait_for(lambda: set(receiver.accepted) >= ids(20), timeout_s=20)
+    assert max(receiver.accepted.values()) == 1
+    failed = [d for d in await deliveries(s) if d.status == "retry"]
+    assert failed and all(d.http_status == 0 and "Connect" in d.error for d in failed)
+    # The circuit breaker holds the retries back: about one probe per cooldown, not every alert on its backoff.
+    assert len(failed) < 45, len(failed)
+    assert all("secret-token" not in d.error for d in failed), "the webhook URL leaked into a record"
+
+
+async def test_a_dead_sink_does_not_slow_a_healthy_one(settings: Settings, receiver: Receiver, tmp_path: Path) -> None:
+    dead = Receiver(delay_s=30.0)  # accepts connections, never answers in time
+    await dead.start()
+    try:
+        s = fast(settings)
+        rules = webhook_rules(tmp_path, {"hook": receiver.url, "dead": dead.url}, sink_options="    timeout_s: 3\n")
+        async with alerting(s, rules):
+            # Once both stages run and the dead sink has calls hanging, a burst goes out to the healthy one.
+            await produce(s, [classified(1000)])
+            assert await wait_for(lambda: receiver.accepted and dead.tries, timeout_s=20)
+            started = time.monotonic()
+            await produce(s, [classified(i) for i in range(30)])
+            assert await wait_for(lambda: set(receiver.accepted) >= ids(30), timeout_s=10)
+            took = time.monotonic() - started
+    finally:
+        await dead.stop()
+    assert took < 2.0, f"the healthy sink needed {took:.1f}s while the other timed out"
+    assert not dead.accepted
+
+
+async def test_burst_over_the_rate_limit_is_folded_into_one_digest(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    s = fast(settings)
+    rules = webhook_rules(tmp_path, {"hook": receiver.url}, sink_options="    rate_per_s: 1\n    burst: 2\n")
+    async with alerting(s, rules):
+        await produce(s, [classified(i) for i in range(25)])
+        assert await wait_for(lambda: set(receiver.accepted) >= ids(25), timeout_s=15)
+        await asyncio.sleep(0.5)
+    assert max(receiver.accepted.values()) == 1
+    # Two within the burst, then everything that waited goes out as one digest a second later.
+    assert len(receiver.requests) <= 4, [len(receiver.event_ids(r.body)) for r in receiver.requests]
+    sizes = sorted(len(receiver.event_ids(r.body)) for r in receiver.requests)
+    assert sizes[-1] >= 20
+    gaps = [b.at - a.at for a, b in zip(receiver.requests, receiver.requests[1:], strict=False)]
+    assert all(g >= 0.0 for g in gaps)
+
+
+async def test_digest_mode_rule_sends_one_message_per_window(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    s = fast(settings)
+    rules = webhook_rules(tmp_path, {"hook": receiver.url}, rule_options="    digest_minutes: 0.05\n")
+    async with alerting(s, rules):
+        await produce(s, [classified(i) for i in range(12)])
+        assert await wait_for(lambda: set(receiver.accepted) >= ids(12), timeout_s=15)
+    assert len(receiver.requests) == 1
+    assert receiver.requests[0].headers["Newsmon-Event-Id"].startswith("dg-")
+
+
+async def test_chat_and_file_sinks_deliver_their_formats_and_unset_sinks_fall_back(
+    settings: Settings, tmp_path: Path
+) -> None:
+    chat = Receiver()
+    await chat.start()
+    out = tmp_path / "alerts.jsonl"
+    base = f"http://127.0.0.1:{chat.port}"
+    text = f"""
+version: 1
+fallback_sink: file
+sinks:
+  file: {{type: file, path: {out}}}
+  slack: {{type: slack, url: {base}/slack/T000/B000/XXXX}}
+  discord: {{type: discord, url: {base}/discord/123/abc}}
+  teams: {{type: teams, url: {base}/teams/webhookb2/xyz}}
+  unset: {{type: slack, url_env: NEWSMON_TEST_UNSET_WEBHOOK_URL_42}}
+rules:
+  - id: chat
+    labels: {{cross_border_incident: 0.6}}
+    sinks: [slack, discord, teams]
+  - id: nowhere
+    labels: {{cross_border_incident: 0.6}}
+    sinks: [unset]
+"""
+    rules = parse_rules(text, tmp_path / "rules.yaml")
+    try:
+        async with alerting(fast(settings), rules):
+            await produce(settings, [classified(1, title="Drone crosses <border> & crashes")])
+            assert await wait_for(lambda: len(chat.requests) >= 3 and out.exists(), timeout_s=15)
+            await asyncio.sleep(0.5)
+    finally:
+        await chat.stop()
+    bodies = {r.headers.get("Content-Type", "").split(";")[0]: r for r in chat.requests}
+    assert set(bodies) == {"application/json"} and len(chat.requests) == 3
+    docs = [json.loads(r.body) for r in chat.requests]
+    slack = next(d for d in docs if "blocks" in d)
+    assert "Drone crosses &lt;border&gt; &amp; crashes" in slack["blocks"][0]["text"]["text"]
+    discord = next(d for d in docs if "embeds" in d)
+    assert discord["embeds"][0]["title"] == "Drone crosses <border> & crashes"
+    teams = next(d for d in docs if "attachments" in d)
+    assert teams["attachments"][0]["content"]["type"] == "AdaptiveCard"
+    # The rule whose only sink has no URL configured still reaches someone: the fallback file sink.
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 1 and lines[0]["alerts"][0]["rule"]["id"] == "nowhere"
+    assert lines[0]["version"] == 1 and lines[0]["alerts"][0]["story"]["id"] == "item-1"
+
+
+async def test_dlq_list_and_replay_commands(settings: Settings, tmp_path: Path) -> None:
+    s = fast(settings)
+    digest = Alert(
+        event_id="e-digest",
+        rule_id="elections",
+        sinks=["slack", "hook"],
+        item=classified(7),
+        mode="digest",
+        digest_s=900,
+    )
+    letters = [
+        DeadLetter(
+            source_topic=s.topics.alerts,
+            source_key="e-digest",
+            reason="HTTP 404: no_service",
+            error_class="permanent",
+            payload=encode(digest).decode(),
+            attempts=1,
+            sink="slack",
+        ),
+        DeadLetter(
+            source_topic=s.topics.alerts,
+            source_key="e-other",
+            reason="gave up after 10 attempts",
+            error_class="exhausted",
+            payload=encode(digest.model_copy(update={"event_id": "e-other"})).decode(),
+            attempts=10,
+            sink="hook",
+        ),
+        DeadLetter(
+            source_topic=s.topics.raw,
+            source_key="raw-1",
+            reason="invalid RawItem",
+            error_class="bad_input",
+            payload="{broken",
+            attempts=1,
+        ),
+    ]
+    producer = make_producer(s.kafka)
+    await producer.start()
+    try:
+        for x in letters:
+            await producer.send_and_wait(s.topics.dead_letter, encode(x), key=x.source_key.encode())
+    finally:
+        await producer.stop()
+    cfg = tmp_path / "settings.yaml"
+    cfg.write_text(yaml.safe_dump({"topics": s.topics.model_dump(), "alerts": s.alerts.model_dump(mode="json")}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
+    env["NEWSMON_KAFKA_BOOTSTRAP"] = s.kafka.bootstrap_servers
+
+    def newsmon(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "monitor", "--settings", str(cfg), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    listed = await asyncio.to_thread(newsmon, "dlq", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "permanent" in listed.stdout and "sink=slack" in listed.stdout and "HTTP 404: no_service" in listed.stdout
+    assert "alert e-digest (elections: Border incident number 7)" in listed.stdout
+    assert "3 dead letters" in listed.stderr
+    replayed = await asyncio.to_thread(newsmon, "dlq", "replay", "--sink", "slack")
+    assert replayed.returncode == 0 and "replayed 1 alerts for sink slack" in replayed.stdout, replayed.stderr
+    again = await asyncio.to_thread(newsmon, "dlq", "replay", "--sink", "slack")
+    assert "replayed 0 alerts" in again.stdout, again.stderr
+    [rec] = await read_topic(s.kafka.bootstrap_servers, s.topics.alerts, expect=1)
+    back = decode(Alert, rec.value)
+    # Straight to the sink that failed, at once, under the same event id.
+    assert back.event_id == "e-digest" and back.sinks == ["slack"] and back.mode == "immediate"
+
+
+async def test_rule_rate_limit_sends_the_overflow_as_a_digest(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    s = fast(settings)
+    limit = "    rate_limit: {max: 3, per_minutes: 60, overflow_digest_minutes: 0.04}\n"
+    rules = webhook_rules(tmp_path, {"hook": receiver.url}, rule_options=limit)
+    async with alerting(s, rules):
+        await produce(s, [classified(i) for i in range(10)])
+        assert await wait_for(lambda: set(receiver.accepted) >= ids(10), timeout_s=15)
+    sizes = sorted(len(receiver.event_ids(r.body)) for r in receiver.requests)
+    assert sizes == [1, 1, 1, 7] and max(receiver.accepted.values()) == 1
+    digest = json.loads(next(r.body for r in receiver.requests if len(receiver.event_ids(r.body)) == 7))
+    assert digest["type"] == "digest" and "rule rate limit reached" in digest["alerts"][0]["reasons"][-1]

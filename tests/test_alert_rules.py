@@ -1,0 +1,201 @@
+"""The rules file: validated at start-up with file, line and reason (exit 2); rules match what they say."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from consumers.alerts.delivery import resolve_sinks
+from consumers.alerts.rules import load_rules, parse_rules
+from monitor.settings import ConfigError
+from tests.support.alerts import classified
+
+REPO = Path(__file__).resolve().parents[1]
+
+GOOD = """\
+version: 1
+sinks:
+  out: {type: file}
+rules:
+  - id: both
+    labels: {cross_border_incident: 0.5, election: 0.5}
+    match: all
+  - id: incidents
+    labels: {cross_border_incident: 0.6}
+  - id: drones-east
+    labels: {cross_border_incident: 0.4}
+    include: [drone, "re:\\\\bmissiles?\\\\b"]
+    exclude: [exercise]
+    countries: [pl, LT]
+    languages: [en]
+    sources: [Wire]
+  - id: switched-off
+    enabled: false
+    labels: {election: 0.0}
+defaults: {sinks: [out]}
+"""
+
+
+def newsmon(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
+    full.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+
+
+def settings_file(tmp_path: Path, rules: Path) -> Path:
+    path = tmp_path / "settings.yaml"
+    path.write_text(f"alerts:\n  rules_file: {rules}\nkafka:\n  bootstrap: 127.0.0.1:1\n")
+    return path
+
+
+def fired(text: str, **item: object) -> list[str]:
+    rules = parse_rules(text, Path("rules.yaml"))
+    return [r.id for r, _ in rules.matches(classified(1, **item))]  # type: ignore[arg-type]
+
+
+def test_rules_match_labels_keywords_countries_languages_and_sources() -> None:
+    assert fired(GOOD, incident=0.9, election=0.1) == ["incidents"]
+    assert fired(GOOD, incident=0.9, election=0.8) == ["both", "incidents"]
+    assert fired(GOOD, incident=0.45, title="Drone crashes in a field", places=("PL",)) == ["drones-east"]
+    assert fired(GOOD, incident=0.45, title="Two missiles fall near Vilnius", places=("LT",)) == ["drones-east"]
+    assert fired(GOOD, incident=0.45, title="Missileship launched", places=("LT",)) == []  # whole words only
+    assert fired(GOOD, incident=0.45, title="Drone exercise near the border", places=("PL",)) == []
+    assert fired(GOOD, incident=0.45, title="Drone crashes", places=("DE",)) == []
+    assert fired(GOOD, incident=0.45, title="Drone crashes", places=("PL",), lang="pl") == []
+    assert fired(GOOD, incident=0.45, title="Drone crashes", places=("PL",), source="Other") == []
+    # A new feed's backlog alerts only for rules that ask for it.
+    assert fired(GOOD, incident=0.9, backfill=True) == []
+    assert fired(
+        GOOD.replace("  - id: incidents\n", "  - id: incidents\n    include_backfill: true\n"),
+        incident=0.9,
+        backfill=True,
+    ) == ["incidents"]
+
+
+def test_reasons_say_why_a_rule_matched() -> None:
+    rules = parse_rules(GOOD, Path("rules.yaml"))
+    c = classified(1, incident=0.45, title="Drone crashes", places=("PL", "UA"))
+    [(rule, reasons)] = rules.matches(c)
+    assert reasons == [
+        "cross_border_incident 0.45 >= 0.40",
+        "keyword drone",
+        "country PL",
+        "source Wire",
+        "language en",
+    ]
+    assert rule.sinks == ("out",)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
+        ("rules:\n  - id: a\n    labels: {electon: 0.5}\n", 3, "unknown label 'electon'"),
+        ("rules:\n  - id: a\n    labels:\n      election: 1.5\n", 4, "less than or equal to 1"),
+        (
+            "rules:\n  - id: a\n    labels: {election: 0.5}\n    include:\n      - ok\n      - 're:(open'\n",
+            6,
+            "bad regular expression",
+        ),
+        (
+            "sinks:\n  out: {type: file}\nrules:\n  - id: a\n    labels: {election: 0.5}\n    sinks: [out, slak]\n",
+            6,
+            "unknown sink 'slak'",
+        ),
+        ("rules:\n  - id: a\n    labels: {election: 0.5}\n    colour: red\n", 4, "unknown field 'colour'"),
+        ("rules:\n  - id: a\n    labels: {election: 0.5}\n    countries: [UA, XY]\n", 4, "unknown country 'XY'"),
+        (
+            "sinks:\n  hook:\n    type: webhook\n    url: ftp://example.org/x\n    secret_env: S\n",
+            2,
+            "unsupported scheme 'ftp'",
+        ),
+        ("sinks:\n  pager: {type: pager}\n", 2, "does not match any of the expected tags"),
+        (
+            "rules:\n  - id: a\n    labels: {election: 0.5}\n  - id: a\n    labels: {election: 0.6}\n",
+            4,
+            "appears twice",
+        ),
+        ("rules:\n  - id: a\n    labels: {election: 0.5\n", 4, "expected ',' or '}'"),
+    ],
+)
+def test_bad_rules_name_the_line_and_the_reason(text: str, line: int, reason: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_rules(text, Path("conf/rules.yaml"))
+    msg = str(err.value)
+    assert f"conf/rules.yaml:{line}:" in msg and reason in msg, msg
+
+
+def test_bad_rules_file_stops_the_service_with_exit_2_and_the_line(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("sinks:\n  out: {type: file}\nrules:\n  - id: a\n    labels: {election: 2}\n")
+    cfg = settings_file(tmp_path, rules)
+    for args in (("rules", "check"), ("run", "--stage", "alert"), ("run", "--stage", "deliver")):
+        proc = newsmon("--settings", str(cfg), *args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert f"{rules}:5: rules[0].labels.election" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_unsupported_url_scheme_from_the_environment_is_rejected_at_start_up(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("sinks:\n  hook: {type: slack, url_env: HOOK_URL}\nrules: []\n")
+    cfg = settings_file(tmp_path, rules)
+    proc = newsmon(
+        "--settings", str(cfg), "run", "--stage", "deliver", env={"HOOK_URL": "file:///etc/passwd-token-xyz"}
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "sink 'hook'" in proc.stderr and "unsupported scheme 'file'" in proc.stderr
+    assert "token-xyz" not in proc.stderr, "the URL must not be printed"
+
+
+def test_default_rules_fall_back_to_stdout_without_webhooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("NEWSMON_SLACK_WEBHOOK_URL", "NEWSMON_WEBHOOK_URL", "NEWSMON_WEBHOOK_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    rules = load_rules(REPO / "config" / "rules.yaml")
+    assert {r.id for r in rules.rules} >= {"incident-and-election", "cross-border-incident", "elections"}
+    assert rules.fallback_sink == "stdout" and rules.sinks["stdout"].type == "file"
+    assert list(resolve_sinks(rules)) == ["stdout"]
+    monkeypatch.setenv("NEWSMON_WEBHOOK_URL", "https://hooks.example.org/in/abc")
+    with pytest.raises(ConfigError, match="no signing secret"):
+        resolve_sinks(rules)
+    monkeypatch.setenv("NEWSMON_WEBHOOK_SECRET", "k")
+    resolved = resolve_sinks(rules)
+    assert set(resolved) == {"stdout", "webhook"}
+    assert "abc" not in repr(resolved["webhook"]) and resolved["webhook"].redact("POST /in/abc failed") == (
+        "POST *** failed"
+    )
+
+
+def test_rules_test_command_prints_the_rules_each_item_fires(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(GOOD)
+    items = tmp_path / "items.jsonl"
+    items.write_text(
+        classified(1, incident=0.9, election=0.8).model_dump_json()
+        + "\n"
+        + classified(2, incident=0.1).model_dump_json()
+        + "\n"
+        + "{not json\n"
+    )
+    proc = newsmon("--settings", str(settings_file(tmp_path, rules)), "rules", "test", "--input", str(items))
+    assert proc.returncode == 1, proc.stderr  # one bad line
+    assert "item-1  Border incident number 1" in proc.stdout
+    assert "  -> both: cross_border_incident 0.90 >= 0.50; election 0.80 >= 0.50 [sinks: out]" in proc.stdout
+    assert "  -> incidents:" in proc.stdout
+    assert "item-2" in proc.stdout and "  -> no rule" in proc.stdout
+    assert f"{items}:3:" in proc.stderr and "2 items, 1 would alert; 1 bad lines" in proc.stderr
+    proc = newsmon("--settings", str(settings_file(tmp_path, rules)), "rules", "test", "--json", "--input", str(items))
+    first = json.loads(proc.stdout.splitlines()[0])
+    assert [r["id"] for r in first["rules"]] == ["both", "incidents"]
