@@ -62,7 +62,7 @@ pytest: install model system-deps
 test: lint typecheck pytest
 
 bench: install model
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python -m bench.run_all
 
 lock:
 	$(BIN)/uv pip compile -q pyproject.toml --extra dev --python $(BIN)/python -o requirements.lock

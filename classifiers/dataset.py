@@ -102,3 +102,38 @@ def statistics(examples: list[Example]) -> dict[str, object]:
         "both_labels": sum(1 for e in examples if len(e.labels) == 2),
         "negatives_share": round(sum(1 for e in examples if not e.labels) / len(examples), 3),
     }
+
+
+def statistics_markdown(examples: list[Example]) -> str:
+    """The statistics section of the dataset card, so the card is regenerated rather than retyped."""
+    s = statistics(examples)
+    kinds: dict[str, int] = s["by_kind"]  # type: ignore[assignment]
+    labels: dict[str, int] = s["by_label"]  # type: ignore[assignment]
+    splits: dict[str, int] = s["by_split"]  # type: ignore[assignment]
+    lines = [
+        f"{s['examples']:,} examples in {s['stories']:,} stories, mentioning {s['countries']} countries.",
+        "",
+        "| | count |",
+        "|---|---:|",
+        *(f"| label `{lb}` | {labels.get(lb, 0)} |" for lb in LABELS),
+        f"| both labels | {s['both_labels']} |",
+        *(f"| kind `{k}` | {kinds.get(k, 0)} |" for k in sorted(_KINDS)),
+        f"| share without a label | {s['negatives_share']:.1%} |",
+        *(f"| split `{k}` | {splits.get(k, 0)} |" for k in SPLITS),
+        "",
+        "| language | examples | cross_border_incident | election | hard negatives | negatives |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for lang in sorted({e.lang for e in examples}):
+        mine = [e for e in examples if e.lang == lang]
+        count = Counter(lb for e in mine for lb in e.labels)
+        kind = Counter(e.kind for e in mine)
+        lines.append(
+            f"| {lang} | {len(mine)} | {count['cross_border_incident']} | {count['election']} "
+            f"| {kind['hard_negative']} | {kind['negative']} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(statistics_markdown(load_examples()))
