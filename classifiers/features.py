@@ -20,6 +20,7 @@ _INTERACTIONS = (
     ("border", "neighbours"),
     ("election", "office"),
     ("election", "orgvote"),
+    ("election", "lawmaking"),
     ("border", "economy"),
     ("hostile", "economy"),
     ("election", "country"),

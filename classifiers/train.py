@@ -47,6 +47,11 @@ def _targets(examples: Iterable[Labeled | Example]) -> dict[str, np.ndarray]:
     return {label: np.array([label in e.labels for e in rows], dtype=int) for label in LABELS}
 
 
+# F1 within this much of the best counts as a tie: a validation split of a few hundred items cannot tell such
+# thresholds apart, and the lowest of them keeps recall on new copy.
+_TIE = 0.02
+
+
 def choose_threshold(y: np.ndarray, p: np.ndarray) -> float:
     """The threshold with the best F1 on held-out data; among near-ties the lowest, since recall matters more."""
     best_f1, candidates = -1.0, []
@@ -58,7 +63,7 @@ def choose_threshold(y: np.ndarray, p: np.ndarray) -> float:
         f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
         candidates.append((float(t), f1))
         best_f1 = max(best_f1, f1)
-    return min(t for t, f1 in candidates if f1 >= best_f1 - 0.005)
+    return min(t for t, f1 in candidates if f1 >= best_f1 - _TIE)
 
 
 def _prf(tp: int, fp: int, fn: int) -> dict[str, float]:
