@@ -20,19 +20,22 @@ def _rules(obj: Any, path: Path | None) -> RuleSet:
     return load_rules(path or settings.alerts.rules_file)
 
 
-@click.group("rules")
-def rules_group() -> None:
-    """Alert rules (config/rules.yaml): check them, try them on items."""
-
-
-@rules_group.command("check")
-@click.option(
+_rules_option = click.option(
     "--rules",
     "rules_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Rules file (default: alerts.rules_file).",
 )
+
+
+@click.group("rules")
+def rules_group() -> None:
+    """Alert rules (config/rules.yaml): check them, try them on items."""
+
+
+@rules_group.command("check")
+@_rules_option
 @click.pass_obj
 def rules_check(obj: Any, rules_path: Path | None) -> None:
     """Validate the rules file; exit 2 with the file, line and reason of every mistake."""
@@ -48,13 +51,7 @@ def rules_check(obj: Any, rules_path: Path | None) -> None:
     type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
     help="JSON lines of classified items (the value format of news.classified); - for stdin.",
 )
-@click.option(
-    "--rules",
-    "rules_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Rules file (default: alerts.rules_file).",
-)
+@_rules_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per item instead of text.")
 @click.pass_obj
 def rules_test(obj: Any, input_path: Path, rules_path: Path | None, as_json: bool) -> None:
