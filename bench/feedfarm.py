@@ -6,9 +6,10 @@ counts what it served. Run in its own process so its CPU is separate from the po
 
     .venv/bin/python -m bench.feedfarm --feeds 1000 --change-fraction 0.1 --round 5
 
-It prints one JSON line with its port when ready. Endpoints besides `/feed/<n>.xml`: `GET /_stats` (counters;
-poll gaps since the previous call), `POST /_control` (JSON: change_fraction, round_s, phase) and `GET /_stories`
-(every story added since start: phase, published, first served).
+It prints one JSON line with its port when ready. Endpoints besides `/feed/<n>.xml`: `GET /_stats` (counters,
+poll gaps since the previous call, feeds polled since the last control call), `POST /_control` (JSON:
+change_fraction, round_s, phase) and `GET /_stories` (every story added since start: phase, published, first
+served).
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ class Feed:
     gz: bytes = b""
     unserved: list[int] = field(default_factory=list)  # story keys added by the last change, not yet served
     last_request: float = 0.0
+    epoch: int = 0  # the farm's epoch (bumped by each control call) of the feed's last request
 
 
 def story_key(feed: int, seq: int) -> int:
@@ -251,6 +253,8 @@ class Farm:
         self.stories: dict[int, Story] = {}
         self.counts = {"full": 0, "not_modified": 0, "not_found": 0, "bytes": 0, "changes": 0, "served_once": 0}
         self.gaps: list[float] = []
+        self.epoch = 0
+        self.polled_this_epoch = 0
         self._changer: asyncio.Task[None] | None = None
 
     def _not_modified(self, request: web.Request, feed: Feed) -> bool:
@@ -277,7 +281,11 @@ class Farm:
         else:
             self.counts["served_once"] += 1
         feed.last_request = now
-        headers = {"ETag": feed.etag, "Last-Modified": feed.last_modified, "Cache-Control": "max-age=60"}
+        if feed.epoch != self.epoch:
+            feed.epoch = self.epoch
+            self.polled_this_epoch += 1
+        # No Cache-Control: a max-age would rightly make the pollers wait it out, and the benchmark wants them busy.
+        headers = {"ETag": feed.etag, "Last-Modified": feed.last_modified}
         if self._not_modified(request, feed):
             self.counts["not_modified"] += 1
             return web.Response(status=304, headers=headers)
@@ -327,7 +335,14 @@ class Farm:
 
     async def stats(self, _: web.Request) -> web.Response:
         gaps, self.gaps = sorted(self.gaps), []
-        doc: dict[str, object] = {**self.counts, "time": time.time(), "phase": self.phase, "gaps": len(gaps)}
+        doc: dict[str, object] = {
+            **self.counts,
+            "time": time.time(),
+            "phase": self.phase,
+            "gaps": len(gaps),
+            "polled_since_control": self.polled_this_epoch,
+            "pending_changes": sum(1 for f in self.feeds if f.unserved),
+        }
         if gaps:
             doc["gap_p50_s"] = gaps[len(gaps) // 2]
             doc["gap_p95_s"] = gaps[min(len(gaps) - 1, int(len(gaps) * 0.95))]
@@ -337,7 +352,10 @@ class Farm:
         doc = await request.json()
         self.change_fraction = float(doc.get("change_fraction", self.change_fraction))
         self.round_s = float(doc.get("round_s", self.round_s))
-        self.phase = str(doc.get("phase", self.phase))
+        if "phase" in doc:
+            self.phase = str(doc["phase"])
+            self.epoch += 1
+            self.polled_this_epoch = 0
         return web.json_response({"change_fraction": self.change_fraction, "round_s": self.round_s})
 
     async def story_log(self, _: web.Request) -> web.Response:

@@ -6,8 +6,9 @@ feedparser's own parse rate on the same bodies as the ceiling.
 Phases, with the pollers saturated (interval far below what they can reach):
   prime        every feed's first poll (its whole backlog is produced);
   conditional  no feed changes: every poll is a 304;
-  full         every feed changes between two of its polls: every poll is a 200 with 1-3 new stories;
-  mixed        --change-fraction of the feeds change per round, one round lasting one poll cycle.
+  mixed        --change-fraction of the feeds change per round, the round following the measured poll cycle;
+  full         every feed changes between two of its polls: every poll is a 200 with 1-3 new stories.
+Each phase is measured after every feed was polled once in it, so the previous phase's changes are gone.
 
 Run: .venv/bin/python -m bench.ingest [--feeds 2000] [--duration 30] [--change-fraction 0.1] [--quick]
      .venv/bin/python -m bench.ingest --memory        (resident memory with 10,000 feeds)
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import gzip
 import json
 import os
@@ -37,7 +39,7 @@ import aiohttp
 import feedparser
 import psutil
 import yaml
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from bench.common import REPO, child_env, median, throwaway_broker
 from bench.feedfarm import ID_DIGITS
@@ -168,18 +170,8 @@ class RawTap:
 
     async def start(self) -> None:
         await self._consumer.start()
-        deadline = time.monotonic() + 30
-        parts = self._consumer.partitions_for_topic(self._topic) or set()
-        while not parts:
-            # A topic created a moment ago may not be in the broker's metadata yet.
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"topic {self._topic} has no partitions")
-            await asyncio.sleep(0.2)
-            await self._consumer.topics()
-            parts = self._consumer.partitions_for_topic(self._topic) or set()
-        tps = [TopicPartition(self._topic, p) for p in sorted(parts)]
-        self._consumer.assign(tps)
-        await self._consumer.seek_to_beginning(*tps)
+        # Without a group the consumer takes every partition of the topic, from the oldest record.
+        self._consumer.subscribe([self._topic])
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
@@ -277,6 +269,7 @@ class Config:
     profile: Path | None
     ceiling_feeds: int
     prime_timeout: float
+    workdir: Path | None
 
 
 @dataclass
@@ -311,7 +304,10 @@ def poller_env(cfg: Config, bootstrap: str, feeds_file: Path, settings_file: Pat
         "NEWSMON_KAFKA_BOOTSTRAP": bootstrap,
         "NEWSMON_INGEST_FEEDS_FILE": str(feeds_file),
         "NEWSMON_INGEST_DEFAULT_INTERVAL_S": str(cfg.interval),
+        # Adaptive polling would learn the farm's backlog spacing (hours); the bounds pin every feed to the interval.
         "NEWSMON_INGEST_MIN_INTERVAL_S": str(min(cfg.interval, 0.1)),
+        "NEWSMON_INGEST_MAX_INTERVAL_S": str(cfg.interval),
+        "NEWSMON_METRICS_PORT": "0",
         "NEWSMON_INGEST_CONCURRENCY": str(cfg.concurrency),
         # Every farm feed shares one host; real feed lists spread over thousands of hosts.
         "NEWSMON_INGEST_PER_HOST": str(cfg.concurrency),
@@ -332,9 +328,13 @@ async def wait_for(cond: Any, timeout_s: float, what: str, poll_s: float = 0.5) 
 
 
 async def measure_windows(
-    phase: Phase, farm: FarmClient, tap: RawTap, procs: Procs, count: int, window_s: float
+    phase: Phase, farm: FarmClient, tap: RawTap, procs: Procs, count: int, window_s: float, *, follow: bool = False
 ) -> None:
-    """`count` windows of `window_s`, each a delta of the farm's counters, the tap's count and CPU."""
+    """`count` windows of `window_s`, each a delta of the farm's counters, the tap's count and CPU.
+
+    With `follow`, the farm's round is set to the poll cycle after every window, so that a feed changes with the
+    asked probability between two of its polls however fast the pollers go.
+    """
     prev = await farm.stats()
     items = tap.count
     procs.sample()
@@ -357,6 +357,8 @@ async def measure_windows(
             )
         )
         prev, items = cur, tap.count
+        if follow and cur.get("gap_p50_s"):
+            await farm.control(round_s=cur["gap_p50_s"])
         w = phase.windows[-1]
         print(
             f"  {phase.name:11} full/s {w.rate(w.full):7.1f}  304/s {w.rate(w.not_modified):7.1f}  items/s "
@@ -369,8 +371,12 @@ async def measure_windows(
 async def run(cfg: Config, bootstrap: str, broker_pid: int) -> Result:
     topics = TopicSettings()
     await ensure_topics(bootstrap, topic_specs(topics), 1)
-    with tempfile.TemporaryDirectory(prefix="newsmon-bench-ingest-") as tmpdir:
-        tmp = Path(tmpdir)
+    with contextlib.ExitStack() as stack:
+        if cfg.workdir is None:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="newsmon-bench-ingest-")))
+        else:
+            tmp = cfg.workdir
+            tmp.mkdir(parents=True, exist_ok=True)
         farm_cmd = [sys.executable, "-m", "bench.feedfarm", "--feeds", str(cfg.feeds), "--round", "1"]
         async with child(farm_cmd, tmp / "farm.log", child_env()) as farm_proc:
             assert farm_proc.stdout is not None
@@ -436,18 +442,27 @@ async def _phases(
     phases: dict[str, Phase] = {}
     windows = max(1, round(cfg.duration / cfg.window))
     mixed_round = cfg.interval
+    settle_timeout = max(60.0, cfg.feeds / 5)
+    prime_rate = prime_polls / prime_s
     for name in cfg.phases:
         phase = Phase(name)
+        follow = name == "mixed"
         if name == "conditional":
             await farm.control(phase=name, change_fraction=0.0, round_s=1.0)
         elif name == "full":
             # Each round changes every feed fetched since its last change, so every poll finds 1-3 new stories.
             await farm.control(phase=name, change_fraction=1.0, round_s=0.5)
         else:
-            mixed_round = _mixed_round(cfg, phases)
+            mixed_round = _mixed_round(cfg, phases, prime_rate)
             await farm.control(phase=name, change_fraction=cfg.change_fraction, round_s=mixed_round)
-        await measure_windows(Phase("settle"), farm, tap, procs, 1, cfg.window)
-        await measure_windows(phase, farm, tap, procs, windows, cfg.window)
+        # The previous phase's changes are gone only once every feed has been polled again.
+        settle_t = time.monotonic()
+        await wait_for(
+            functools.partial(_settled, farm, cfg.feeds, poller, follow), settle_timeout, f"a full cycle of {name}"
+        )
+        await measure_windows(Phase("settle"), farm, tap, procs, 1, cfg.window, follow=follow)
+        print(f"  {name}: every feed polled once in {time.monotonic() - settle_t:.1f} s", file=sys.stderr)
+        await measure_windows(phase, farm, tap, procs, windows, cfg.window, follow=follow)
         phases[name] = phase
 
     # Stories published near the end are still fetched and produced before the delays are taken.
@@ -455,21 +470,30 @@ async def _phases(
     stories = await farm.stories()
 
     async def drained() -> bool:
-        return all(k in tap.landed for k, (_, _, served) in stories.items() if served is not None)
+        return all(k in tap.landed for k in stories)
 
     with contextlib.suppress(RuntimeError):
-        await wait_for(drained, 10 + 3 * mixed_round, "the last stories to land")
-    stories = await farm.stories()
+        await wait_for(drained, settle_timeout, "the last stories to land")
     return Result(cfg, ceiling, phases, prime_s, prime_polls, backlog_items, _delays(stories, tap.landed), mixed_round)
 
 
-def _mixed_round(cfg: Config, phases: dict[str, Phase]) -> float:
-    """One poll cycle at the mixed load, predicted from the pure phases: a round then changes the fraction asked."""
+async def _settled(farm: FarmClient, feeds: int, poller: asyncio.subprocess.Process, follow: bool) -> bool:
+    """True once every feed was polled since the phase began; with `follow`, the round tracks the cycle meanwhile."""
+    if poller.returncode is not None:
+        raise RuntimeError(f"the pollers exited with {poller.returncode}")
+    st = await farm.stats()
+    if follow and st.get("gap_p50_s"):
+        await farm.control(round_s=st["gap_p50_s"])
+    return bool(st["polled_since_control"] >= feeds)
+
+
+def _mixed_round(cfg: Config, phases: dict[str, Phase], prime_rate: float) -> float:
+    """The poll cycle at the mixed load, predicted from the pure phases (a first poll stands in for a full one)."""
     cond, full = phases.get("conditional"), phases.get("full")
-    if cond is None or full is None:
+    if cond is None:
         return cfg.interval
     t_cond = 1 / max(cond.med(lambda w: w.rate(w.not_modified)), 1e-9)
-    t_full = 1 / max(full.med(lambda w: w.rate(w.full)), 1e-9)
+    t_full = 1 / max(full.med(lambda w: w.rate(w.full)) if full is not None else prime_rate, 1e-9)
     f = cfg.change_fraction
     return max(cfg.interval, cfg.feeds * (f * t_full + (1 - f) * t_cond))
 
@@ -560,18 +584,28 @@ def report(r: Result) -> None:
         if md:
             print(
                 f"  mixed p95 published->Kafka {md['pub_p95']:.2f} s vs one poll cycle + 1 s = {gap + 1:.2f} s "
-                f"({'met' if md['pub_p95'] < gap + 1 else 'missed'}); farm round {r.mixed_round_s:.2f} s"
+                f"({'met' if md['pub_p95'] < gap + 1 else 'missed'}); starting farm round {r.mixed_round_s:.2f} s"
             )
     if full_phase is not None:
         f = full_phase.med(lambda w: w.rate(w.full))
+        per_core = full_phase.med(lambda w: w.full / max(w.cpu["pollers"] * w.seconds, 1e-9))
         print(
             f"  full polls/s {f:.1f} vs parse ceiling {c.parse_feed_per_s:.1f}/s = {f / c.parse_feed_per_s:.0%} "
-            f"(target >= {TARGET_CEILING_SHARE:.0%}); 150 full polls/s needs {TARGET_FULL / c.parse_feed_per_s:.1f} "
-            f"cores of parsing alone"
+            f"(target >= {TARGET_CEILING_SHARE:.0%}); per core-second of the pollers {per_core:.1f} = "
+            f"{per_core / c.parse_feed_per_s:.0%} of the ceiling ({1000 / per_core:.0f} ms CPU per full poll)"
+        )
+        print(
+            f"  {TARGET_FULL:.0f} full polls/s need {TARGET_FULL / c.parse_feed_per_s:.1f} cores for parse_feed alone, "
+            f"{TARGET_FULL / per_core:.1f} cores at the pollers' measured cost"
         )
     if "conditional" in r.phases:
-        n = r.phases["conditional"].med(lambda w: w.rate(w.not_modified))
-        print(f"  conditional only: {n:.0f} polls/s / {TARGET_304:.0f} = {n / TARGET_304:.0%}")
+        cond = r.phases["conditional"]
+        n = cond.med(lambda w: w.rate(w.not_modified))
+        per_core = cond.med(lambda w: w.not_modified / max(w.cpu["pollers"] * w.seconds, 1e-9))
+        print(
+            f"  conditional only: {n:.0f} polls/s / {TARGET_304:.0f} = {n / TARGET_304:.0%}; "
+            f"{1000 / per_core:.2f} ms pollers' CPU per 304 ({TARGET_304 / per_core:.2f} cores for {TARGET_304:.0f}/s)"
+        )
     rss = max(w.rss_mb["pollers"] for ph in r.phases.values() for w in ph.windows)
     print(
         f"  pollers' max RSS {rss:.0f} MB with {cfg.feeds} feeds (target < {TARGET_RSS_MB:.0f} MB for 10,000; "
@@ -586,10 +620,11 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=None, help="seconds per measurement window (default 5)")
     ap.add_argument("--change-fraction", type=float, default=0.1, help="share of feeds changed per round (mixed)")
     ap.add_argument("--concurrency", type=int, default=64, help="ingest.concurrency of the pollers")
-    ap.add_argument("--interval", type=float, default=0.5, help="poll interval given to the pollers, seconds")
-    ap.add_argument("--phases", default="conditional,full,mixed", help="comma-separated, in order")
+    ap.add_argument("--interval", type=float, default=0.1, help="poll interval given to the pollers, seconds")
+    ap.add_argument("--phases", default="conditional,mixed,full", help="comma-separated, in order")
     ap.add_argument("--parse-workers", type=int, default=None, help="ingest.parse_workers (default: the setting's)")
     ap.add_argument("--profile", type=Path, default=None, help="run the pollers under cProfile, write stats here")
+    ap.add_argument("--workdir", type=Path, default=None, help="keep the feed list and logs here (default: temp)")
     ap.add_argument("--quick", action="store_true", help="300 feeds, 10 s phases, 2 s windows")
     ap.add_argument("--memory", action="store_true", help="10,000 feeds, mixed phase only: resident memory")
     args = ap.parse_args()
@@ -610,6 +645,7 @@ def main() -> None:
         profile=args.profile,
         ceiling_feeds=100 if args.quick else 300,
         prime_timeout=600 + (args.feeds or feeds) * 0.2,
+        workdir=args.workdir,
     )
     unknown = set(cfg.phases) - {"conditional", "full", "mixed"}
     if unknown:

@@ -14,6 +14,7 @@ from monitor.broker import LocalBroker
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.fetcher import make_session
 from monitor.ingest.poller import FeedPoller
+from monitor.ingest.registry import RegistryMember, sync_config
 from monitor.ingest.scheduler import Scheduler
 from monitor.ingest.state import FeedStateStore
 from monitor.kafka import make_producer
@@ -57,19 +58,37 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
 
 
 async def run_ingestion(settings: Settings, feeds: list[FeedConfig], stop: asyncio.Event) -> None:
-    """Poll every feed into `news.raw` until stopped."""
+    """Register the feed list, then poll this process's share of the registered feeds into `news.raw` until stopped.
+
+    Pollers sharing `ingest.group_id` divide the registry among themselves through Kafka's group membership.
+    """
     producer = make_producer(settings.kafka)
     await producer.start()
     try:
         store = FeedStateStore(settings.kafka, settings.topics.feed_state, producer)
-        known = await store.load()
-        log.info("ingest.state_loaded", feeds_with_state=known, feeds=len(feeds))
         async with make_session(settings.ingest) as session:
-            scheduler = Scheduler(FeedPoller(settings, session, producer, store), feeds, settings.ingest)
+            scheduler = Scheduler(FeedPoller(settings, session, producer, store), [], settings.ingest)
+            member = RegistryMember(settings, scheduler, store)
             runner = asyncio.create_task(scheduler.run())
-            await stop.wait()
-            scheduler.stop()
-            await runner
+            registered = asyncio.Event()
+            # Joining the group, registering the feed list and loading state overlap: start-up stays short.
+            membership = asyncio.create_task(member.run(registered))
+            stopped = asyncio.create_task(stop.wait())
+            try:
+                synced, known = await asyncio.gather(
+                    sync_config(producer, settings.kafka, settings.topics.feed_registry, feeds), store.load()
+                )
+                registered.set()
+                log.info("ingest.registry_synced", feeds=len(feeds), added=synced.added, updated=synced.updated,
+                         removed=synced.removed, unchanged=synced.unchanged, feeds_with_state=known)  # fmt: skip
+                await asyncio.wait({membership, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                # Polls in flight finish before this poller leaves the group, so the next owner sees their state.
+                scheduler.stop()
+                await runner
+                member.close()
+                stopped.cancel()
+                await membership
     finally:
         await producer.stop()
 

@@ -95,6 +95,8 @@ class IngestSettings(_Section):
     silent_after_s: float = Field(0.0, ge=0)
     # A 304 that changes nothing an operator needs is written to the feed-state topic at most this often.
     state_write_interval_s: float = Field(300.0, gt=0)
+    # Processes that parse fetched feeds, so parsing has cores of its own; 0 parses in a thread of the poller.
+    parse_workers: int = Field(1, ge=0, le=64)
 
 
 class MetricsSettings(_Section):

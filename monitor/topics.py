@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from monitor.messages import (
     Alert,
@@ -71,6 +72,35 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeou
     raise TopicSetupError(f"topics {names} have no leader after {timeout_s:.0f}s")
 
 
+async def _wait_until_readable(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30.0) -> None:
+    # Metadata names a leader a moment before the broker serves the partition; readers starting in that moment
+    # retry for up to a second, which start-up (reading compacted state) would otherwise pay.
+    tps = [TopicPartition(s.name, p) for s in specs for p in range(s.partitions)]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="newsmon-admin", enable_auto_commit=False,
+                                request_timeout_ms=int(timeout_s * 1000))  # fmt: skip
+    await consumer.start()
+    try:
+        await consumer.end_offsets(tps)
+    except KafkaError as exc:
+        raise TopicSetupError(f"new topics are not readable after {timeout_s:.0f}s: {exc!r}") from exc
+    finally:
+        await consumer.stop()
+
+
+async def _wait_for_group_coordinator(admin: AIOKafkaAdminClient, timeout_s: float = 30.0) -> None:
+    # A fresh cluster creates its offsets topic on the first group lookup; doing that here keeps the stages' first
+    # group joins (and so the pollers' first feed assignment) short.
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            await admin.find_coordinator("newsmon")
+            return
+        except KafkaError as exc:
+            if not exc.retriable or asyncio.get_running_loop().time() >= deadline:
+                raise TopicSetupError(f"no consumer-group coordinator after {timeout_s:.0f}s: {exc!r}") from exc
+        await asyncio.sleep(0.2)
+
+
 async def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication_factor: int) -> list[str]:
     """Create the topics that do not exist yet; return the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="newsmon-admin")
@@ -95,6 +125,8 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication_fact
             elif code != TopicAlreadyExistsError.errno:  # another process may have created it meanwhile
                 raise TopicSetupError(f"cannot create topic {name}: error {code} {message}")
         await _wait_for_leaders(admin, [s.name for s in missing])
+        await _wait_until_readable(bootstrap, missing)
+        await _wait_for_group_coordinator(admin)
         return created
     finally:
         await admin.close()

@@ -52,10 +52,12 @@ def make_settings(bootstrap: str, tmp_path: Path, **ingest: object) -> Settings:
         dead_letter=f"{p}.news.dlq",
         feed_state=f"{p}.feed-state",
         alert_state=f"{p}.alert-state",
+        feed_registry=f"{p}.feed-registry",
         partitions=2,
     )
     ing = {"feeds_file": tmp_path / "feeds.yaml", "min_interval_s": 0.2, "default_interval_s": 0.5,
-           "max_backoff_s": 2.0, "total_timeout_s": 5.0, "read_timeout_s": 3.0, "connect_timeout_s": 2.0}  # fmt: skip
+           "max_backoff_s": 2.0, "total_timeout_s": 5.0, "read_timeout_s": 3.0, "connect_timeout_s": 2.0,
+           "group_id": f"{p}.pollers"}  # fmt: skip
     ing.update(ingest)
     return Settings(
         kafka=KafkaSettings(bootstrap=bootstrap),

@@ -12,6 +12,7 @@ from monitor.messages import (
     Contribution,
     DeadLetter,
     Delivery,
+    FeedRegistration,
     FeedState,
     Place,
     RawItem,
@@ -45,6 +46,9 @@ async def test_round_trip_of_each_message_type(settings: Settings) -> None:
         ),
         "FeedState": FeedState(feed_id="f", url="https://f.example/rss", subscribed_at=now, seen={"id-1": "c1"}),
         "AlertState": AlertState(event_id="e1", rule_id="r1", item_id="id-1", first_matched_at=now),
+        "FeedRegistration": FeedRegistration(
+            feed_id="f", feed={"url": "https://f.example/rss", "id": "f"}, origin="cli", added_at=now, updated_at=now
+        ),
     }
     specs = topic_specs(settings.topics)
     assert {s.message.__name__ for s in specs} == set(samples)

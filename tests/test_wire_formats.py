@@ -259,8 +259,9 @@ def test_ninjs_list_and_2x_package() -> None:
     second = {**NINJS_2, "uri": "urn:example:wire:2024:0314:78", "headlines": [{"value": "Second story"}]}
     fmt, items = items_of(json.dumps([NINJS_2, second]).encode(), "application/json")
     assert fmt == "ninjs2" and len(items) == 2 and items[1].title == "Second story"
+    logo = {"name": "logo", "uri": "urn:x:logo", "type": "picture"}
     package = {"uri": "urn:example:pkg:1", "type": "composite", "headlines": [{"value": "Top stories"}],
-               "associations": [{**NINJS_2, "name": "lead"}, {"name": "logo", "uri": "urn:x:logo", "type": "picture"}]}  # fmt: skip
+               "associations": [{**NINJS_2, "name": "lead"}, logo]}  # fmt: skip
     fmt, items = items_of(json.dumps(package).encode(), "application/vnd.iptc.ninjs+json")
     assert [i.guid for i in items] == [NINJS_2["uri"]]
 

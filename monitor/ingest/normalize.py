@@ -92,11 +92,12 @@ def _is_url(v: str) -> bool:
     return v[:8].lower().startswith(("http://", "https://"))
 
 
-def _to_utc(st: object) -> datetime | None:
+def _to_utc(st: Any) -> datetime | None:
+    """A feedparser struct_time (always UTC) as an aware datetime; None when absent or out of range."""
     if not st:
         return None
     try:
-        return datetime.fromtimestamp(calendar.timegm(st), UTC)  # type: ignore[arg-type]
+        return datetime.fromtimestamp(calendar.timegm(st), UTC)
     except (OverflowError, ValueError, TypeError):
         return None
 

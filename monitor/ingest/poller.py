@@ -13,12 +13,12 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from monitor import metrics
-from monitor.ingest import policy
+from monitor.ingest import parsepool, policy
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.fetcher import FetchResult, fetch
 from monitor.ingest.normalize import normalize_entries
-from monitor.ingest.parser import ParsedFeed, parse_feed
+from monitor.ingest.parser import ParsedFeed
 from monitor.ingest.state import FeedStateStore
 from monitor.messages import FeedState, RawItem, encode, encode_key, utcnow
 from monitor.settings import Settings
@@ -152,7 +152,16 @@ class FeedPoller:
     async def _parse(self, result: FetchResult) -> ParsedFeed:
         if declares_entities(result.body):
             raise FeedError(ErrorKind.PARSE, "the document declares XML entities (refused: entity expansion)")
-        return await asyncio.to_thread(parse_feed, result.body, result.headers, result.url)
+        try:
+            ing = self._s.ingest
+            return await parsepool.parse(
+                result.body, result.headers, result.url, workers=ing.parse_workers, timeout_s=ing.total_timeout_s
+            )
+        except FeedError:
+            raise
+        except Exception as exc:
+            # A parser that chokes on hostile bytes is still bad input from this feed; its loop must go on.
+            raise FeedError(ErrorKind.PARSE, f"parser failed: {type(exc).__name__}: {exc}"[:300]) from exc
 
     async def _failed(
         self, feed: FeedConfig, state: FeedState, exc: FeedError, now: datetime, bounds: policy.Bounds

@@ -164,31 +164,35 @@ class RegistryMember(ConsumerRebalanceListener):
         self._closing = asyncio.Event()
         self._pending: set[asyncio.Task[None]] = set()
 
-    async def run(self) -> None:
-        """Take part in the group until close(); the caller stops the scheduler first so polls end before leaving."""
+    async def run(self, registered: asyncio.Event) -> None:
+        """Take part in the group until close(); the caller stops the scheduler first so polls end before leaving.
+
+        Joining starts at once, but nothing is loaded before `registered` is set: the feed list that start-up
+        writes into the registry is then read in one go instead of feed by feed.
+        """
         self._consumer.subscribe([self._topic], listener=self)
-        await self._consumer.start()
         log.info("registry.joining", topic=self._topic, group=self._group)
+        await self._consumer.start()
         try:
             while not self._closing.is_set():
-                if self._needs_load:
+                if self._needs_load and registered.is_set():
                     await self._start_loading()
-                batch = await self._consumer.getmany(timeout_ms=500)
+                # Short waits while loading, so this poller's feeds start as soon as their partitions are read.
+                loading = bool(self._partitions) and not self._active
+                batch = await self._consumer.getmany(timeout_ms=50 if loading else 500)
                 for tp, records in batch.items():
                     self._apply(tp, records)
                 if not self._active and not self._needs_load and self._partitions and await self._caught_up():
                     await self._activate()
         finally:
-            for task in self._pending:
+            pending = list(self._pending)
+            for task in pending:
                 task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
             await self._consumer.stop()
 
     def close(self) -> None:
         self._closing.set()
-
-    def owned(self) -> set[str]:
-        """Ids of the feeds in this poller's partitions (polled once loading is done)."""
-        return {f for feeds in self._partitions.values() for f in feeds}
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self._generation += 1
@@ -215,18 +219,20 @@ class RegistryMember(ConsumerRebalanceListener):
         generation = self._generation
         tps = list(self._partitions)
         try:
-            await self._consumer.seek_to_beginning(*tps)
+            begins = await self._consumer.beginning_offsets(tps)
             ends = await self._consumer.end_offsets(tps)
+            if generation != self._generation:
+                return  # revoked meanwhile; the next assignment loads again
+            for tp in tps:
+                self._consumer.seek(tp, begins[tp])
         except IllegalStateError:
-            return  # revoked meanwhile; the next assignment loads again
+            return
         except KafkaError as exc:
             log.warning("registry.load_retry", error=repr(exc))
             await asyncio.sleep(1.0)
             return
-        if generation != self._generation:
-            return
         self._partitions = {tp: {} for tp in tps}
-        self._loading = {tp: end for tp, end in ends.items() if end > 0}
+        self._loading = {tp: ends[tp] for tp in tps if ends[tp] > begins[tp]}
         self._needs_load = False
 
     async def _caught_up(self) -> bool:

@@ -62,7 +62,10 @@ class Scheduler:
     def _first_delay(self, feed: FeedConfig) -> float:
         # Resume a restarted poller's schedule instead of fetching everything at once; overdue feeds are spread out.
         spread = self._rng.uniform(0.0, min(2.0, self._interval(feed)))
-        due_in = _due_in(self._poller.state_of(feed))
+        state = self._poller.state_of(feed)
+        if state is not None and state.url != feed.url:
+            return spread  # a new URL owes nothing to the old one's schedule
+        due_in = _due_in(state)
         return due_in if due_in is not None and due_in > 0 else spread
 
     def feed_conditions(self) -> Iterator[tuple[str, str, bool]]:
@@ -183,6 +186,7 @@ class Scheduler:
         if reason:
             # Logged with a WARNING when it was disabled; until its URL changes it is not polled again.
             log.info("feed.skipped_disabled", feed=feed.id, reason=reason)
+            await self._park()
             return
         delay = self._first_delay(feed)
         while await self._sleep(delay):
@@ -201,7 +205,7 @@ class Scheduler:
                         url = state.effective_url or feed.url
                         log.warning("feed.disabled", feed=feed.id, reason=state.disabled_reason, kind=exc.kind.value,
                                     status=exc.status, url=url, consecutive=errors)  # fmt: skip
-                        return
+                        break
                     due_in = _due_in(state)
                     delay = max(0.0, due_in) if due_in is not None else self._interval(feed)
                     # One line per failure; failures are spaced by the backoff, so a dead feed stays quiet.
@@ -222,6 +226,12 @@ class Scheduler:
                     log.info("feed.polled", feed=feed.id, listed=outcome.listed, produced=outcome.produced,
                              updated=outcome.updated, skipped_empty=outcome.skipped_empty,
                              ms=round((time.monotonic() - started) * 1000))  # fmt: skip
+        if self._poller.disabled_reason(feed):
+            await self._park()
+
+    async def _park(self) -> None:
+        """Keep a disabled feed's loop, idle, until it is stopped: the feed stays assigned and visible in metrics."""
+        await self._stop_event().wait()
 
 
 def _due_in(state: FeedState | None) -> float | None:

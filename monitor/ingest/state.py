@@ -24,14 +24,17 @@ async def read_latest(
     """
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     latest: dict[bytes, bytes | None] = {}
-    consumer = make_consumer(kafka, group_id=None)
+    # Short fetch and metadata waits: start-up reads this way, and a caught-up partition must not hold up the others.
+    consumer = make_consumer(kafka, group_id=None, fetch_max_wait_ms=100, retry_backoff_ms=20)
     await consumer.start()
     try:
         async with asyncio.timeout(timeout_s):
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
+            begin = await consumer.beginning_offsets(tps)
             end = await consumer.end_offsets(tps)
-            remaining = {tp for tp in tps if end[tp] > 0}
+            remaining = {tp for tp in tps if end[tp] > begin[tp]}
+            consumer.assign(list(remaining))
+            for tp in remaining:
+                consumer.seek(tp, begin[tp])
             while remaining:
                 batch = await consumer.getmany(*remaining, timeout_ms=1000)
                 for records in batch.values():

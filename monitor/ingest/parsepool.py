@@ -1,0 +1,112 @@
+"""Feed parsing off the event loop: in a thread, or in worker processes.
+
+feedparser is pure Python: in a thread it holds the pollers' GIL, so it is limited to one core and every fetch and
+produce on the event loop waits for it. Worker processes give parsing cores of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import structlog
+
+from monitor.ingest.errors import ErrorKind, FeedError
+from monitor.ingest.parser import ParsedFeed, parse_feed
+
+log = structlog.get_logger(__name__)
+
+# A FeedError raised in a worker comes back as (kind, message, status): its keyword-only constructor does not
+# survive pickling.
+_WorkerResult = ParsedFeed | tuple[str, str, int | None]
+
+_PARENT_CHECK_S = 1.0
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_pool_workers = 0
+
+
+def _init_worker() -> None:
+    # Ctrl-C reaches the whole process group; the poller decides when its workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A worker holds both ends of its task pipe, so a killed poller would leave it waiting forever.
+    while True:
+        time.sleep(_PARENT_CHECK_S)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def _parse_in_worker(body: bytes, headers: dict[str, str], url: str) -> _WorkerResult:
+    try:
+        return parse_feed(body, headers, url)
+    except FeedError as exc:
+        return exc.kind.value, str(exc.args[0]), exc.status
+
+
+def _shared_pool(workers: int) -> ProcessPoolExecutor:
+    """The process's one pool of `workers` processes, started on first use (spawned: no forked event loop)."""
+    global _pool, _pool_workers
+    with _lock:
+        if _pool is None or _pool_workers != workers:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
+            )
+            _pool_workers = workers
+            log.info("parsepool.started", workers=workers)
+        return _pool
+
+
+def _discard(pool: ProcessPoolExecutor) -> None:
+    """Forget a broken pool so the next parse starts a fresh one."""
+    global _pool
+    with _lock:
+        if _pool is pool:
+            _pool = None
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def shutdown() -> None:
+    """Stop the worker processes (they also stop when this process exits)."""
+    global _pool
+    with _lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+async def parse(body: bytes, headers: dict[str, str], url: str, *, workers: int, timeout_s: float) -> ParsedFeed:
+    """parse_feed in a thread when `workers` is 0, else in the shared pool; raise FeedError as parse_feed does.
+
+    A worker that dies (a crash in a parser) or a parse that outlasts `timeout_s` fails this poll as a feed error;
+    the next parse gets a fresh pool.
+    """
+    if workers <= 0:
+        return await asyncio.to_thread(parse_feed, body, headers, url)
+    pool = _shared_pool(workers)
+    try:
+        future = pool.submit(_parse_in_worker, body, headers, url)
+        result = await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
+    except BrokenProcessPool as exc:
+        log.error("parsepool.broken", workers=workers, url=url, error=str(exc))
+        _discard(pool)
+        raise FeedError(ErrorKind.PARSE, "a parser process died while parsing this feed") from exc
+    except TimeoutError as exc:
+        raise FeedError(ErrorKind.TIMEOUT, f"parsing took longer than {timeout_s:g} s") from exc
+    if isinstance(result, tuple):
+        kind, message, status = result
+        raise FeedError(ErrorKind(kind), message, status=status)
+    return result
