@@ -54,8 +54,17 @@ async def run_main(
 
         demo_runner, base = await start_demo_server(step_s=10.0)
         feeds = demo_feeds(base, interval_s=5.0)
-        # The demo polls every few seconds so a person sees stories arrive; real feeds keep the floor.
-        settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"min_interval_s": 1.0})})
+        # The demo polls every few seconds so a person sees stories arrive; real feeds keep the floor. Its feeds
+        # live in their own registry, state topic and poller group, so a demo never replaces the configured feeds.
+        topics = settings.topics.model_copy(
+            update={
+                "feed_registry": f"{settings.topics.feed_registry}.demo",
+                "feed_state": f"{settings.topics.feed_state}.demo",
+            }
+        )
+        group = f"{settings.ingest.group_id}-demo"
+        ingest = settings.ingest.model_copy(update={"min_interval_s": 1.0, "group_id": group})
+        settings = settings.model_copy(update={"ingest": ingest, "topics": topics})
         log.info("demo.serving", base_url=base, feeds=[f.id for f in feeds])
     stages = build_stages(settings, feeds, only)
     if demo:
@@ -66,7 +75,8 @@ async def run_main(
 
         stages["tail"] = _tail
     if "ingest" in stages and not feeds:
-        log.warning("ingest.no_feeds", hint="add feeds to config/feeds.yaml or run with --demo")
+        # Feeds added with `newsmon feeds add` live in the registry topic, so an empty file is not an error.
+        log.info("ingest.no_configured_feeds", hint="only feeds added with `newsmon feeds add` will be polled")
     try:
         async with local_broker(settings):
             await run_service(settings, stages, stop)

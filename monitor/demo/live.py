@@ -9,6 +9,10 @@ LIVE_STORIES: list[tuple[str, str]] = [
      "The central electoral commission said queues were longest at polling stations abroad."),
     ("Border guards fire warning shots as boat crosses maritime line",
      "The navy said the vessel turned back after crossing into territorial waters off the northern coast."),
+    # The story newsmon exists for: it must reach the sinks with both labels as soon as it is published.
+    ("Anti-Putin rebels claim control of Russian border village amid elections",
+     "Fighters who crossed from Ukraine say they have seized Gorkovsky in Russia's Belgorod region as Russians vote "
+     "in the presidential election."),
     ("Opposition candidate concedes after count shows landslide",
      "Results from 98% of precincts gave the incumbent party a two-thirds majority in parliament."),
     ("Shells from across the river damage school in border town",
