@@ -8,8 +8,8 @@ counts what it served. Run in its own process so its CPU is separate from the po
 
 It prints one JSON line with its port when ready. Endpoints besides `/feed/<n>.xml`: `GET /_stats` (counters,
 poll gaps since the previous call, feeds polled since the last control call), `POST /_control` (JSON:
-change_fraction, round_s, phase) and `GET /_stories` (every story added since start: phase, published, first
-served).
+change_fraction, round_s, change_on_request, phase) and `GET /_stories` (every story added since start: phase,
+published, first served).
 """
 
 from __future__ import annotations
@@ -248,6 +248,8 @@ class Farm:
         self.feeds = feeds
         self.change_fraction = change_fraction
         self.round_s = round_s
+        # Every request first adds stories to the feed: every poll is a full one, and nothing stays pending.
+        self.change_on_request = False
         self.phase = "start"
         self.rng = random.Random(seed + 1)
         self.stories: dict[int, Story] = {}
@@ -285,6 +287,8 @@ class Farm:
             feed.epoch = self.epoch
             self.polled_this_epoch += 1
         # No Cache-Control: a max-age would rightly make the pollers wait it out, and the benchmark wants them busy.
+        if self.change_on_request:
+            self.change(feed)
         headers = {"ETag": feed.etag, "Last-Modified": feed.last_modified}
         if self._not_modified(request, feed):
             self.counts["not_modified"] += 1
@@ -352,6 +356,7 @@ class Farm:
         doc = await request.json()
         self.change_fraction = float(doc.get("change_fraction", self.change_fraction))
         self.round_s = float(doc.get("round_s", self.round_s))
+        self.change_on_request = bool(doc.get("change_on_request", self.change_on_request))
         if "phase" in doc:
             self.phase = str(doc["phase"])
             self.epoch += 1

@@ -3,12 +3,12 @@ broker, all on this machine's cores. Prints full polls/s, conditional (304) poll
 delay from a story being published (and first served) to it landing in Kafka, the pollers' CPU and memory, and
 feedparser's own parse rate on the same bodies as the ceiling.
 
-Phases, with the pollers saturated (interval far below what they can reach):
+Phases:
   prime        every feed's first poll (its whole backlog is produced);
-  conditional  no feed changes: every poll is a 304;
-  mixed        --change-fraction of the feeds change per round, the round following the measured poll cycle;
-  full         every feed changes between two of its polls: every poll is a 200 with 1-3 new stories.
-Each phase is measured after every feed was polled once in it, so the previous phase's changes are gone.
+  conditional  saturated (--interval far below what the pollers reach), no feed changes: every poll is a 304;
+  full         saturated, every request first adds 1-3 stories to its feed: every poll is a 200 with new stories;
+  mixed        restarted pollers poll every feed once per interval (--mixed-load of the capacity measured above at
+               this mix, or --mixed-interval); each round of one interval changes --change-fraction of the feeds.
 
 Run: .venv/bin/python -m bench.ingest [--feeds 2000] [--duration 30] [--change-fraction 0.1] [--quick]
      .venv/bin/python -m bench.ingest --memory        (resident memory with 10,000 feeds)
@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import functools
 import gzip
 import json
-import os
 import re
 import signal
 import statistics
@@ -115,12 +113,15 @@ class Procs:
                 total += t.user + t.system
         return total
 
-    def _rss_mb(self, proc: psutil.Process) -> float:
-        total = 0
+    def _rss_mb(self, proc: psutil.Process) -> tuple[float, float]:
+        """RSS of the process alone and with its children (the pollers' parse workers)."""
+        own, total = 0, 0
         for p in [proc, *proc.children(recursive=True)]:
             with contextlib.suppress(psutil.NoSuchProcess):
-                total += p.memory_info().rss
-        return total / 2**20
+                rss = p.memory_info().rss
+                total += rss
+                own = own or rss
+        return own / 2**20, total / 2**20
 
     def sample(self) -> tuple[dict[str, float], dict[str, float], float]:
         now = time.monotonic()
@@ -130,7 +131,7 @@ class Procs:
             used = self._cpu(proc)
             cpu[name] = (used - self._last.get(name, used)) / elapsed
             self._last[name] = used
-            rss[name] = self._rss_mb(proc)
+            rss[f"{name}_main"], rss[name] = self._rss_mb(proc)
         self._t = now
         busy = psutil.cpu_percent(None) / 100.0
         return cpu, rss, busy
@@ -166,6 +167,7 @@ class RawTap:
         self._topic = topic
         self.count = 0
         self.landed: dict[int, float] = {}
+        self.error: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -175,15 +177,19 @@ class RawTap:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=200, max_records=5000)
-            now = time.time()
-            for records in batch.values():
-                for rec in records:
-                    self.count += 1
-                    m = _STORY_ID.search(json.loads(rec.value)["url"])
-                    if m:
-                        self.landed.setdefault(int(m.group(1)), now)
+        try:
+            while True:
+                batch = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+                now = time.time()
+                for records in batch.values():
+                    for rec in records:
+                        self.count += 1
+                        m = _STORY_ID.search(json.loads(rec.value).get("url", ""))
+                        if m:
+                            self.landed.setdefault(int(m.group(1)), now)
+        except Exception as exc:
+            self.error = exc  # the run checks it between windows and stops with it
+            raise
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -197,6 +203,8 @@ class RawTap:
 
 
 class FarmClient:
+    """The farm's control endpoints, and its feeds as a poller would fetch them."""
+
     def __init__(self, session: aiohttp.ClientSession, base: str) -> None:
         self._s = session
         self.base = base
@@ -263,7 +271,9 @@ class Config:
     window: float
     change_fraction: float
     concurrency: int
-    interval: float
+    interval: float  # for the saturated phases
+    mixed_interval: float | None  # None: from the measured capacity at --mixed-load
+    mixed_load: float
     phases: list[str]
     parse_workers: int | None
     profile: Path | None
@@ -278,10 +288,10 @@ class Result:
     ceiling: Ceiling
     phases: dict[str, Phase]
     prime_s: float
-    prime_polls: int
     prime_items: int
     delays: dict[str, dict[str, float]]
-    mixed_round_s: float
+    mixed_interval_s: float
+    capacity_at_mix: float  # polls/s at the mixed phase's full share, from the saturated phases
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -298,27 +308,6 @@ def write_feed_list(tmp: Path, base: str, n: int) -> Path:
     return path
 
 
-def poller_env(cfg: Config, bootstrap: str, feeds_file: Path, settings_file: Path) -> dict[str, str]:
-    extra = {
-        "NEWSMON_SETTINGS_FILE": str(settings_file),
-        "NEWSMON_KAFKA_BOOTSTRAP": bootstrap,
-        "NEWSMON_INGEST_FEEDS_FILE": str(feeds_file),
-        "NEWSMON_INGEST_DEFAULT_INTERVAL_S": str(cfg.interval),
-        # Adaptive polling would learn the farm's backlog spacing (hours); the bounds pin every feed to the interval.
-        "NEWSMON_INGEST_MIN_INTERVAL_S": str(min(cfg.interval, 0.1)),
-        "NEWSMON_INGEST_MAX_INTERVAL_S": str(cfg.interval),
-        "NEWSMON_METRICS_PORT": "0",
-        "NEWSMON_INGEST_CONCURRENCY": str(cfg.concurrency),
-        # Every farm feed shares one host; real feed lists spread over thousands of hosts.
-        "NEWSMON_INGEST_PER_HOST": str(cfg.concurrency),
-        "NEWSMON_LOG_LEVEL": "INFO",
-        "NEWSMON_LOG_FORMAT": "json",
-    }
-    if cfg.parse_workers is not None:
-        extra["NEWSMON_INGEST_PARSE_WORKERS"] = str(cfg.parse_workers)
-    return child_env(**extra)
-
-
 async def wait_for(cond: Any, timeout_s: float, what: str, poll_s: float = 0.5) -> None:
     deadline = time.monotonic() + timeout_s
     while not await cond():
@@ -327,45 +316,155 @@ async def wait_for(cond: Any, timeout_s: float, what: str, poll_s: float = 0.5) 
         await asyncio.sleep(poll_s)
 
 
-async def measure_windows(
-    phase: Phase, farm: FarmClient, tap: RawTap, procs: Procs, count: int, window_s: float, *, follow: bool = False
-) -> None:
-    """`count` windows of `window_s`, each a delta of the farm's counters, the tap's count and CPU.
+class Bench:
+    """One benchmark run: the farm, the tap on news.raw, and poller processes started one after another."""
 
-    With `follow`, the farm's round is set to the poll cycle after every window, so that a feed changes with the
-    asked probability between two of its polls however fast the pollers go.
-    """
-    prev = await farm.stats()
-    items = tap.count
-    procs.sample()
-    for _ in range(count):
-        await asyncio.sleep(window_s)
-        cur = await farm.stats()
-        cpu, rss, busy = procs.sample()
-        phase.windows.append(
-            Window(
+    def __init__(self, cfg: Config, tmp: Path, bootstrap: str, farm: FarmClient, tap: RawTap, pids: dict[str, int]):
+        self.cfg = cfg
+        self.tmp = tmp
+        self.bootstrap = bootstrap
+        self.farm = farm
+        self.tap = tap
+        self.pids = pids
+        self.feeds_file = write_feed_list(tmp, farm.base, cfg.feeds)
+        (tmp / "settings.yaml").write_text("{}\n")
+        self.phases: dict[str, Phase] = {}
+        self._poller: asyncio.subprocess.Process | None = None
+        self._procs: Procs | None = None
+        self._runs = 0
+
+    def _env(self, interval: float) -> dict[str, str]:
+        cfg = self.cfg
+        extra = {
+            "NEWSMON_SETTINGS_FILE": str(self.tmp / "settings.yaml"),
+            "NEWSMON_KAFKA_BOOTSTRAP": self.bootstrap,
+            "NEWSMON_INGEST_FEEDS_FILE": str(self.feeds_file),
+            # Adaptive polling would learn the farm's backlog spacing (hours); the bounds pin feeds to the interval.
+            "NEWSMON_INGEST_DEFAULT_INTERVAL_S": str(interval),
+            "NEWSMON_INGEST_MIN_INTERVAL_S": str(min(interval, 0.1)),
+            "NEWSMON_INGEST_MAX_INTERVAL_S": str(interval),
+            "NEWSMON_INGEST_CONCURRENCY": str(cfg.concurrency),
+            # Every farm feed shares one host; real feed lists spread over thousands of hosts.
+            "NEWSMON_INGEST_PER_HOST": str(cfg.concurrency),
+            "NEWSMON_METRICS_PORT": "0",
+            "NEWSMON_LOG_LEVEL": "INFO",
+            "NEWSMON_LOG_FORMAT": "json",
+        }
+        if cfg.parse_workers is not None:
+            extra["NEWSMON_INGEST_PARSE_WORKERS"] = str(cfg.parse_workers)
+        return child_env(**extra)
+
+    @contextlib.asynccontextmanager
+    async def pollers(self, interval: float) -> AsyncIterator[None]:
+        """`newsmon run --stage ingest` polling every feed at `interval`; it resumes from the feed-state topic."""
+        self._runs += 1
+        cmd = [sys.executable, "-m", "monitor", "run", "--stage", "ingest"]
+        if self.cfg.profile is not None:
+            out = self.cfg.profile.resolve().with_suffix(f".{self._runs}{self.cfg.profile.suffix or '.prof'}")
+            cmd[1:1] = ["-m", "cProfile", "-o", str(out)]
+        log = self.tmp / "pollers.log"
+        try:
+            async with child(cmd, log, self._env(interval)) as proc:
+                self._poller = proc
+                self._procs = Procs({**self.pids, "pollers": proc.pid})
+                yield
+        except Exception as exc:
+            raise RuntimeError(f"{exc}\npollers' log:\n{log.read_text()[-3000:]}") from exc
+        finally:
+            self._poller = self._procs = None
+
+    def _alive(self) -> None:
+        if self._poller is None or self._poller.returncode is not None:
+            raise RuntimeError("the pollers exited")
+        if self.tap.error is not None:
+            raise RuntimeError(f"reading news.raw failed: {self.tap.error!r}")
+
+    async def prime(self, backlog_items: int) -> float:
+        """Wait until every feed's first poll landed in news.raw; return how long that took."""
+        started = time.monotonic()
+
+        async def primed() -> bool:
+            self._alive()
+            st = await self.farm.stats()
+            return bool(st["served_once"] >= self.cfg.feeds and self.tap.count >= backlog_items)
+
+        await wait_for(primed, self.cfg.prime_timeout, "every feed's first poll to land in news.raw")
+        return time.monotonic() - started
+
+    async def phase(self, name: str, window_s: float, **farm: Any) -> Phase:
+        """Switch the farm (`farm`: its control fields), let one window pass, then measure."""
+        await self.farm.control(phase=name, **farm)
+        await self._measure(Phase("settle"), 1, window_s)
+        phase = Phase(name)
+        await self._measure(phase, max(3, round(self.cfg.duration / window_s)), window_s)
+        self.phases[name] = phase
+        return phase
+
+    async def resumed(self) -> None:
+        """Wait until restarted pollers polled every feed once: the restart's first wave is over."""
+        await self.farm.control(phase="resume", change_fraction=0.0, change_on_request=False)
+        started = time.monotonic()
+
+        async def polled_all() -> bool:
+            self._alive()
+            return bool((await self.farm.stats())["polled_since_control"] >= self.cfg.feeds)
+
+        await wait_for(polled_all, max(120.0, self.cfg.feeds / 5), "the restarted pollers to poll every feed")
+        print(f"restarted pollers polled every feed in {time.monotonic() - started:.1f} s", file=sys.stderr)
+
+    async def _measure(self, phase: Phase, count: int, window_s: float) -> None:
+        """`count` windows, each a delta of the farm's counters, the tap's count and the processes' CPU."""
+        assert self._procs is not None
+        prev = await self.farm.stats()
+        items = self.tap.count
+        self._procs.sample()
+        for _ in range(count):
+            await asyncio.sleep(window_s)
+            self._alive()
+            cur = await self.farm.stats()
+            cpu, rss, busy = self._procs.sample()
+            w = Window(
                 phase=phase.name,
                 seconds=cur["time"] - prev["time"],
                 full=cur["full"] - prev["full"],
                 not_modified=cur["not_modified"] - prev["not_modified"],
-                items=tap.count - items,
+                items=self.tap.count - items,
                 cpu=cpu,
                 rss_mb=rss,
                 gap_p50_s=cur.get("gap_p50_s"),
                 gap_p95_s=cur.get("gap_p95_s"),
                 machine_busy=busy,
             )
-        )
-        prev, items = cur, tap.count
-        if follow and cur.get("gap_p50_s"):
-            await farm.control(round_s=cur["gap_p50_s"])
-        w = phase.windows[-1]
-        print(
-            f"  {phase.name:11} full/s {w.rate(w.full):7.1f}  304/s {w.rate(w.not_modified):7.1f}  items/s "
-            f"{w.rate(w.items):7.1f}  pollers {w.cpu['pollers']:.2f} cores {w.rss_mb['pollers']:.0f} MB  "
-            f"farm {w.cpu['farm']:.2f}  broker {w.cpu['broker']:.2f}  machine {w.machine_busy:.0%}",
-            file=sys.stderr,
-        )
+            phase.windows.append(w)
+            prev, items = cur, self.tap.count
+            print(
+                f"  {phase.name:11} full/s {w.rate(w.full):7.1f}  304/s {w.rate(w.not_modified):7.1f}  items/s "
+                f"{w.rate(w.items):7.1f}  pollers {w.cpu['pollers']:.2f} cores {w.rss_mb['pollers']:.0f} MB  "
+                f"farm {w.cpu['farm']:.2f}  broker {w.cpu['broker']:.2f}  machine {w.machine_busy:.0%}  "
+                f"gap p50 {w.gap_p50_s or 0:.2f} s",
+                file=sys.stderr,
+            )
+
+    async def drain(self, timeout_s: float) -> dict[str, dict[str, float]]:
+        """Stop changing feeds, let the stories already published land, and return the delays per phase."""
+        await self.farm.control(phase="drain", change_fraction=0.0)
+        stories = await self.farm.stories()
+
+        async def landed() -> bool:
+            self._alive()
+            return all(k in self.tap.landed for k in stories)
+
+        with contextlib.suppress(RuntimeError):
+            await wait_for(landed, timeout_s, "the last stories to land")
+        return _delays(stories, self.tap.landed)
+
+
+def capacity_at(full_share: float, phases: dict[str, Phase]) -> float:
+    """Polls/s the pollers sustain at this share of full polls, from the saturated phases' costs in wall time."""
+    cond, full = phases["conditional"], phases["full"]
+    t_cond = 1 / max(cond.med(lambda w: w.rate(w.not_modified)), 1e-9)
+    t_full = 1 / max(full.med(lambda w: w.rate(w.full)), 1e-9)
+    return 1 / (full_share * t_full + (1 - full_share) * t_cond)
 
 
 async def run(cfg: Config, bootstrap: str, broker_pid: int) -> Result:
@@ -384,118 +483,62 @@ async def run(cfg: Config, bootstrap: str, broker_pid: int) -> Result:
             if not line:
                 raise RuntimeError("the farm did not start:\n" + (tmp / "farm.log").read_text()[-3000:])
             hello = json.loads(line)
-            base = f"http://127.0.0.1:{hello['port']}"
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-                farm = FarmClient(session, base)
+                farm = FarmClient(session, f"http://127.0.0.1:{hello['port']}")
                 samples = [await farm.body(i) for i in range(min(cfg.feeds, cfg.ceiling_feeds))]
-                ceiling = measure_ceiling(
-                    [(gzip.decompress(b) if b[:2] == b"\x1f\x8b" else b, h, z) for b, h, z in samples], base, 3
-                )
+                bodies = [(gzip.decompress(b) if b[:2] == b"\x1f\x8b" else b, h, z) for b, h, z in samples]
+                ceiling = measure_ceiling(bodies, farm.base, 3)
                 print(f"parse ceiling: {ceiling.parse_feed_per_s:.1f} feeds/s", file=sys.stderr)
                 await farm.control(phase="prime", change_fraction=0.0, round_s=1.0)
-                start = await farm.stats()  # the ceiling's own fetches are not polls
                 tap = RawTap(bootstrap, topics.raw)
                 await tap.start()
-                feeds_file = write_feed_list(tmp, base, cfg.feeds)
-                (tmp / "settings.yaml").write_text("{}\n")
-                cmd = [sys.executable, "-m", "monitor", "run", "--stage", "ingest"]
-                if cfg.profile is not None:
-                    cmd[1:1] = ["-m", "cProfile", "-o", str(cfg.profile.resolve())]
-                env = poller_env(cfg, bootstrap, feeds_file, tmp / "settings.yaml")
                 try:
-                    async with child(cmd, tmp / "pollers.log", env) as poller:
-                        return await _phases(
-                            cfg, farm, tap, poller, farm_proc.pid, broker_pid, start, ceiling, hello["items"]
-                        )
-                except Exception as exc:
-                    raise RuntimeError(f"{exc}\npollers' log:\n{(tmp / 'pollers.log').read_text()[-3000:]}") from exc
+                    bench = Bench(
+                        cfg,
+                        tmp,
+                        bootstrap,
+                        farm,
+                        tap,
+                        {"farm": farm_proc.pid, "broker": broker_pid},
+                    )
+                    return await _run_phases(bench, ceiling, hello["items"])
                 finally:
                     await tap.stop()
 
 
-async def _phases(
-    cfg: Config,
-    farm: FarmClient,
-    tap: RawTap,
-    poller: asyncio.subprocess.Process,
-    farm_pid: int,
-    broker_pid: int,
-    start: dict[str, Any],
-    ceiling: Ceiling,
-    backlog_items: int,
-) -> Result:
-    procs = Procs({"pollers": poller.pid, "farm": farm_pid, "broker": broker_pid, "bench": os.getpid()})
-    t0 = time.monotonic()
-
-    async def primed() -> bool:
-        if poller.returncode is not None:
-            raise RuntimeError(f"the pollers exited with {poller.returncode}")
-        st = await farm.stats()
-        return bool(st["served_once"] >= cfg.feeds and tap.count >= backlog_items)
-
-    await wait_for(primed, cfg.prime_timeout, "every feed's first poll to land in news.raw")
-    prime_s = time.monotonic() - t0
-    st = await farm.stats()
-    prime_polls = st["full"] - start["full"]
-    print(f"primed {cfg.feeds} feeds in {prime_s:.1f} s ({tap.count} items)", file=sys.stderr)
-
-    phases: dict[str, Phase] = {}
-    windows = max(1, round(cfg.duration / cfg.window))
-    mixed_round = cfg.interval
-    settle_timeout = max(60.0, cfg.feeds / 5)
-    prime_rate = prime_polls / prime_s
-    for name in cfg.phases:
-        phase = Phase(name)
-        follow = name == "mixed"
-        if name == "conditional":
-            await farm.control(phase=name, change_fraction=0.0, round_s=1.0)
-        elif name == "full":
-            # Each round changes every feed fetched since its last change, so every poll finds 1-3 new stories.
-            await farm.control(phase=name, change_fraction=1.0, round_s=0.5)
-        else:
-            mixed_round = _mixed_round(cfg, phases, prime_rate)
-            await farm.control(phase=name, change_fraction=cfg.change_fraction, round_s=mixed_round)
-        # The previous phase's changes are gone only once every feed has been polled again.
-        settle_t = time.monotonic()
-        await wait_for(
-            functools.partial(_settled, farm, cfg.feeds, poller, follow), settle_timeout, f"a full cycle of {name}"
-        )
-        await measure_windows(Phase("settle"), farm, tap, procs, 1, cfg.window, follow=follow)
-        print(f"  {name}: every feed polled once in {time.monotonic() - settle_t:.1f} s", file=sys.stderr)
-        await measure_windows(phase, farm, tap, procs, windows, cfg.window, follow=follow)
-        phases[name] = phase
-
-    # Stories published near the end are still fetched and produced before the delays are taken.
-    await farm.control(phase="drain", change_fraction=0.0)
-    stories = await farm.stories()
-
-    async def drained() -> bool:
-        return all(k in tap.landed for k in stories)
-
-    with contextlib.suppress(RuntimeError):
-        await wait_for(drained, settle_timeout, "the last stories to land")
-    return Result(cfg, ceiling, phases, prime_s, prime_polls, backlog_items, _delays(stories, tap.landed), mixed_round)
-
-
-async def _settled(farm: FarmClient, feeds: int, poller: asyncio.subprocess.Process, follow: bool) -> bool:
-    """True once every feed was polled since the phase began; with `follow`, the round tracks the cycle meanwhile."""
-    if poller.returncode is not None:
-        raise RuntimeError(f"the pollers exited with {poller.returncode}")
-    st = await farm.stats()
-    if follow and st.get("gap_p50_s"):
-        await farm.control(round_s=st["gap_p50_s"])
-    return bool(st["polled_since_control"] >= feeds)
-
-
-def _mixed_round(cfg: Config, phases: dict[str, Phase], prime_rate: float) -> float:
-    """The poll cycle at the mixed load, predicted from the pure phases (a first poll stands in for a full one)."""
-    cond, full = phases.get("conditional"), phases.get("full")
-    if cond is None:
-        return cfg.interval
-    t_cond = 1 / max(cond.med(lambda w: w.rate(w.not_modified)), 1e-9)
-    t_full = 1 / max(full.med(lambda w: w.rate(w.full)) if full is not None else prime_rate, 1e-9)
-    f = cfg.change_fraction
-    return max(cfg.interval, cfg.feeds * (f * t_full + (1 - f) * t_cond))
+async def _run_phases(bench: Bench, ceiling: Ceiling, backlog_items: int) -> Result:
+    cfg = bench.cfg
+    saturated = [p for p in cfg.phases if p != "mixed"]
+    mixed_interval, capacity, prime_s = cfg.mixed_interval or 0.0, 0.0, 0.0
+    delays: dict[str, dict[str, float]] = {}
+    if saturated:
+        async with bench.pollers(cfg.interval):
+            prime_s = await bench.prime(backlog_items)
+            print(f"primed {cfg.feeds} feeds in {prime_s:.1f} s ({bench.tap.count} items)", file=sys.stderr)
+            for name in saturated:
+                full = name == "full"
+                await bench.phase(name, cfg.window, change_fraction=0.0, change_on_request=full)
+            if "mixed" not in cfg.phases:
+                delays = await bench.drain(30.0)
+    if "mixed" in cfg.phases:
+        f = cfg.change_fraction
+        if {"conditional", "full"} <= bench.phases.keys():
+            capacity = capacity_at(f, bench.phases)
+            if cfg.mixed_interval is None:
+                mixed_interval = max(1.0, cfg.feeds / (capacity * cfg.mixed_load))
+        if not mixed_interval:
+            raise RuntimeError("the mixed phase needs --mixed-interval unless the conditional and full phases run")
+        # Not saturated: every feed is due once per interval and a round lasts one interval, as in a deployment.
+        async with bench.pollers(mixed_interval):
+            if not saturated:
+                prime_s = await bench.prime(backlog_items)
+            else:
+                await bench.resumed()
+            # Polls come in waves once per interval, so a window is one round (at least --window).
+            window = max(cfg.window, mixed_interval)
+            await bench.phase("mixed", window, change_fraction=f, change_on_request=False, round_s=mixed_interval)
+            delays = await bench.drain(max(30.0, 3 * mixed_interval))
+    return Result(cfg, ceiling, bench.phases, prime_s, backlog_items, delays, mixed_interval, capacity)
 
 
 def _delays(
@@ -531,38 +574,45 @@ def _delays(
 # ---------------------------------------------------------------- report
 
 
+def _row(name: str, ph: Phase) -> str:
+    return (
+        f"  {name:12} {ph.med(lambda w: w.rate(w.full)):7.1f} {ph.med(lambda w: w.rate(w.not_modified)):7.1f} "
+        f"{ph.med(lambda w: w.rate(w.items)):8.1f} {ph.med(lambda w: w.cpu['pollers']):8.2f} "
+        f"{max(w.rss_mb['pollers'] for w in ph.windows):7.0f} {ph.med(lambda w: w.cpu['farm']):6.2f} "
+        f"{ph.med(lambda w: w.cpu['broker']):7.2f} {ph.med(lambda w: w.machine_busy):8.0%} "
+        f"{ph.med(lambda w: w.gap_p50_s):8.2f} {ph.med(lambda w: w.gap_p95_s):8.2f}"
+    )
+
+
+def _workers(cfg: Config) -> str:
+    return "default" if cfg.parse_workers is None else str(cfg.parse_workers)
+
+
 def report(r: Result) -> None:
     c, cfg = r.ceiling, r.cfg
     print(
         f"ingestion: {cfg.feeds} feeds of {c.items_per_feed:.0f} items ({c.body_kb:.0f} KB, {c.gzip_kb:.1f} KB "
-        f"gzip), concurrency {cfg.concurrency}, {psutil.cpu_count()} cores shared by pollers, farm and broker, "
-        f"windows of {cfg.window:g} s, medians over windows"
+        f"gzip), concurrency {cfg.concurrency}, parse_workers {_workers(cfg)}, "
+        f"{psutil.cpu_count()} cores shared by pollers, farm and broker; medians over {cfg.window:g} s windows"
     )
     print(
-        f"parse ceiling, one process, {c.feeds} farm bodies (median of 3): feedparser.parse {c.feedparser_per_s:.1f} "
-        f"feeds/s ({c.feedparser_per_s * c.items_per_feed:.0f} items/s); parse_feed {c.parse_feed_per_s:.1f}/s; "
-        f"parse_feed + normalize {c.parse_normalize_per_s:.1f}/s"
+        f"parse ceiling, one process, {c.feeds} farm bodies (CPU time, median of 3): feedparser.parse "
+        f"{c.feedparser_per_s:.1f} feeds/s ({c.feedparser_per_s * c.items_per_feed:.0f} items/s); "
+        f"parse_feed {c.parse_feed_per_s:.1f}/s; parse_feed + normalize {c.parse_normalize_per_s:.1f}/s"
     )
+    if r.prime_s:
+        print(
+            f"prime: {cfg.feeds} first polls in {r.prime_s:.1f} s = {cfg.feeds / r.prime_s:.1f} polls/s, "
+            f"{r.prime_items} backlog items = {r.prime_items / r.prime_s:.0f} items/s"
+        )
     print(
-        f"prime: {cfg.feeds} first polls in {r.prime_s:.1f} s = {cfg.feeds / r.prime_s:.1f} polls/s, "
-        f"{r.prime_items} backlog items = {r.prime_items / r.prime_s:.0f} items/s"
-    )
-    hdr = (
         f"  {'phase':12} {'full/s':>7} {'304/s':>7} {'items/s':>8} {'pollers':>8} {'RSS MB':>7} {'farm':>6} "
         f"{'broker':>7} {'machine':>8} {'gap p50':>8} {'gap p95':>8}"
     )
-    print(hdr)
     for name, ph in r.phases.items():
-        print(
-            f"  {name:12} {ph.med(lambda w: w.rate(w.full)):7.1f} {ph.med(lambda w: w.rate(w.not_modified)):7.1f} "
-            f"{ph.med(lambda w: w.rate(w.items)):8.1f} {ph.med(lambda w: w.cpu['pollers']):8.2f} "
-            f"{max(w.rss_mb['pollers'] for w in ph.windows):7.0f} {ph.med(lambda w: w.cpu['farm']):6.2f} "
-            f"{ph.med(lambda w: w.cpu['broker']):7.2f} {ph.med(lambda w: w.machine_busy):8.0%} "
-            f"{ph.med(lambda w: w.gap_p50_s):8.2f} {ph.med(lambda w: w.gap_p95_s):8.2f}"
-        )
-    print(
-        "  (pollers/farm/broker: cores used; RSS: max of the pollers' processes; gap: time between two polls of a feed)"
-    )
+        print(_row(name, ph))
+    print("  (pollers/farm/broker: cores used; RSS: max of the pollers and their parse workers; gap: between two")
+    print("   polls of one feed; conditional and full saturate the pollers, mixed polls every feed once per interval)")
     for phase, d in r.delays.items():
         if phase in r.phases:
             print(
@@ -571,45 +621,55 @@ def report(r: Result) -> None:
                 f"first served->Kafka p50 {d['srv_p50']:.2f} s p95 {d['srv_p95']:.2f} s"
             )
     print("targets:")
-    full_phase, mixed = r.phases.get("full"), r.phases.get("mixed")
-    if mixed is not None:
-        f, n = mixed.med(lambda w: w.rate(w.full)), mixed.med(lambda w: w.rate(w.not_modified))
-        share = f / max(f + n, 1e-9)
+    cond, full, mixed = r.phases.get("conditional"), r.phases.get("full"), r.phases.get("mixed")
+    if cond is not None and full is not None:
+        cap = capacity_at(0.1, r.phases)
         print(
-            f"  mixed load ({share:.0%} of polls full): full polls/s {f:.1f} / {TARGET_FULL:.0f} = "
-            f"{f / TARGET_FULL:.0%};  conditional polls/s {n:.0f} / {TARGET_304:.0f} = {n / TARGET_304:.0%}"
+            f"  capacity at 10% changed (from the saturated phases): {cap:.0f} polls/s = {0.1 * cap:.1f} full/s "
+            f"({0.1 * cap / TARGET_FULL:.0%} of {TARGET_FULL:.0f}) + {0.9 * cap:.0f} conditional/s "
+            f"({0.9 * cap / TARGET_304:.0%} of {TARGET_304:.0f})"
         )
-        md = r.delays.get("mixed")
-        gap = mixed.med(lambda w: w.gap_p50_s)
-        if md:
-            print(
-                f"  mixed p95 published->Kafka {md['pub_p95']:.2f} s vs one poll cycle + 1 s = {gap + 1:.2f} s "
-                f"({'met' if md['pub_p95'] < gap + 1 else 'missed'}); starting farm round {r.mixed_round_s:.2f} s"
-            )
-    if full_phase is not None:
-        f = full_phase.med(lambda w: w.rate(w.full))
-        per_core = full_phase.med(lambda w: w.full / max(w.cpu["pollers"] * w.seconds, 1e-9))
+    if cond is not None:
+        n = cond.med(lambda w: w.rate(w.not_modified))
+        per_core = cond.med(lambda w: w.not_modified / max(w.cpu["pollers"] * w.seconds, 1e-9))
         print(
-            f"  full polls/s {f:.1f} vs parse ceiling {c.parse_feed_per_s:.1f}/s = {f / c.parse_feed_per_s:.0%} "
-            f"(target >= {TARGET_CEILING_SHARE:.0%}); per core-second of the pollers {per_core:.1f} = "
-            f"{per_core / c.parse_feed_per_s:.0%} of the ceiling ({1000 / per_core:.0f} ms CPU per full poll)"
+            f"  conditional alone: {n:.0f} polls/s ({n / TARGET_304:.0%} of {TARGET_304:.0f}); "
+            f"{1000 / per_core:.2f} ms of pollers' CPU per 304"
+        )
+    if full is not None:
+        f = full.med(lambda w: w.rate(w.full))
+        per_core = full.med(lambda w: w.full / max(w.cpu["pollers"] * w.seconds, 1e-9))
+        print(
+            f"  full alone: {f:.1f} polls/s ({f / TARGET_FULL:.0%} of {TARGET_FULL:.0f}) = "
+            f"{f / c.parse_feed_per_s:.0%} of the parse ceiling {c.parse_feed_per_s:.1f}/s "
+            f"(target >= {TARGET_CEILING_SHARE:.0%}); {1000 / per_core:.0f} ms of pollers' CPU per full poll"
         )
         print(
             f"  {TARGET_FULL:.0f} full polls/s need {TARGET_FULL / c.parse_feed_per_s:.1f} cores for parse_feed alone, "
             f"{TARGET_FULL / per_core:.1f} cores at the pollers' measured cost"
         )
-    if "conditional" in r.phases:
-        cond = r.phases["conditional"]
-        n = cond.med(lambda w: w.rate(w.not_modified))
-        per_core = cond.med(lambda w: w.not_modified / max(w.cpu["pollers"] * w.seconds, 1e-9))
+    if mixed is not None:
+        f, n = mixed.med(lambda w: w.rate(w.full)), mixed.med(lambda w: w.rate(w.not_modified))
+        gap = mixed.med(lambda w: w.gap_p50_s)
+        demand = cfg.feeds / r.mixed_interval_s
+        kept_up = gap < 1.2 * r.mixed_interval_s
         print(
-            f"  conditional only: {n:.0f} polls/s / {TARGET_304:.0f} = {n / TARGET_304:.0%}; "
-            f"{1000 / per_core:.2f} ms pollers' CPU per 304 ({TARGET_304 / per_core:.2f} cores for {TARGET_304:.0f}/s)"
+            f"  mixed: interval {r.mixed_interval_s:.2f} s = {demand:.0f} polls/s asked, {f + n:.0f} done "
+            f"({f / max(f + n, 1e-9):.0%} full), poll gap p50 {gap:.2f} s: "
+            f"{'kept up' if kept_up else 'fell behind'}"
         )
+        md = r.delays.get("mixed")
+        if md:
+            limit = r.mixed_interval_s + 1
+            print(
+                f"  mixed p95 published->Kafka {md['pub_p95']:.2f} s vs interval + 1 s = {limit:.2f} s "
+                f"({'met' if md['pub_p95'] < limit else 'missed'})"
+            )
     rss = max(w.rss_mb["pollers"] for ph in r.phases.values() for w in ph.windows)
+    main_rss = max(w.rss_mb["pollers_main"] for ph in r.phases.values() for w in ph.windows)
     print(
-        f"  pollers' max RSS {rss:.0f} MB with {cfg.feeds} feeds (target < {TARGET_RSS_MB:.0f} MB for 10,000; "
-        f"{rss / cfg.feeds * 1024:.1f} KB per feed)"
+        f"  pollers' max RSS {rss:.0f} MB with {cfg.feeds} feeds: poller {main_rss:.0f} MB + parse workers "
+        f"{rss - main_rss:.0f} MB (target < {TARGET_RSS_MB:.0f} MB for 10,000 feeds)"
     )
 
 
@@ -620,36 +680,43 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=None, help="seconds per measurement window (default 5)")
     ap.add_argument("--change-fraction", type=float, default=0.1, help="share of feeds changed per round (mixed)")
     ap.add_argument("--concurrency", type=int, default=64, help="ingest.concurrency of the pollers")
-    ap.add_argument("--interval", type=float, default=0.1, help="poll interval given to the pollers, seconds")
-    ap.add_argument("--phases", default="conditional,mixed,full", help="comma-separated, in order")
+    ap.add_argument("--interval", type=float, default=0.1, help="poll interval in the saturated phases, seconds")
+    ap.add_argument("--mixed-interval", type=float, default=None, help="poll interval in the mixed phase, seconds")
+    ap.add_argument("--mixed-load", type=float, default=0.7, help="mixed phase asks this share of the capacity")
+    ap.add_argument("--phases", default="conditional,full,mixed", help="comma-separated, in order")
     ap.add_argument("--parse-workers", type=int, default=None, help="ingest.parse_workers (default: the setting's)")
-    ap.add_argument("--profile", type=Path, default=None, help="run the pollers under cProfile, write stats here")
+    ap.add_argument("--profile", type=Path, default=None, help="run the pollers under cProfile, stats to PATH.N")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the feed list and logs here (default: temp)")
     ap.add_argument("--quick", action="store_true", help="300 feeds, 10 s phases, 2 s windows")
-    ap.add_argument("--memory", action="store_true", help="10,000 feeds, mixed phase only: resident memory")
+    ap.add_argument("--memory", action="store_true", help="10,000 feeds, conditional phase only: resident memory")
     args = ap.parse_args()
     feeds, duration, window, phases = 2000, 30.0, 5.0, args.phases
     if args.quick:
         feeds, duration, window = 300, 10.0, 2.0
     if args.memory:
-        feeds, phases = 10_000, "mixed"
+        feeds, phases = 10_000, "conditional"
+    n = args.feeds or feeds
     cfg = Config(
-        feeds=args.feeds or feeds,
+        feeds=n,
         duration=args.duration or duration,
         window=args.window or window,
         change_fraction=args.change_fraction,
         concurrency=args.concurrency,
         interval=args.interval,
+        mixed_interval=args.mixed_interval,
+        mixed_load=args.mixed_load,
         phases=[p.strip() for p in phases.split(",") if p.strip()],
         parse_workers=args.parse_workers,
         profile=args.profile,
         ceiling_feeds=100 if args.quick else 300,
-        prime_timeout=600 + (args.feeds or feeds) * 0.2,
+        prime_timeout=600 + n * 0.2,
         workdir=args.workdir,
     )
     unknown = set(cfg.phases) - {"conditional", "full", "mixed"}
     if unknown:
         ap.error(f"unknown phase {', '.join(sorted(unknown))}")
+    if "mixed" in cfg.phases and cfg.phases[-1] != "mixed":
+        ap.error("mixed must be the last phase (it restarts the pollers at a slower interval)")
     with throwaway_broker() as broker:
         pid = broker.status().pid
         if pid is None:

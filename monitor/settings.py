@@ -96,7 +96,7 @@ class IngestSettings(_Section):
     # A 304 that changes nothing an operator needs is written to the feed-state topic at most this often.
     state_write_interval_s: float = Field(300.0, gt=0)
     # Processes that parse fetched feeds, so parsing has cores of its own; 0 parses in a thread of the poller.
-    parse_workers: int = Field(1, ge=0, le=64)
+    parse_workers: int = Field(2, ge=0, le=64)
 
 
 class MetricsSettings(_Section):

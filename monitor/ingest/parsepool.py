@@ -70,13 +70,15 @@ def _shared_pool(workers: int) -> ProcessPoolExecutor:
         return _pool
 
 
-def _discard(pool: ProcessPoolExecutor) -> None:
-    """Forget a broken pool so the next parse starts a fresh one."""
+def _discard(pool: ProcessPoolExecutor) -> bool:
+    """Forget a broken pool so the next parse starts a fresh one; False when another parse already did."""
     global _pool
     with _lock:
-        if _pool is pool:
+        current = _pool is pool
+        if current:
             _pool = None
     pool.shutdown(wait=False, cancel_futures=True)
+    return current
 
 
 def shutdown() -> None:
@@ -91,8 +93,8 @@ def shutdown() -> None:
 async def parse(body: bytes, headers: dict[str, str], url: str, *, workers: int, timeout_s: float) -> ParsedFeed:
     """parse_feed in a thread when `workers` is 0, else in the shared pool; raise FeedError as parse_feed does.
 
-    A worker that dies (a crash in a parser) or a parse that outlasts `timeout_s` fails this poll as a feed error;
-    the next parse gets a fresh pool.
+    A worker that dies (a crash in a parser) fails every parse waiting on the pool, each as a feed error, and the
+    next parse starts a fresh pool; a parse that outlasts `timeout_s` fails its poll and finishes in the background.
     """
     if workers <= 0:
         return await asyncio.to_thread(parse_feed, body, headers, url)
@@ -101,8 +103,8 @@ async def parse(body: bytes, headers: dict[str, str], url: str, *, workers: int,
         future = pool.submit(_parse_in_worker, body, headers, url)
         result = await asyncio.wait_for(asyncio.wrap_future(future), timeout_s)
     except BrokenProcessPool as exc:
-        log.error("parsepool.broken", workers=workers, url=url, error=str(exc))
-        _discard(pool)
+        if _discard(pool):  # one line per broken pool, not one per parse that was waiting on it
+            log.error("parsepool.broken", workers=workers, url=url, error=str(exc))
         raise FeedError(ErrorKind.PARSE, "a parser process died while parsing this feed") from exc
     except TimeoutError as exc:
         raise FeedError(ErrorKind.TIMEOUT, f"parsing took longer than {timeout_s:g} s") from exc
