@@ -53,6 +53,9 @@ def canonical_url(url: str) -> str:
         return url.split("#", 1)[0].strip()
 
 
+_TAG = re.compile(r"</?[A-Za-z][^>]*>")
+
+
 def html_to_text(value: str, max_chars: int | None = None) -> str:
     """Plain text of an HTML fragment: entities decoded, scripts and styles dropped, whitespace collapsed."""
     if not value:
@@ -67,6 +70,9 @@ def html_to_text(value: str, max_chars: int | None = None) -> str:
         text = tree.body.text(separator="") if tree.body is not None else ""
         if not text.strip() and tree.root is not None:  # e.g. a lone <title>, which lands in <head>
             text = tree.root.text(separator=" ")
+        if not text.strip():
+            # What the HTML parser swallowed as a bogus declaration ("<!' ...") is text, not markup.
+            text = _TAG.sub(" ", value)
         value = text
     return plain_text(value, max_chars)
 
