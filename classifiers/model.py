@@ -138,37 +138,53 @@ class NewsClassifier:
         for i, analysis in enumerate(analyses):
             sc: dict[str, float] = {label: round(float(scores[label][i]), 4) for label in LABELS}
             labels = [label for label in LABELS if sc[label] >= self.thresholds[label]]
-            expl = self._explain(texts[i], x[i], analysis, explain) if explain else {}
+            expl = {}
+            if explain:
+                lo, hi = x.indptr[i], x.indptr[i + 1]
+                expl = self._explain(texts[i], x.indices[lo:hi], x.data[lo:hi], analysis, explain)
             out.append(Prediction(sc, labels, analysis.places, expl))
         return out
 
     def _explain(
-        self, text: str, row: sparse.csr_matrix, analysis: Analysis, top: int
+        self, text: str, cols: np.ndarray, values: np.ndarray, analysis: Analysis, top: int
     ) -> dict[str, list[Contribution]]:
-        # Hashed features have no names; the text's own n-grams are hashed again to name the columns it uses.
-        names: dict[int, str] = {}
-        for gram in self._analyzer(text):
-            # The same hash HashingVectorizer uses (murmurhash3, seed 0, sign dropped).
-            names.setdefault(abs(murmurhash3_32(gram, seed=0)) % _WORD_FEATURES, f"term:{gram}")
         offset = _WORD_FEATURES + _CHAR_FEATURES
-        for j, name in enumerate(self.domain.names):
-            names[offset + j] = self._domain_name(name, analysis)
+        is_char = (cols >= _WORD_FEATURES) & (cols < offset)
+        named_cols, named_vals = cols[~is_char], values[~is_char]
+        word_names: dict[int, str] | None = None
         out: dict[str, list[Contribution]] = {}
         for label in LABELS:
             coef = self.models[label].coef_[0]
-            contrib: list[tuple[float, str]] = []
-            char_total = 0.0
-            for col, val in zip(row.indices, row.data, strict=True):
-                w = float(val * coef[col])
-                if _WORD_FEATURES <= col < offset:
-                    char_total += w
-                elif col in names:
-                    contrib.append((w, names[col]))
-            if abs(char_total) > 1e-9:
-                contrib.append((char_total, "chars:spelling n-grams"))
+            char_total = float((values[is_char] * coef[cols[is_char]]).sum())
+            weights = named_vals * coef[named_cols]
+            best = np.argsort(-weights, kind="stable")[:top]
+            contrib: list[tuple[float, int]] = [(float(weights[k]), int(named_cols[k])) for k in best if weights[k] > 0]
+            if char_total > 1e-9:
+                contrib.append((char_total, -1))
             contrib.sort(key=lambda t: -t[0])
-            out[label] = [Contribution(feature=n, weight=round(w, 3)) for w, n in contrib[:top] if w > 0]
+            chosen = contrib[:top]
+            if word_names is None and any(0 <= col < _WORD_FEATURES for _, col in chosen):
+                word_names = self._word_names(text)
+            out[label] = [
+                Contribution(feature=self._column_name(col, analysis, word_names or {}), weight=round(w, 3))
+                for w, col in chosen
+            ]
         return out
+
+    def _word_names(self, text: str) -> dict[int, str]:
+        # Hashed features have no names; the text's own n-grams are hashed again to name the columns it uses
+        # (the same hash HashingVectorizer uses: murmurhash3, seed 0, sign dropped).
+        names: dict[int, str] = {}
+        for gram in self._analyzer(text):
+            names.setdefault(abs(murmurhash3_32(gram, seed=0)) % _WORD_FEATURES, f"term:{gram}")
+        return names
+
+    def _column_name(self, col: int, analysis: Analysis, word_names: dict[int, str]) -> str:
+        if col < 0:
+            return "chars:spelling n-grams"
+        if col < _WORD_FEATURES:
+            return word_names.get(col, f"term:#{col}")
+        return self._domain_name(self.domain.names[col - _WORD_FEATURES - _CHAR_FEATURES], analysis)
 
     @staticmethod
     def _domain_name(name: str, a: Analysis) -> str:
