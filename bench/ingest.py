@@ -611,7 +611,7 @@ def report(r: Result) -> None:
     )
     for name, ph in r.phases.items():
         print(_row(name, ph))
-    print("  (pollers/farm/broker: cores used; RSS: max of the pollers and their parse workers; gap: between two")
+    print("  (pollers, farm, broker: cores used; RSS: max of the pollers and their parse workers; gap: between two")
     print("   polls of one feed; conditional and full saturate the pollers, mixed polls every feed once per interval)")
     for phase, d in r.delays.items():
         if phase in r.phases:
