@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,26 @@ import feedparser
 
 from monitor.ingest import wire
 from monitor.ingest.errors import ErrorKind, FeedError
+
+# An internal DTD subset sits in the prolog.
+_PROLOG_BYTES = 64 * 1024
+_ENTITY_DECL = re.compile(rb"<!ENTITY\s+(?:%\s+)?\S+\s+(?:\"([^\"]*)\"|'([^']*)')")
+_MAX_ENTITIES = 64
+
+
+def expands_entities(body: bytes) -> bool:
+    """True when the DOCTYPE declares entities built from other entities (or very many): billion-laughs material.
+
+    A plain literal entity ("&id;" for a fixed string) and an external declaration the parser never fetches are
+    harmless and stay readable.
+    """
+    start = body.find(b"<!DOCTYPE", 0, _PROLOG_BYTES)
+    if start < 0:
+        return False
+    end = body.find(b"]>", start)
+    subset = body[start : end if end >= 0 else len(body)]
+    values = [a or b for a, b in _ENTITY_DECL.findall(subset)]
+    return len(values) > _MAX_ENTITIES or any(b"&" in v or b"%" in v for v in values)
 
 
 @dataclass(frozen=True)
@@ -28,6 +49,8 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     """
     lowered = {k.lower(): v for k, v in headers.items()}
     kind = wire.sniff(body, lowered.get("content-type", ""))
+    if kind == "feed" and expands_entities(body):
+        raise FeedError(ErrorKind.PARSE, "the document declares nested XML entities (refused: entity expansion)")
     try:
         if kind == "feed":
             parsed = _parse_with_feedparser(body, lowered, url)
