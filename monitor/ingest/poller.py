@@ -25,6 +25,7 @@ from monitor.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+
 @dataclass(frozen=True)
 class PollOutcome:
     status: int  # HTTP status of the fetch (200 or 304)
