@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 from monitor.ingest.feeds import FeedConfig
 from monitor.messages import RawItem, decode
 from monitor.service import run_ingestion
 from monitor.settings import Settings
+from tests.support.alerts import wait_for
 from tests.support.feeds import FeedServer, rss
 from tests.support.kafka import read_topic
 
 
-async def run_for(settings: Settings, feeds: list[FeedConfig], seconds: float) -> None:
+async def run_until(
+    settings: Settings, feeds: list[FeedConfig], done: Callable[[], bool], linger_s: float = 0.0
+) -> None:
+    """Run ingestion until `done()` holds; joining the registry group takes a variable second or two."""
     stop = asyncio.Event()
     task = asyncio.create_task(run_ingestion(settings, feeds, stop))
-    await asyncio.sleep(seconds)
+    await wait_for(lambda: done() or task.done())
+    await asyncio.sleep(linger_s)
     stop.set()
     await asyncio.wait_for(task, 30)
 
@@ -35,7 +41,7 @@ async def test_item_seen_on_many_polls_is_produced_once_also_across_restart(
 ) -> None:
     url = feed_server.set("/a.xml", rss(items(3)))
     feeds = [FeedConfig(id="a", url=url, name="A", interval_s=0.2)]
-    await run_for(settings, feeds, 2.0)
+    await run_until(settings, feeds, lambda: feed_server.hits.get("/a.xml", 0) >= 3)
     assert feed_server.hits["/a.xml"] >= 3, "the feed should have been polled several times"
     first = await raw_items(settings, expect=3)
     assert sorted(i.title for i in first) == ["Story s 0", "Story s 1", "Story s 2"]
@@ -43,8 +49,8 @@ async def test_item_seen_on_many_polls_is_produced_once_also_across_restart(
     # A restart with one story added: only the new story is produced.
     feed_server.set("/a.xml", rss(items(4)))
     hits_before = feed_server.hits["/a.xml"]
-    await run_for(settings, feeds, 2.0)
-    assert feed_server.hits["/a.xml"] > hits_before
+    await run_until(settings, feeds, lambda: feed_server.hits["/a.xml"] >= hits_before + 3)
+    assert feed_server.hits["/a.xml"] >= hits_before + 3
     after = await raw_items(settings, expect=4)
     assert len(after) == 4, [i.title for i in after]
     assert len({i.id for i in after}) == 4
@@ -98,11 +104,13 @@ async def test_feed_errors_are_recorded_with_their_class(settings: Settings, fee
                            headers={"Content-Type": "text/html"})  # fmt: skip
     gone = feed_server.set("/gone.xml", b"", status=503, headers={"Retry-After": "120"})
     feeds = [FeedConfig(id="page", url=html, interval_s=0.2), FeedConfig(id="gone", url=gone, interval_s=0.2)]
-    await run_for(settings, feeds, 1.5)
+    hits = feed_server.hits
+    both_polled = lambda: hits.get("/page.xml", 0) >= 1 and hits.get("/gone.xml", 0) >= 1  # noqa: E731
+    await run_until(settings, feeds, both_polled, linger_s=1.0)
     recs = await read_topic(settings.kafka.bootstrap_servers, settings.topics.feed_state, idle_s=0.5)
     latest = {r.key.decode(): json.loads(r.value) for r in recs}
     assert latest["page"]["last_error_kind"] == "not_a_feed"
     assert latest["gone"]["last_error_kind"] == "http_status"
     assert "503" in latest["gone"]["last_error"]
-    # Retry-After: 120 s (capped by max_backoff 2 s here) means one attempt in 1.5 s, not one per interval.
+    # Retry-After: 120 s (capped by max_backoff 2 s here) means one attempt in the next second, not one per interval.
     assert feed_server.hits["/gone.xml"] == 1
