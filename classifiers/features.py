@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import sparse
 
 from classifiers.gazetteer import Gazetteer
 from classifiers.lexicon import CATEGORIES, Lexicon
@@ -39,7 +38,7 @@ class Analysis:
 
 
 class DomainFeatures:
-    """Turns texts into a small dense block of named domain features (kept sparse for stacking)."""
+    """Turns texts into a small dense block of named domain features."""
 
     def __init__(self, gazetteer: Gazetteer | None = None, lexicon: Lexicon | None = None) -> None:
         self.gazetteer = gazetteer or Gazetteer()
@@ -85,13 +84,13 @@ class DomainFeatures:
             values[f"x:{a}*{b}"] = float(present[a] and present[b])
         return Analysis(values=values, places=places, pairs=pairs, terms=terms)
 
-    def transform(self, texts: list[str]) -> tuple[sparse.csr_matrix, list[Analysis]]:
+    def transform(self, texts: list[str]) -> tuple[np.ndarray, list[Analysis]]:
         analyses = [self.analyze(t) for t in texts]
-        data = np.zeros((len(texts), len(self.names)), dtype=np.float64)
+        data = np.zeros((len(texts), len(self.names)), dtype=np.float32)
         for row, a in enumerate(analyses):
             for name, v in a.values.items():
                 data[row, self._index[name]] = v
-        return sparse.csr_matrix(data), analyses
+        return data, analyses
 
 
 def item_text(title: str, summary: str) -> str:

@@ -124,6 +124,23 @@ class _Entry:
     name: str
     kind: str
 
+    @property
+    def places(self) -> list[Place]:
+        # Built once per entry: a Place is immutable in use, and validating it per mention costs more than finding it.
+        cached: list[Place] | None = self.__dict__.get("_places")
+        if cached is None:
+            cached = [Place(code=code, name=self.name, kind=self.kind) for code in sorted(self.codes)]
+            self.__dict__["_places"] = cached
+        return cached
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"codes": self.codes, "name": self.name, "kind": self.kind}
+
+
+_MISSING = _Entry(frozenset(), "", "missing")
+# Distinct tokens whose single-word lookup is remembered; cleared when full.
+_CACHE_TOKENS = 50_000
+
 
 class Gazetteer:
     """Finds countries and places in text and tells which of the countries found share a border."""
@@ -220,7 +237,8 @@ class Gazetteer:
         tokens = [t.lower() for t in raw_tokens]
         found: list[Place] = []
         seen: set[tuple[str, str]] = set()
-        aliases, stems, first_words = self.aliases, self.stems, self.first_words
+        aliases, first_words = self.aliases, self.first_words
+        cache = self.__dict__.setdefault("_single_cache", {})
         i, end = 0, len(tokens)
         while i < end:
             tok = tokens[i]
@@ -231,31 +249,43 @@ class Gazetteer:
                     n = k
                     break
             if entry is None:
-                entry = aliases.get(tok)
-                first = raw_tokens[i][:1]
-                if entry is not None and first.islower() and (entry.kind == "city" or tok in _CAPITALIZED_ONLY):
-                    entry = None
-                elif entry is None and len(tok) >= 5:
-                    # Inflected forms ("Белгородской", "Ukrainian") share a stem with the listed name.
-                    for cut in range(1, 6):
-                        if len(tok) - cut < 4:
-                            break
-                        entry = stems.get(tok[: len(tok) - cut])
-                        if entry is not None:
-                            break
-                    # Lowercase adjectives of countries are normal ("украинские", "guyanés"); of regions, not.
-                    if entry is not None and (
-                        entry.kind == "ambiguous" or (first.islower() and entry.kind != "country")
-                    ):
-                        entry = None
+                raw = raw_tokens[i]
+                entry = cache.get(raw, _MISSING)
+                if entry is _MISSING:
+                    if len(cache) >= _CACHE_TOKENS:
+                        cache.clear()
+                    entry = cache[raw] = self._single(raw, tok)
             if entry is not None:
-                for code in sorted(entry.codes):
-                    key = (code, entry.name)
+                for place in entry.places:
+                    key = (place.code, place.name)
                     if key not in seen:
                         seen.add(key)
-                        found.append(Place(code=code, name=entry.name, kind=entry.kind))
+                        found.append(place)
             i += n
         return found
+
+    def _single(self, raw: str, tok: str) -> _Entry | None:
+        entry = self.aliases.get(tok)
+        first = raw[:1]
+        if entry is not None and first.islower() and (entry.kind == "city" or tok in _CAPITALIZED_ONLY):
+            return None
+        if entry is None and len(tok) >= 5:
+            # Inflected forms ("Белгородской", "Ukrainian") share a stem with the listed name.
+            for cut in range(1, 6):
+                if len(tok) - cut < 4:
+                    break
+                entry = self.stems.get(tok[: len(tok) - cut])
+                if entry is not None:
+                    break
+            # Lowercase adjectives of countries are normal ("украинские", "guyanés"); of regions, not.
+            if entry is not None and (entry.kind == "ambiguous" or (first.islower() and entry.kind != "country")):
+                return None
+        return entry
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.pop("_single_cache", None)
+        return state
 
     def neighbour_pairs(self, codes: set[str]) -> list[tuple[str, str]]:
         """Pairs of the given countries that share a land or close maritime border."""

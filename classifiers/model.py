@@ -1,34 +1,32 @@
-"""The news classifier: hashed word and character n-grams plus domain features, one calibrated linear model per
-label, per-label thresholds, explanations, and a versioned on-disk artifact."""
+"""The news classifier at scoring time: hashed word and character n-grams plus domain features, one calibrated
+linear model per label, per-label thresholds, explanations, and a versioned on-disk artifact.
+
+Scoring needs only numpy: the weights scikit-learn learned are exported into the artifact, so a process that
+classifies does not pay scikit-learn's import time or memory.
+"""
 
 from __future__ import annotations
 
 import json
+import pickle
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
-from scipy import sparse
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
-from sklearn.frozen import FrozenEstimator
-from sklearn.linear_model import LogisticRegression
-from sklearn.utils import murmurhash3_32
 
 from classifiers.features import Analysis, DomainFeatures, item_text
+from classifiers.vectorize import N_FEATURES, WORD_FEATURES, Counts, HashedNgrams
 from monitor.messages import LABELS, Contribution, LabelName, Place
 
-ARTIFACT = "model.joblib"
+ARTIFACT = "weights.npz"
+DOMAIN = "domain.pickle"
 MANIFEST = "manifest.json"
 # Bumped when features or the model change in a way that makes old artifacts incompatible.
-MODEL_REVISION = 1
-_WORD_FEATURES = 2**18
-_CHAR_FEATURES = 2**19
-_TOKEN = r"(?u)\b\w[\w'’-]*\b"
+MODEL_REVISION = 2
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -43,148 +41,124 @@ class Prediction:
     explanation: dict[str, list[Contribution]] = field(default_factory=dict)
 
 
-def _word_vectorizer() -> HashingVectorizer:
-    return HashingVectorizer(
-        analyzer="word", ngram_range=(1, 2), token_pattern=_TOKEN, n_features=_WORD_FEATURES,
-        alternate_sign=False, norm=None, lowercase=True, dtype=np.float32,
-    )  # fmt: skip
+@dataclass
+class Features:
+    """A batch as the model sees it: tf-idf weighted n-grams (CSR) and the dense domain block."""
 
-
-def _char_vectorizer() -> HashingVectorizer:
-    return HashingVectorizer(
-        analyzer="char_wb", ngram_range=(3, 5), n_features=_CHAR_FEATURES, alternate_sign=False, norm=None,
-        lowercase=True, dtype=np.float32,
-    )  # fmt: skip
+    ngrams: Counts
+    domain: np.ndarray
+    analyses: list[Analysis]
 
 
 class NewsClassifier:
     """Multi-label classifier for `cross_border_incident` and `election`."""
 
-    def __init__(self, C: float = 4.0, domain_weight: float = 1.0) -> None:
-        self.C = C
-        self.domain_weight = domain_weight
-        self.word = _word_vectorizer()
-        self.char = _char_vectorizer()
-        self.word_tfidf = TfidfTransformer(sublinear_tf=True)
-        self.char_tfidf = TfidfTransformer(sublinear_tf=True)
-        self.domain = DomainFeatures()
-        self.models: dict[str, LogisticRegression] = {}
-        self.calibrators: dict[str, CalibratedClassifierCV] = {}
+    def __init__(self, domain: DomainFeatures | None = None) -> None:
+        self.ngrams = HashedNgrams()
+        self.domain = domain or DomainFeatures()
+        width = N_FEATURES + len(self.domain.names)
+        self.idf = np.ones(N_FEATURES, dtype=np.float32)
+        self.coef = np.zeros((len(LABELS), width), dtype=np.float32)
+        self.intercept = np.zeros(len(LABELS), dtype=np.float64)
+        # Platt scaling per label: p = 1 / (1 + exp(a * logit + b)).
+        self.calibration = np.array([[-1.0, 0.0]] * len(LABELS), dtype=np.float64)
         self.thresholds: dict[str, float] = dict.fromkeys(LABELS, 0.5)
         self.version = ""
         self.meta: dict[str, Any] = {}
 
-    @property
-    def _analyzer(self) -> Any:
-        analyzer = self.__dict__.get("_word_analyzer")
-        if analyzer is None:
-            analyzer = self.word.build_analyzer()
-            self.__dict__["_word_analyzer"] = analyzer
-        return analyzer
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_word_analyzer", None)
-        return state
-
     # -- features --------------------------------------------------------------------------------------------
-    def _matrix(self, texts: list[str], fit: bool = False) -> tuple[sparse.csr_matrix, list[Analysis]]:
-        w = self.word.transform(texts)
-        c = self.char.transform(texts)
-        if fit:
-            self.word_tfidf.fit(w)
-            self.char_tfidf.fit(c)
-        d, analyses = self.domain.transform(texts)
-        x = sparse.hstack(
-            [self.word_tfidf.transform(w), self.char_tfidf.transform(c), d * self.domain_weight], format="csr"
-        )
-        return x, analyses
+    def fit_idf(self, counts: Counts) -> None:
+        """Smoothed inverse document frequency of every column over a training batch."""
+        df = np.bincount(counts.indices, minlength=N_FEATURES)
+        self.idf = (np.log((1 + counts.rows) / (1 + df)) + 1).astype(np.float32)
 
-    # -- training --------------------------------------------------------------------------------------------
-    def fit(self, texts: list[str], y: dict[str, np.ndarray]) -> NewsClassifier:
-        x, _ = self._matrix(texts, fit=True)
-        for label in LABELS:
-            lr = LogisticRegression(C=self.C, class_weight="balanced", solver="liblinear", max_iter=2000)
-            lr.fit(x, y[label])
-            self.models[label] = lr
-        return self
+    def _weighted(self, counts: Counts) -> Counts:
+        # Sublinear tf-idf, L2-normalised separately over the word and the character columns of each row.
+        data = (1 + np.log(counts.data)) * self.idf[counts.indices]
+        rows = np.repeat(np.arange(counts.rows), np.diff(counts.indptr))
+        is_char = counts.indices >= WORD_FEATURES
+        block = rows * 2 + is_char
+        norms = np.sqrt(np.bincount(block, weights=data * data, minlength=counts.rows * 2))
+        data = data / np.maximum(norms[block], 1e-12)
+        return Counts(counts.indptr, counts.indices, data.astype(np.float32))
 
-    def calibrate(self, texts: list[str], y: dict[str, np.ndarray]) -> None:
-        """Platt-scale each label's scores on held-out data so that scores read as probabilities."""
-        x, _ = self._matrix(texts)
-        for label in LABELS:
-            cal = CalibratedClassifierCV(FrozenEstimator(self.models[label]), method="sigmoid")
-            cal.fit(x, y[label])
-            self.calibrators[label] = cal
+    def features(self, texts: list[str]) -> Features:
+        counts = self.ngrams.transform(texts)
+        domain, analyses = self.domain.transform(texts)
+        return Features(self._weighted(counts), domain, analyses)
 
-    # -- inference -------------------------------------------------------------------------------------------
-    def _scores(self, x: sparse.csr_matrix) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        for label in LABELS:
-            model = self.calibrators.get(label) or self.models[label]
-            out[label] = model.predict_proba(x)[:, 1]
+    def logits(self, f: Features) -> np.ndarray:
+        """Each label's linear decision value per row, shape (labels, rows)."""
+        n = f.ngrams.rows
+        rows = np.repeat(np.arange(n), np.diff(f.ngrams.indptr))
+        out = np.empty((len(LABELS), n), dtype=np.float64)
+        for k in range(len(LABELS)):
+            sparse_part = np.bincount(rows, weights=f.ngrams.data * self.coef[k, f.ngrams.indices], minlength=n)
+            out[k] = sparse_part + f.domain @ self.coef[k, N_FEATURES:] + self.intercept[k]
         return out
 
-    def score_texts(self, texts: list[str]) -> dict[str, np.ndarray]:
-        x, _ = self._matrix(texts)
-        return self._scores(x)
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        a, b = self.calibration[:, :1], self.calibration[:, 1:]
+        return 1.0 / (1.0 + np.exp(a * logits + b))
 
+    def score_texts(self, texts: list[str]) -> dict[str, np.ndarray]:
+        p = self.probabilities(self.logits(self.features(texts)))
+        return {label: p[k] for k, label in enumerate(LABELS)}
+
+    # -- inference -------------------------------------------------------------------------------------------
     def predict(self, items: list[tuple[str, str]], explain: int = 0) -> list[Prediction]:
         """Score (title, summary) pairs; with explain > 0, attach that many top contributions per label."""
         texts = [item_text(t, s) for t, s in items]
-        x, analyses = self._matrix(texts)
-        scores = self._scores(x)
+        f = self.features(texts)
+        probs = np.round(self.probabilities(self.logits(f)), 4).T.tolist()
+        thresholds = [self.thresholds[label] for label in LABELS]
         out = []
-        for i, analysis in enumerate(analyses):
-            sc: dict[str, float] = {label: round(float(scores[label][i]), 4) for label in LABELS}
-            labels = [label for label in LABELS if sc[label] >= self.thresholds[label]]
+        for i, analysis in enumerate(f.analyses):
+            sc = dict(zip(LABELS, probs[i], strict=True))
+            labels = [label for label, p, t in zip(LABELS, probs[i], thresholds, strict=True) if p >= t]
             expl = {}
             if explain:
-                lo, hi = x.indptr[i], x.indptr[i + 1]
-                expl = self._explain(texts[i], x.indices[lo:hi], x.data[lo:hi], analysis, explain)
+                lo, hi = f.ngrams.indptr[i], f.ngrams.indptr[i + 1]
+                expl = self._explain(
+                    texts[i], f.ngrams.indices[lo:hi], f.ngrams.data[lo:hi], f.domain[i], analysis, explain
+                )
             out.append(Prediction(sc, labels, analysis.places, expl))
         return out
 
     def _explain(
-        self, text: str, cols: np.ndarray, values: np.ndarray, analysis: Analysis, top: int
+        self, text: str, cols: np.ndarray, values: np.ndarray, domain: np.ndarray, analysis: Analysis, top: int
     ) -> dict[str, list[Contribution]]:
-        offset = _WORD_FEATURES + _CHAR_FEATURES
-        is_char = (cols >= _WORD_FEATURES) & (cols < offset)
-        named_cols, named_vals = cols[~is_char], values[~is_char]
+        is_char = cols >= WORD_FEATURES
+        present = np.flatnonzero(domain)
+        # Domain features are named columns after the hashed ones.
+        named_cols = np.concatenate([cols[~is_char], N_FEATURES + present])
+        named_vals = np.concatenate([values[~is_char], domain[present]])
         word_names: dict[int, str] | None = None
         out: dict[str, list[Contribution]] = {}
-        for label in LABELS:
-            coef = self.models[label].coef_[0]
+        for k, label in enumerate(LABELS):
+            coef = self.coef[k]
             char_total = float((values[is_char] * coef[cols[is_char]]).sum())
             weights = named_vals * coef[named_cols]
             best = np.argsort(-weights, kind="stable")[:top]
-            contrib: list[tuple[float, int]] = [(float(weights[k]), int(named_cols[k])) for k in best if weights[k] > 0]
+            contrib: list[tuple[float, int]] = [(float(weights[j]), int(named_cols[j])) for j in best if weights[j] > 0]
             if char_total > 1e-9:
                 contrib.append((char_total, -1))
             contrib.sort(key=lambda t: -t[0])
             chosen = contrib[:top]
-            if word_names is None and any(0 <= col < _WORD_FEATURES for _, col in chosen):
-                word_names = self._word_names(text)
+            if word_names is None and any(0 <= col < WORD_FEATURES for _, col in chosen):
+                word_names = self.ngrams.word_names(text)
             out[label] = [
                 Contribution(feature=self._column_name(col, analysis, word_names or {}), weight=round(w, 3))
                 for w, col in chosen
             ]
         return out
 
-    def _word_names(self, text: str) -> dict[int, str]:
-        # Hashed features have no names; the text's own n-grams are hashed again to name the columns it uses
-        # (the same hash HashingVectorizer uses: murmurhash3, seed 0, sign dropped).
-        names: dict[int, str] = {}
-        for gram in self._analyzer(text):
-            names.setdefault(abs(murmurhash3_32(gram, seed=0)) % _WORD_FEATURES, f"term:{gram}")
-        return names
-
     def _column_name(self, col: int, analysis: Analysis, word_names: dict[int, str]) -> str:
         if col < 0:
             return "chars:spelling n-grams"
-        if col < _WORD_FEATURES:
+        if col < WORD_FEATURES:
             return word_names.get(col, f"term:#{col}")
-        return self._domain_name(self.domain.names[col - _WORD_FEATURES - _CHAR_FEATURES], analysis)
+        return self._domain_name(self.domain.names[col - N_FEATURES], analysis)
 
     @staticmethod
     def _domain_name(name: str, a: Analysis) -> str:
@@ -197,15 +171,19 @@ class NewsClassifier:
 
     # -- persistence -----------------------------------------------------------------------------------------
     def save(self, models_dir: Path, version: str, manifest: dict[str, Any]) -> Path:
+        """Write the artifact into a partial directory and rename it, so a reader never sees half a model."""
         target = models_dir / version
         tmp = models_dir / f".{version}.partial"
-        tmp.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
         self.version = version
-        joblib.dump(self, tmp / ARTIFACT, compress=3)
-        (tmp / MANIFEST).write_text(json.dumps({**manifest, "version": version}, indent=2, sort_keys=True))
+        np.savez(tmp / ARTIFACT, idf=self.idf, coef=self.coef, intercept=self.intercept, calibration=self.calibration)
+        with (tmp / DOMAIN).open("wb") as fh:
+            pickle.dump(self.domain, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        body = {**manifest, "version": version, "thresholds": self.thresholds, "domain_features": self.domain.names}
+        (tmp / MANIFEST).write_text(json.dumps(body, indent=2, sort_keys=True))
         if target.exists():
-            import shutil
-
             shutil.rmtree(target)
         tmp.rename(target)
         return target
@@ -214,14 +192,33 @@ class NewsClassifier:
     def load(models_dir: Path, version: str = "") -> NewsClassifier:
         """Load a version (default: the newest complete one) and check it is a compatible artifact."""
         version = version or latest_version(models_dir)
-        path = models_dir / version / ARTIFACT
-        if not path.exists():
+        path = models_dir / version
+        if not (path / ARTIFACT).exists() or not (path / MANIFEST).exists():
             raise ModelNotFoundError(f"no model {version!r} under {models_dir} (run `newsmon train`)")
         started = time.monotonic()
-        model = joblib.load(path)
-        if not isinstance(model, NewsClassifier):
-            raise ModelNotFoundError(f"{path} does not hold a newsmon classifier")
-        model.meta["load_seconds"] = round(time.monotonic() - started, 3)
+        manifest = json.loads((path / MANIFEST).read_text())
+        if manifest.get("model_revision") != MODEL_REVISION:
+            raise ModelNotFoundError(
+                f"model {version!r} is revision {manifest.get('model_revision')}, this code reads revision "
+                f"{MODEL_REVISION} (run `newsmon train`)"
+            )
+        with (path / DOMAIN).open("rb") as fh:
+            domain = pickle.load(fh)  # our own artifact, written by `save`
+        if not isinstance(domain, DomainFeatures) or domain.names != manifest.get("domain_features"):
+            raise ModelNotFoundError(f"{path} holds domain features this code does not produce (run `newsmon train`)")
+        model = NewsClassifier(domain)
+        with np.load(path / ARTIFACT) as w:
+            model.idf, model.coef, model.intercept, model.calibration = (
+                w["idf"],
+                w["coef"],
+                w["intercept"],
+                w["calibration"],
+            )
+        if model.coef.shape != (len(LABELS), N_FEATURES + len(domain.names)):
+            raise ModelNotFoundError(f"{path} has weights of shape {model.coef.shape}; retrain it")
+        model.thresholds = {label: float(manifest["thresholds"][label]) for label in LABELS}
+        model.version = version
+        model.meta = {"data_sha256": manifest.get("data_sha256"), "load_seconds": round(time.monotonic() - started, 3)}
         return model
 
 

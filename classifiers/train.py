@@ -12,11 +12,16 @@ from typing import Any
 
 import numpy as np
 import sklearn
+from scipy import sparse
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 
 from classifiers.dataset import DATA_DIR, Example, data_hash, load_examples, statistics
-from classifiers.features import item_text
-from classifiers.model import MODEL_REVISION, ModelNotFoundError, NewsClassifier
+from classifiers.features import DomainFeatures, item_text
+from classifiers.model import MODEL_REVISION, Features, ModelNotFoundError, NewsClassifier
+from classifiers.vectorize import N_FEATURES
 from monitor.messages import LABELS
 
 _C_GRID = (2.0, 8.0, 32.0)
@@ -33,7 +38,7 @@ class Labeled:
 def _code_digest() -> str:
     # Features and training code decide what a model is, so their source is part of its identity.
     h = hashlib.sha256(f"{MODEL_REVISION}|{sklearn.__version__}".encode())
-    for name in ("dataset.py", "features.py", "gazetteer.py", "lexicon.py", "model.py", "train.py"):
+    for name in ("dataset.py", "features.py", "gazetteer.py", "lexicon.py", "model.py", "train.py", "vectorize.py"):
         h.update((Path(__file__).resolve().parent / name).read_bytes())
     return h.hexdigest()
 
@@ -45,6 +50,45 @@ def model_version(digest: str) -> str:
 def _targets(examples: Iterable[Labeled | Example]) -> dict[str, np.ndarray]:
     rows = list(examples)
     return {label: np.array([label in e.labels for e in rows], dtype=int) for label in LABELS}
+
+
+def _design(f: Features) -> sparse.csr_matrix:
+    ngrams = sparse.csr_matrix((f.ngrams.data, f.ngrams.indices, f.ngrams.indptr), shape=(f.ngrams.rows, N_FEATURES))
+    x = sparse.hstack([ngrams, sparse.csr_matrix(f.domain)], format="csr")
+    x.sort_indices()
+    return x
+
+
+def fit(
+    texts: list[str], y: dict[str, np.ndarray], c: float, domain: DomainFeatures
+) -> tuple[NewsClassifier, dict[str, LogisticRegression]]:
+    """One class-balanced logistic regression per label; its weights are exported into the scoring model."""
+    model = NewsClassifier(domain)
+    model.fit_idf(model.ngrams.transform(texts))
+    x = _design(model.features(texts))
+    fitted: dict[str, LogisticRegression] = {}
+    for k, label in enumerate(LABELS):
+        lr = LogisticRegression(C=c, class_weight="balanced", solver="liblinear", max_iter=2000).fit(x, y[label])
+        model.coef[k] = lr.coef_[0]
+        model.intercept[k] = lr.intercept_[0]
+        fitted[label] = lr
+    return model, fitted
+
+
+def calibrate(
+    model: NewsClassifier, fitted: dict[str, LogisticRegression], texts: list[str], y: dict[str, np.ndarray]
+) -> None:
+    """Platt-scale each label on held-out data, and check the exported scaling reproduces scikit-learn's."""
+    f = model.features(texts)
+    x = _design(f)
+    for k, label in enumerate(LABELS):
+        cal = CalibratedClassifierCV(FrozenEstimator(fitted[label]), method="sigmoid").fit(x, y[label])
+        sigmoid = cal.calibrated_classifiers_[0].calibrators[0]
+        model.calibration[k] = (float(sigmoid.a_), float(sigmoid.b_))
+        ours = model.probabilities(model.logits(f))[k]
+        theirs = cal.predict_proba(x)[:, 1]
+        if not np.allclose(ours, theirs, atol=1e-4):
+            raise RuntimeError(f"exported {label} model disagrees with scikit-learn by {np.abs(ours - theirs).max()}")
 
 
 # F1 within this much of the best counts as a tie: a validation split of a few hundred items cannot tell such
@@ -105,17 +149,18 @@ def train(
     y = {s: _targets(rows) for s, rows in splits.items()}
     progress(f"{len(examples)} examples: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
 
+    domain = DomainFeatures()
     best: tuple[float, float] | None = None
     for c in _C_GRID:
-        m = NewsClassifier(C=c).fit(text["train"], y["train"])
+        m, _ = fit(text["train"], y["train"], c, domain)
         scores = m.score_texts(text["validation"])
         ap = float(np.mean([average_precision_score(y["validation"][lb], scores[lb]) for lb in LABELS]))
         progress(f"C={c}: validation average precision {ap:.4f}")
         if best is None or ap > best[1]:
             best = (c, ap)
     assert best is not None
-    model = NewsClassifier(C=best[0]).fit(text["train"], y["train"])
-    model.calibrate(text["validation"], y["validation"])
+    model, fitted = fit(text["train"], y["train"], best[0], domain)
+    calibrate(model, fitted, text["validation"], y["validation"])
     val_scores = model.score_texts(text["validation"])
     model.thresholds = {lb: choose_threshold(y["validation"][lb], val_scores[lb]) for lb in LABELS}
     progress(f"chose C={best[0]}, thresholds {model.thresholds}")

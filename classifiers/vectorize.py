@@ -1,0 +1,96 @@
+"""Hashed text features: word 1-2-grams and per-word character 3-5-grams, counted into fixed columns."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from itertools import pairwise
+
+import mmh3
+import numpy as np
+
+WORD_FEATURES = 2**18
+CHAR_FEATURES = 2**19
+N_FEATURES = WORD_FEATURES + CHAR_FEATURES
+_TOKEN = re.compile(r"(?u)\b\w[\w'’-]*\b")
+_CHAR_SIZES = (3, 4, 5)
+# Words seen recently keep their hashed columns; news vocabulary is Zipfian, so a modest cache covers most tokens
+# and is cheap to rebuild when it is cleared.
+_CACHE_WORDS = 60_000
+
+
+def word_column(gram: str) -> int:
+    """The column of a word n-gram: murmurhash3 (seed 0) of its UTF-8 bytes, sign dropped."""
+    return abs(mmh3.hash(gram)) % WORD_FEATURES
+
+
+def _char_columns(token: str) -> tuple[int, ...]:
+    padded = f" {token} "
+    size = len(padded)
+    grams = [padded[i : i + n] for n in _CHAR_SIZES for i in range(max(1, size - n + 1))]
+    return tuple(WORD_FEATURES + abs(mmh3.hash(g)) % CHAR_FEATURES for g in grams)
+
+
+@dataclass
+class Counts:
+    """Raw n-gram counts of a batch in CSR form: row i owns `indices[indptr[i]:indptr[i+1]]`."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return len(self.indptr) - 1
+
+
+class HashedNgrams:
+    """Counts hashed n-grams of texts; the same function serves training and scoring, so they cannot drift."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, tuple[int, ...]] = {}
+
+    def tokens(self, text: str) -> list[str]:
+        return _TOKEN.findall(text.lower())
+
+    def _columns(self, token: str) -> tuple[int, ...]:
+        cols = self._cache.get(token)
+        if cols is None:
+            if len(self._cache) >= _CACHE_WORDS:
+                self._cache.clear()
+            cols = self._cache[token] = (word_column(token), *_char_columns(token))
+        return cols
+
+    def transform(self, texts: list[str]) -> Counts:
+        indptr = [0]
+        indices: list[int] = []
+        data: list[int] = []
+        columns = self._columns
+        for text in texts:
+            toks = self.tokens(text)
+            cols: list[int] = []
+            for tok in toks:
+                cols.extend(columns(tok))
+            cols.extend(word_column(f"{a} {b}") for a, b in pairwise(toks))
+            counted = Counter(cols)
+            indices.extend(counted.keys())
+            data.extend(counted.values())
+            indptr.append(len(indices))
+        return Counts(
+            np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int32), np.asarray(data, dtype=np.float32)
+        )
+
+    def word_names(self, text: str) -> dict[int, str]:
+        """Names for the word columns a text uses (hashed columns have no names of their own)."""
+        toks = self.tokens(text)
+        names: dict[int, str] = {}
+        for gram in [*toks, *(f"{a} {b}" for a, b in pairwise(toks))]:
+            names.setdefault(word_column(gram), f"term:{gram}")
+        return names
+
+    def __getstate__(self) -> dict[str, object]:
+        return {}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self._cache = {}
