@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
-import signal
 import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -19,6 +16,7 @@ import structlog
 
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.parser import ParsedFeed, parse_feed
+from monitor.workers import init_worker
 
 log = structlog.get_logger(__name__)
 
@@ -26,26 +24,9 @@ log = structlog.get_logger(__name__)
 # survive pickling.
 _WorkerResult = ParsedFeed | tuple[str, str, int | None]
 
-_PARENT_CHECK_S = 1.0
-
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 _pool_workers = 0
-
-
-def _init_worker() -> None:
-    # Ctrl-C reaches the whole process group; the poller decides when its workers stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
-    threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    # A worker holds both ends of its task pipe, so a killed poller would leave it waiting forever.
-    while True:
-        time.sleep(_PARENT_CHECK_S)
-        if os.getppid() != parent:
-            os._exit(0)
 
 
 def _parse_in_worker(body: bytes, headers: dict[str, str], url: str) -> _WorkerResult:
@@ -63,7 +44,7 @@ def _shared_pool(workers: int) -> ProcessPoolExecutor:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
             _pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker
             )
             _pool_workers = workers
             log.info("parsepool.started", workers=workers)
