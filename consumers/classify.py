@@ -1,49 +1,46 @@
-"""The classifier stage: `news.raw` -> classify in batches -> `news.classified`, committing only what was produced."""
+"""The classifier stage: `news.raw` -> classify in batches -> `news.classified`, committing only what was produced.
+
+Batches are pipelined: while one batch's messages are being produced and committed, the next is being scored, so
+neither the scoring cores nor the broker round trips wait for each other. Batches are produced and committed in
+the order they were read.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
+from dataclasses import dataclass
 
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from classifiers.model import NewsClassifier
+from consumers.scoring import Scored, Scorer
 from monitor.kafka import make_consumer, make_producer
-from monitor.messages import ClassifiedItem, DeadLetter, DecodeError, RawItem, decode, encode, encode_key
+from monitor.messages import DeadLetter, encode, encode_key
 from monitor.settings import Settings
 
 log = structlog.get_logger(__name__)
-_EXPLAIN_TOP = 5
+# Batches read ahead of the one being produced: one is enough to keep the scorers busy during a round trip.
+_READ_AHEAD = 1
 
 
-def classify_records(
-    model: NewsClassifier, records: list[ConsumerRecord[bytes, bytes]]
-) -> tuple[list[ClassifiedItem], list[tuple[ConsumerRecord[bytes, bytes], str]]]:
-    """Decode and classify one batch; return the classified items and the records that were bad input."""
-    items: list[RawItem] = []
-    bad: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
-    for rec in records:
-        try:
-            items.append(decode(RawItem, rec.value))
-        except DecodeError as exc:
-            bad.append((rec, str(exc)))
-    preds = model.predict([(i.title, i.summary) for i in items], explain=_EXPLAIN_TOP)
-    out = [
-        ClassifiedItem(item=i, scores=p.scores, labels=p.labels, model=model.version,
-                       places=p.places, explanation=p.explanation)
-        for i, p in zip(items, preds, strict=True)
-    ]  # fmt: skip
-    return out, bad
+@dataclass
+class _Batch:
+    records: list[ConsumerRecord[bytes, bytes]]
+    offsets: dict[TopicPartition, int]
+    scoring: asyncio.Future[Scored]
+    started: float
 
 
 async def _produce(
-    producer: AIOKafkaProducer, settings: Settings, classified: list[ClassifiedItem],
-    bad: list[tuple[ConsumerRecord[bytes, bytes], str]],
-) -> None:  # fmt: skip
-    futures = [await producer.send(settings.topics.classified, encode(c), key=encode_key(c)) for c in classified]
-    for rec, reason in bad:
+    producer: AIOKafkaProducer, settings: Settings, records: list[ConsumerRecord[bytes, bytes]], scored: Scored
+) -> None:
+    futures = [await producer.send(settings.topics.classified, value, key=key) for _, key, value in scored.messages]
+    for index, reason in scored.bad:
+        rec = records[index]
         letter = DeadLetter(
             source_topic=rec.topic, source_key=(rec.key or b"").decode("utf-8", "replace"), reason=reason,
             error_class="bad_input", payload=(rec.value or b"").decode("utf-8", "replace")[:100_000], attempts=1,
@@ -54,42 +51,61 @@ async def _produce(
 
 
 async def run_classifier(settings: Settings, stop: asyncio.Event, model: NewsClassifier | None = None) -> None:
-    """Run until stopped; the batch in hand when stop arrives is finished and committed first."""
+    """Run until stopped; batches already read when stop arrives are finished and committed first."""
     cs = settings.classifier
-    if model is None:
-        model = await asyncio.to_thread(NewsClassifier.load, cs.model_dir, cs.model_version)
-    log.info("classifier.model_loaded", model=model.version, seconds=model.meta.get("load_seconds"))
+    scorer = Scorer(cs.model_dir, cs.model_version, cs.workers, model)
+    await scorer.start()
     consumer = make_consumer(settings.kafka, settings.topics.raw, group_id=cs.group_id, max_poll_records=cs.batch_size)
     producer = make_producer(settings.kafka, linger_ms=20)
     await producer.start()
     await consumer.start()
     done = 0
+    inflight: deque[_Batch] = deque()
     try:
-        while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=500, max_records=cs.batch_size)
-            records = [r for recs in batch.values() for r in recs]
-            if not records:
-                continue
-            started = time.monotonic()
-            # CPU-bound work leaves the event loop free for heartbeats and fetches.
-            classified, bad = await asyncio.to_thread(classify_records, model, records)
-            await _produce(producer, settings, classified, bad)
-            offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
-            try:
-                await consumer.commit(offsets)
-            except CommitFailedError as exc:
-                # The partitions moved to another member during the batch; it re-reads them (at least once).
-                log.warning("classifier.commit_lost_to_rebalance", error=str(exc), records=len(records))
-                await _seek_committed(consumer, list(offsets))
-                continue
-            done += len(classified)
-            if bad:
-                log.warning("classifier.bad_input", count=len(bad), topic=settings.topics.dead_letter)
-            log.debug("classifier.batch", items=len(classified), ms=round((time.monotonic() - started) * 1000))
+        while not stop.is_set() or inflight:
+            read = False
+            if not stop.is_set() and len(inflight) <= _READ_AHEAD:
+                # Wait for records only when nothing is in flight; otherwise take what has arrived and move on.
+                batch = await consumer.getmany(timeout_ms=0 if inflight else 500, max_records=cs.batch_size)
+                records = [r for recs in batch.values() for r in recs]
+                if records:
+                    scoring = asyncio.ensure_future(scorer.score([r.value for r in records]))
+                    offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
+                    inflight.append(_Batch(records, offsets, scoring, time.monotonic()))
+                    read = True
+            if inflight and (not read or len(inflight) > _READ_AHEAD):
+                done += await _finish(consumer, producer, settings, inflight.popleft())
     finally:
-        await consumer.stop()
-        await producer.stop()
-        log.info("classifier.stopped", classified=done)
+        for b in inflight:  # only after an error: unfinished batches are re-read from the last commit
+            b.scoring.cancel()
+        try:
+            await consumer.stop()
+            await producer.stop()
+        finally:
+            scorer.close()
+            log.info("classifier.stopped", classified=done, model=scorer.version)
+
+
+async def _finish(consumer: object, producer: AIOKafkaProducer, settings: Settings, b: _Batch) -> int:
+    """Produce a scored batch, then commit its offsets; return how many items it classified."""
+    scored = await b.scoring
+    await _produce(producer, settings, b.records, scored)
+    # A rebalance while the batch was in flight may have moved some partitions away; their new owner re-reads
+    # them from the last commit (at least once), and committing them here would fail.
+    owned = consumer.assignment()  # type: ignore[attr-defined]
+    offsets = {tp: off for tp, off in b.offsets.items() if tp in owned}
+    try:
+        if offsets:
+            await consumer.commit(offsets)  # type: ignore[attr-defined]
+    except (CommitFailedError, IllegalStateError) as exc:
+        # The partitions moved to another member during the batch; it re-reads them (at least once).
+        log.warning("classifier.commit_lost_to_rebalance", error=str(exc), records=len(b.records))
+        await _seek_committed(consumer, list(b.offsets))
+        return 0
+    if scored.bad:
+        log.warning("classifier.bad_input", count=len(scored.bad), topic=settings.topics.dead_letter)
+    log.debug("classifier.batch", items=len(scored.messages), ms=round((time.monotonic() - b.started) * 1000))
+    return len(scored.messages)
 
 
 async def _seek_committed(consumer: object, tps: list[TopicPartition]) -> None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
 
 from classifiers.model import NewsClassifier
 from consumers.classify import run_classifier
+from consumers.scoring import ScoringError
 from monitor.kafka import make_producer
 from monitor.messages import ClassifiedItem, DeadLetter, RawItem, decode, encode, encode_key
 from monitor.settings import Settings
@@ -65,3 +69,47 @@ async def test_stage_classifies_every_item_and_commits(settings: Settings, model
     await asyncio.wait_for(task2, 30)
     again = await read_topic(settings.kafka.bootstrap_servers, settings.topics.classified, idle_s=0.5)
     assert len(again) == len(items)
+
+
+async def test_stage_scores_in_worker_processes(settings: Settings, models_dir: Path, model: NewsClassifier) -> None:
+    """The production path: two scoring processes that load the model themselves, batches pipelined."""
+    cfg = settings.model_copy(update={"classifier": settings.classifier.model_copy(
+        update={"model_dir": models_dir, "model_version": model.version, "workers": 2, "batch_size": 16})})  # fmt: skip
+    filler = [raw(i, f"Council approves new cycle lane number {i}", "Work starts in May.") for i in range(1, 150)]
+    items = [raw(0, "Drone from Belarus crosses into Lithuanian airspace, army says", "Jets were scrambled."), *filler]
+    producer = make_producer(cfg.kafka)
+    await producer.start()
+    try:
+        for it in items:
+            await producer.send(cfg.topics.raw, encode(it), key=encode_key(it))
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_classifier(cfg, stop))
+    recs = await read_topic(cfg.kafka.bootstrap_servers, cfg.topics.classified, expect=len(items), timeout_s=120)
+    stop.set()
+    await asyncio.wait_for(task, 60)
+    out = {decode(ClassifiedItem, r.value).item.id: decode(ClassifiedItem, r.value) for r in recs}
+    assert len(recs) == len(items) and set(out) == {i.id for i in items}
+    assert out["item-0"].labels == ["cross_border_incident"] and out["item-0"].model == model.version
+    # In-process and pooled scoring agree exactly.
+    direct = model.predict([(items[0].title, items[0].summary)])[0]
+    assert out["item-0"].scores == direct.scores
+
+    # Everything was committed: a restart produces nothing more.
+    stop2 = asyncio.Event()
+    task2 = asyncio.create_task(run_classifier(cfg, stop2))
+    await asyncio.sleep(4)
+    stop2.set()
+    await asyncio.wait_for(task2, 60)
+    again = await read_topic(cfg.kafka.bootstrap_servers, cfg.topics.classified, idle_s=0.5)
+    assert len(again) == len(items)
+
+
+async def test_stage_with_a_missing_model_version_fails_clearly(settings: Settings, models_dir: Path) -> None:
+    cfg = settings.model_copy(update={"classifier": settings.classifier.model_copy(
+        update={"model_dir": models_dir, "model_version": "r0-nope", "workers": 2})})  # fmt: skip
+    with pytest.raises(ScoringError, match="r0-nope"):
+        await asyncio.wait_for(run_classifier(cfg, asyncio.Event()), 60)
