@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
 import yaml
 
 from bench.common import REPO, child_env, median, throwaway_broker
@@ -113,10 +114,12 @@ def bench_stage(models_dir: Path, version: str, items: list[tuple[str, str]]) ->
         )  # fmt: skip
         first = last = None
         deadline = time.monotonic() + 600
+        rss: dict[int, float] = {}
         try:
             while time.monotonic() < deadline:
                 n = asyncio.run(_count(ks, topics.classified, topics.partitions))
                 now = time.monotonic()
+                _sample_rss(proc.pid, rss)
                 if n and first is None:
                     first = (now, n)
                 if n >= len(items):
@@ -129,7 +132,18 @@ def bench_stage(models_dir: Path, version: str, items: list[tuple[str, str]]) ->
         if first is None or last is None:
             raise RuntimeError("the classifier stage did not finish in time")
         rate = (len(items) - first[1]) / max(last - first[0], 1e-9)
-        return {"items_per_s": rate, "items": float(len(items))}
+        return {"items_per_s": rate, "items": float(len(items)), "max_process_rss_mb": max(rss.values(), default=0.0),
+                "total_rss_mb": sum(rss.values()), "processes": float(len(rss))}  # fmt: skip
+
+
+def _sample_rss(pid: int, peak: dict[int, float]) -> None:
+    """Record each process's peak resident memory (the stage and its scoring workers)."""
+    try:
+        root = psutil.Process(pid)
+        for p in [root, *root.children(recursive=True)]:
+            peak[p.pid] = max(peak.get(p.pid, 0.0), p.memory_info().rss / 2**20)
+    except psutil.Error:
+        pass
 
 
 def main() -> None:
@@ -158,6 +172,10 @@ def main() -> None:
     print(
         f"Kafka stage news.raw -> news.classified, 2 cores, {int(st['items'])} items: "
         f"{st['items_per_s']:.0f} items/s   target >= 2000/s"
+    )
+    print(
+        f"resident memory of the stage: largest process {st['max_process_rss_mb']:.0f} MB   target < 300 MB; "
+        f"{int(st['processes'])} processes together {st['total_rss_mb']:.0f} MB"
     )
     examples = [e for e in load_examples() if e.split == "test"]
     report = evaluate(model, [Labeled(e.title, e.summary, e.labels, e.lang) for e in examples])
