@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from monitor.messages import ClassifiedItem, DecodeError, RawItem, decode, encode
+from monitor.messages import ClassifiedItem, DecodeError, FeedState, RawItem, SeenItems, decode, encode
 
 
 def raw(**kw: object) -> RawItem:
@@ -42,3 +43,40 @@ def test_unknown_label_is_rejected() -> None:
             ClassifiedItem,
             b'{"item": ' + encode(raw()) + b', "scores": {}, "labels": ["sports"], "model": "m"}',
         )
+
+
+ID_A, ID_B = "0f" * 16, "a1" * 16
+HASH_A, HASH_B = "0123456789abcdef", "fedcba9876543210"
+
+
+def test_seen_items_pack_the_pollers_ids_and_keep_anything_else() -> None:
+    pairs = {ID_B: HASH_B, ID_A: HASH_A, "id-1": "c1", "AB" * 16: HASH_A, ID_A[:-1] + " ": HASH_B}
+    seen = SeenItems(pairs)
+    assert seen == pairs and dict(seen) == pairs and len(seen) == len(pairs)
+    assert seen[ID_A] == HASH_A and seen.get(ID_B) == HASH_B and seen["AB" * 16] == HASH_A
+    assert "b2" * 16 not in seen and seen.get("b2" * 16) is None and seen.get("", "x") == "x"
+    with pytest.raises(KeyError):
+        seen["b2" * 16]
+    assert SeenItems([(ID_A, HASH_A), (ID_A, "c1"), (ID_B, "x"), (ID_B, HASH_B)]) == {ID_A: "c1", ID_B: HASH_B}
+
+
+def test_seen_items_take_24_bytes_per_item() -> None:
+    ids = [f"{n:032x}" for n in range(500)]
+    seen = SeenItems((i, HASH_A) for i in reversed(ids))
+    assert len(seen._packed) == 24 * 500 and seen._other is None
+    assert all(seen[i] == HASH_A for i in ids) and list(seen) == ids
+
+
+def test_feed_state_seen_keeps_its_wire_format() -> None:
+    now = datetime(2024, 3, 15, 9, 40, tzinfo=UTC)
+    pairs = {ID_B: HASH_B, ID_A: HASH_A, "id-1": "c1"}
+    state = FeedState(feed_id="f", url="https://x.example/f", subscribed_at=now, seen=pairs)
+    assert isinstance(state.seen, SeenItems)
+    assert json.loads(encode(state))["seen"] == pairs
+    assert state.model_dump()["seen"] == pairs
+    # A record written before the packing, with the same object, reads back the same.
+    old = json.dumps({"feed_id": "f", "url": "https://x.example/f", "subscribed_at": "2024-03-15T09:40:00Z",
+                      "schema_version": 1, "seen": pairs}).encode()  # fmt: skip
+    assert decode(FeedState, old) == state and decode(FeedState, encode(state)) == state
+    with pytest.raises(DecodeError):
+        decode(FeedState, old.replace(b'"c1"', b"3"))

@@ -19,8 +19,8 @@ from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.fetcher import FetchResult, fetch
 from monitor.ingest.normalize import normalize_entries
 from monitor.ingest.parser import ParsedFeed
-from monitor.ingest.state import FeedStateStore
-from monitor.messages import FeedState, RawItem, encode, encode_key, utcnow
+from monitor.ingest.state import FeedStateStore, compact
+from monitor.messages import FeedState, RawItem, SeenItems, encode, encode_key, utcnow
 from monitor.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -232,7 +232,7 @@ class FeedPoller:
         if changed or stale:
             await self._write(new)
         else:
-            self._unwritten[feed.id] = (self._store.get(feed.id), new)
+            self._unwritten[feed.id] = (self._store.get(feed.id), compact(new))
         self._log_silence(feed, state, new, quiet)
         return PollOutcome(304, next_poll_in_s=delay)
 
@@ -260,11 +260,12 @@ class FeedPoller:
             title_max=ing.title_max_chars,
             summary_max=ing.summary_max_chars,
         )
-        new = [i for i in items if i.id not in state.seen]
+        known = [state.seen.get(i.id) for i in items]
+        new = [i for i, h in zip(items, known, strict=True) if h is None]
         changed = [
             i.model_copy(update={"update": True})
-            for i in items
-            if i.id in state.seen and state.seen[i.id] != i.content_hash
+            for i, h in zip(items, known, strict=True)
+            if h is not None and h != i.content_hash
         ]
         await self._produce([*new, *changed])
         metrics.POLLS_200.inc()
@@ -286,7 +287,7 @@ class FeedPoller:
                 "not_found_streak": 0,
                 "last_error_kind": "",
                 "last_error": "",
-                "seen": {i.id: i.content_hash for i in items},
+                "seen": SeenItems((i.id, i.content_hash) for i in items),
                 "silent": silent,
                 "interval_s": interval,
                 "next_poll_at": now + timedelta(seconds=delay),

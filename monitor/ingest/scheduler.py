@@ -22,10 +22,53 @@ from monitor.settings import IngestSettings
 log = structlog.get_logger(__name__)
 
 
-@dataclass(eq=False)
+class _Stop:
+    """A stop signal like asyncio.Event, sized for one per feed: no deque, and a timed wait without an extra task."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        for waiter in self._waiters or ():
+            _wake(waiter)
+
+    async def wait(self, timeout_s: float | None = None) -> bool:
+        """Wait until set, or at most `timeout_s`; whether it is set."""
+        if self._set:
+            return True
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(timeout_s, _wake, waiter) if timeout_s is not None else None
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            self._waiters.remove(waiter)
+            if not self._waiters:
+                self._waiters = None
+            if timer is not None:
+                timer.cancel()
+        return self._set
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+@dataclass(eq=False, slots=True)
 class _FeedLoop:
     feed: FeedConfig
-    stop: asyncio.Event
+    stop: _Stop
     task: asyncio.Task[None]
 
 
@@ -41,7 +84,7 @@ class Scheduler:
         self._feeds = [f for f in feeds if f.enabled]
         self._s = s
         self._sem = asyncio.Semaphore(s.concurrency)
-        self._stop = asyncio.Event()
+        self._stop = _Stop()
         # Unfinished loops per feed id, oldest first; only the last one may be live (its stop event unset).
         self._loops: dict[str, list[_FeedLoop]] = {}
         self._by_task: dict[asyncio.Task[None], _FeedLoop] = {}
@@ -128,7 +171,7 @@ class Scheduler:
 
     def _start(self, feed: FeedConfig, after: list[asyncio.Task[None]]) -> None:
         task = asyncio.create_task(self._run_loop(feed, after), name=f"feed:{feed.id}")
-        loop = _FeedLoop(feed, asyncio.Event(), task)
+        loop = _FeedLoop(feed, _Stop(), task)
         self._loops.setdefault(feed.id, []).append(loop)
         self._by_task[task] = loop
         task.add_done_callback(self._on_done)
@@ -164,7 +207,7 @@ class Scheduler:
         for loop in self._by_task.values():
             loop.stop.set()
 
-    def _stop_event(self) -> asyncio.Event:
+    def _stop_event(self) -> _Stop:
         """The calling feed loop's own stop event (the scheduler's, outside a feed loop)."""
         task = asyncio.current_task()
         loop = self._by_task.get(task) if task is not None else None
@@ -175,11 +218,7 @@ class Scheduler:
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless stopped; True when the loop should go on."""
-        try:
-            await asyncio.wait_for(self._stop_event().wait(), timeout=seconds)
-        except TimeoutError:
-            return True
-        return False
+        return not await self._stop_event().wait(seconds)
 
     async def _loop(self, feed: FeedConfig) -> None:
         reason = self._poller.disabled_reason(feed)
@@ -194,23 +233,15 @@ class Scheduler:
                 if self._stopping():
                     return
                 started = time.monotonic()
-                before = self._poller.state_of(feed)
-                errors_before = before.consecutive_errors if before is not None and before.url == feed.url else 0
+                # Only numbers stay in this frame between polls: a state kept here would outlive its replacement.
+                errors_before = self._errors(feed)
                 try:
                     outcome = await self._poller.poll(feed)
                 except FeedError as exc:
-                    state = self._poller.state_of(feed)
-                    errors = state.consecutive_errors if state else 1
-                    if state is not None and state.disabled_reason:
-                        url = state.effective_url or feed.url
-                        log.warning("feed.disabled", feed=feed.id, reason=state.disabled_reason, kind=exc.kind.value,
-                                    status=exc.status, url=url, consecutive=errors)  # fmt: skip
+                    retry_in = self._failed(feed, exc)
+                    if retry_in is None:
                         break
-                    due_in = _due_in(state)
-                    delay = max(0.0, due_in) if due_in is not None else self._interval(feed)
-                    # One line per failure; failures are spaced by the backoff, so a dead feed stays quiet.
-                    log.warning("feed.error", feed=feed.id, kind=exc.kind.value, status=exc.status,
-                                error=str(exc), consecutive=errors, retry_in_s=round(delay, 1))  # fmt: skip
+                    delay = retry_in
                     continue
                 except KafkaError as exc:
                     delay = min(30.0, self._interval(feed))
@@ -228,6 +259,27 @@ class Scheduler:
                              ms=round((time.monotonic() - started) * 1000))  # fmt: skip
         if self._poller.disabled_reason(feed):
             await self._park()
+
+    def _errors(self, feed: FeedConfig) -> int:
+        """The feed's consecutive failures so far (none when its URL changed since)."""
+        state = self._poller.state_of(feed)
+        return state.consecutive_errors if state is not None and state.url == feed.url else 0
+
+    def _failed(self, feed: FeedConfig, exc: FeedError) -> float | None:
+        """Log a failed poll; return when to retry, or None when the failure disabled the feed."""
+        state = self._poller.state_of(feed)
+        errors = state.consecutive_errors if state else 1
+        if state is not None and state.disabled_reason:
+            url = state.effective_url or feed.url
+            log.warning("feed.disabled", feed=feed.id, reason=state.disabled_reason, kind=exc.kind.value,
+                        status=exc.status, url=url, consecutive=errors)  # fmt: skip
+            return None
+        due_in = _due_in(state)
+        delay = max(0.0, due_in) if due_in is not None else self._interval(feed)
+        # One line per failure; failures are spaced by the backoff, so a dead feed stays quiet.
+        log.warning("feed.error", feed=feed.id, kind=exc.kind.value, status=exc.status,
+                    error=str(exc), consecutive=errors, retry_in_s=round(delay, 1))  # fmt: skip
+        return delay
 
     async def _park(self) -> None:
         """Keep a disabled feed's loop, idle, until it is stopped: the feed stays assigned and visible in metrics."""

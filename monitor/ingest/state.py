@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -16,9 +16,13 @@ log = structlog.get_logger(__name__)
 
 
 async def read_latest(
-    kafka: KafkaSettings, topic: str, partitions: Iterable[int], timeout_s: float = 60.0
+    kafka: KafkaSettings,
+    topic: str,
+    partitions: Iterable[int],
+    timeout_s: float = 60.0,
+    keys: Container[bytes] | None = None,
 ) -> dict[bytes, bytes | None]:
-    """The latest value of every key of a compacted topic, from its beginning to the end it had when called.
+    """The latest value of every key (or of those in `keys`) of a compacted topic, from its beginning to its end then.
 
     A tombstone maps to None. Raises TimeoutError when the broker does not deliver the records in time.
     """
@@ -39,7 +43,7 @@ async def read_latest(
                 batch = await consumer.getmany(*remaining, timeout_ms=1000)
                 for records in batch.values():
                     for rec in records:
-                        if rec.key is not None:
+                        if rec.key is not None and (keys is None or rec.key in keys):
                             latest[rec.key] = rec.value
                 for tp in list(remaining):
                     if await consumer.position(tp) >= end[tp]:
@@ -47,6 +51,18 @@ async def read_latest(
     finally:
         await consumer.stop()
     return latest
+
+
+# Pydantic gives every model instance its own set of the fields it was built with (over 2 KB for a decoded or
+# copied FeedState, one per feed); nothing reads it, so every state kept in memory shares this one.
+_FIELDS_SET = set(FeedState.model_fields)
+
+
+def compact(state: FeedState) -> FeedState:
+    """The same state, for keeping in memory: it shares its fields-set with every other state kept."""
+    if state.__pydantic_fields_set__ is _FIELDS_SET:
+        return state
+    return FeedState.model_construct(_FIELDS_SET, **state.__dict__)
 
 
 class FeedStateStore:
@@ -66,7 +82,8 @@ class FeedStateStore:
 
     async def refresh(self, feed_ids: set[str]) -> int:
         """Replace these feeds' states with the topic's latest (another poller may have polled them); return found."""
-        latest = await self._read()
+        # Only these feeds' records are kept while reading: the topic holds every poller's feeds.
+        latest = await self._read({f.encode() for f in feed_ids})
         for feed_id in feed_ids:
             value = latest.get(feed_id.encode())
             if value is None:  # never polled, or removed: start from scratch
@@ -75,9 +92,9 @@ class FeedStateStore:
                 self._apply(feed_id.encode(), value)
         return sum(1 for f in feed_ids if f in self._states)
 
-    async def _read(self) -> dict[bytes, bytes | None]:
+    async def _read(self, keys: Container[bytes] | None = None) -> dict[bytes, bytes | None]:
         parts = await self._producer.partitions_for(self._topic)
-        return await read_latest(self._kafka, self._topic, parts)
+        return await read_latest(self._kafka, self._topic, parts, keys=keys)
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None:
@@ -90,7 +107,7 @@ class FeedStateStore:
         except DecodeError as exc:
             log.warning("feed_state.undecodable", key=key.decode(errors="replace"), error=str(exc))
             return
-        self._states[state.feed_id] = state
+        self._states[state.feed_id] = compact(state)
 
     def get(self, feed_id: str) -> FeedState | None:
         return self._states.get(feed_id)
@@ -98,4 +115,4 @@ class FeedStateStore:
     async def put(self, state: FeedState) -> None:
         """Write the state and wait for the broker's acknowledgement before remembering it."""
         await self._producer.send_and_wait(self._topic, encode(state), key=encode_key(state))
-        self._states[state.feed_id] = state
+        self._states[state.feed_id] = compact(state)
