@@ -150,7 +150,9 @@ class Gazetteer:
         self.stems: dict[str, _Entry] = {}
         self.neighbours: dict[str, frozenset[str]] = {}
         self.country_names: dict[str, str] = {}
+        self._interned: dict[tuple[frozenset[str], str, str], _Entry] = {}
         self._build()
+        del self._interned
         # For each word that starts a multi-word alias, the longest such alias in words.
         self.first_words: dict[str, int] = {}
         for alias in self.aliases:
@@ -162,7 +164,8 @@ class Gazetteer:
         key = _norm(alias)
         if len(key) < 3 or key in _STOP:
             return
-        entry = _Entry(frozenset(codes), name, kind)
+        # Many aliases name the same place: one shared entry each keeps the loaded model small.
+        entry = self._interned.setdefault((frozenset(codes), name, kind), _Entry(frozenset(codes), name, kind))
         current = self.aliases.get(key)
         # Countries beat cities of the same name ("Luxembourg"), and hand-made entries beat both.
         rank = {"region": 0, "country": 1, "city": 2}
