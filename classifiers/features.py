@@ -52,16 +52,6 @@ class DomainFeatures:
         self.names = base + geo + [f"x:{a}*{b}" for a, b in _INTERACTIONS]
         self._index = {n: i for i, n in enumerate(self.names)}
 
-    def __getstate__(self) -> dict[str, object]:
-        # Compiled regexes are rebuilt on load; the gazetteer is stored so loading skips its slow build.
-        state = dict(self.__dict__)
-        state["lexicon"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__dict__.update(state)
-        self.lexicon = Lexicon()
-
     def analyze(self, text: str) -> Analysis:
         hits = self.lexicon.hits(text)
         counts = dict.fromkeys(CATEGORIES, 0)

@@ -38,7 +38,7 @@ TERMS: dict[str, dict[str, tuple[str, ...]]] = {
                "disparo", "dispar", "muert", "herid", "captur", "tomaron", "toma de", "violaci", "viol", "sabotaje",
                "emboscada", "guerriller", "tropas", "soldado", "artiller", "mortero", "derrib", "intercept", "invasi",
                "invadi", "armados", "ataques", "balacera", "tiroteo", "explosi", "embist", "cañón de agua", "detenid",
-               "retenid", "secuestr", "militar"),
+               "retenid", "secuestr", "militar", "balazo"),
         "fr": ("bombard", "frappe", "attaque", "drone", "missile", "roquette", "incursion", "affrontement",
                "accrochage", "tir", "tué", "bless", "captur", "prise", "violation", "viol", "sabotage", "embuscade",
                "djihadist", "jihadist", "troupes", "soldat", "artiller", "obus", "abattu", "intercept", "invasion",
@@ -80,19 +80,21 @@ TERMS: dict[str, dict[str, tuple[str, ...]]] = {
                "خفر السواحل", "الجار", "المجاورة", "أراضي", "السيادة", "عبر الحدود", "خط التماس", "المتنازع", "مضيق"),
     },
     "election": {
-        "en": ("election", "electoral", "elector", "vote", "voter", "voting", "ballot", "polling", "turnout",
-               "candidacy", "referendum", "plebiscite", "primaries", "constituenc", "exit poll", "by-election",
-               "re-elect", "reelect", "elect$", "elected", "elects$", "electing", "electorate", "precinct",
-               "vote count", "vote tally", "recall vote", "recall election", "suffrage", "hustings"),
+        "en": ("election", "electoral", "elector", "voter", "polling", "turnout", "candidacy", "referendum",
+               "plebiscite", "primaries", "constituenc", "exit poll", "by-election", "re-elect", "reelect", "elect$",
+               "elected", "elects$", "electing", "electorate", "precinct", "vote count", "vote tally", "recall vote",
+               "recall election", "suffrage", "hustings", "ballot box", "ballot paper", "polling station",
+               "returning officer", "voter list", "voters' list", "electoral roll", "running for office",
+               "run for office", "presidential bid", "hopefuls", "nomination papers", "vote-rigging", "voted in",
+               "votes cast"),
         "ru": ("выбор", "голосован", "голосова", "избира", "избран", "бюллетен", "явк", "цик", "референдум",
                "второй тур", "втором туре", "предвыборн", "избиркома", "избирком", "агитац", "инаугурац", "электорат",
                "праймериз", "фальсификац", "вброс"),
         "uk": ("вибор", "голосуван", "голосува", "виборч", "обран", "бюлетен", "явк", "цвк", "референдум", "другий тур",
                "другому турі", "передвиборч", "агітац", "інавгурац", "електорат", "праймеріз", "фальсифікац"),
-        "es": ("eleccion", "elección", "electoral", "elector", "votación", "votacion", "votant", "voto", "votar",
-               "urnas", "comicios", "segunda vuelta", "balotaje", "referéndum", "referendo", "plebiscito", "escrutinio",
-               "sufragio", "abstención", "boca de urna", "primarias", "reelección", "cne$", "ine$", "jurado electoral",
-               "registraduría"),
+        "es": ("eleccion", "elección", "electoral", "elector", "votant", "urnas", "comicios", "segunda vuelta",
+               "balotaje", "referéndum", "referendo", "plebiscito", "escrutinio", "sufragio", "abstención",
+               "boca de urna", "primarias", "reelección", "cne$", "ine$", "jurado electoral", "registraduría"),
         "fr": ("élection", "electi", "électoral", "electoral", "scrutin", "vote", "votant", "électeur", "urnes",
                "second tour", "premier tour", "référendum", "abstention", "législatives", "présidentielle",
                "municipales", "régionales", "européennes", "réélu", "ceni", "dépouillement", "primaire"),
@@ -108,19 +110,21 @@ TERMS: dict[str, dict[str, tuple[str, ...]]] = {
     "election_weak": {
         "en": ("polls$", "poll$", "polled$", "candidate", "campaign", "run-off", "runoff", "primary$", "concede",
                "concession", "landslide", "incumbent", "seats$", "majority$", "coalition", "count$", "counting of",
-               "manifesto", "caucus", "nominee", "mandate", "inaugurat", "recount"),
+               "manifesto", "caucus", "nominee", "mandate", "inaugurat", "recount", "vote", "voting", "ballot"),
         "ru": ("кандидат", "мандат", "наблюдател", "подсчет", "подсчёт", "депутат"),
         "uk": ("кандидат", "мандат", "спостерігач", "підрахун", "депутат"),
-        "es": ("candidat", "participación", "encuesta", "sondeo", "campaña", "escaños", "investidura", "fraude"),
+        "es": ("candidat", "participación", "encuesta", "sondeo", "campaña", "escaños", "investidura", "fraude", "voto",
+               "votación", "votacion", "votar"),
         "fr": ("candidat", "participation", "sondage", "campagne", "sièges", "investiture", "bulletin", "fraude"),
         "de": ("kandidat", "^stimmen", "^sitze", "umfrage", "prognose", "koalition", "mandat", "vereidig"),
         "ar": ("مرشح", "المرشح", "مرشحين", "مقاعد", "حملة", "فرز", "تزوير"),
     },
     "office": {
-        "en": ("president", "parliament", "mayor", "governor", "senate", "senator", "congress", "national assembly",
-               "duma$", "rada$", "knesset", "bundestag", "prime minister", "municipal", "legislat", "lawmaker", "mp$",
-               "mps$", "assembly", "council", "regional", "local$", "general$", "state$", "provincial", "federal",
-               "european parliament", "premier", "chancellor", "opposition", "ruling party", "party"),
+        "en": ("president", "parliament", "governor", "senate", "senator", "congress", "national assembly", "duma$",
+               "rada$", "knesset", "bundestag", "prime minister", "municipal", "legislat", "lawmaker", "mp$", "mps$",
+               "assembly", "council", "regional", "local$", "general$", "state$", "provincial", "federal",
+               "european parliament", "premier", "chancellor", "opposition", "ruling party", "party", "mayor$",
+               "mayors$", "mayoral"),
         "ru": ("президент", "парламент", "госдум", "дума$", "думы$", "думе$", "губернатор", "мэр", "муниципальн",
                "законодательн", "партия", "партии", "оппозиц", "рада"),
         "uk": ("президент", "парламент", "верховн", "рада$", "ради$", "раді$", "губернатор", "мер$", "мера$", "місцев",
@@ -140,7 +144,8 @@ TERMS: dict[str, dict[str, tuple[str, ...]]] = {
                "academy", "federation", "fifa", "uefa", "ioc", "committee", "strike ballot", "members",
                "annual general meeting", "agm", "proxy", "investor", "vaccine", "drug$", "efficacy", "clinical",
                "shortlist", "novel$", "consumer", "employees", "office workers", "survey of", "index$",
-               "customers", "brand"),
+               "customers", "brand", "televote", "eurovision", "fan favourite", "dance-off", "marathon", "readers'",
+               "of the year", "pay offer"),
         "ru": ("совет директоров", "акционер", "профсоюз", "клуб", "капитан", "компани", "премия", "зал славы"),
         "uk": ("рада директорів", "акціонер", "профспілк", "клуб", "капітан", "компані", "премі"),
         "es": ("junta directiva", "accionista", "sindicato", "club", "capitán", "empresa", "premio", "salón de la fama",
@@ -184,7 +189,7 @@ TERMS: dict[str, dict[str, tuple[str, ...]]] = {
                "bank$", "banks$", "banking", "fintech", "logistic", "data", "shipping", "freight", "lorr", "truck",
                "parcel", "price", "stock", "share", "revenue", "profit", "economy", "economic", "business", "startup",
                "billion", "million", "supply", "railway", "pipeline", "tourism", "tourist", "migration", "migrant",
-               "asylum", "summit", "talks", "agreement", "treaty", "cooperation"),
+               "asylum", "summit", "talks", "agreement", "treaty", "cooperation", "without borders"),
         "ru": ("торгов", "пошлин", "экспорт", "импорт", "платеж", "платёж", "перевод", "слияни", "налог", "таможн",
                "инвест", "рынок", "рынк", "банк", "логист", "грузов", "цены$", "цен$", "цена$", "экономи", "бизнес",
                "соглашени", "переговор", "саммит", "мигра"),
@@ -193,13 +198,13 @@ TERMS: dict[str, dict[str, tuple[str, ...]]] = {
                "бізнес", "угод", "переговор", "саміт", "мігра"),
         "es": ("comercio", "comercial", "arancel", "exportaci", "importaci", "pago", "remesa", "fusión", "adquisición",
                "impuesto", "aduana", "invers", "mercado", "banco", "logístic", "camion", "precio", "economía",
-               "económic", "empresa", "acuerdo", "cumbre", "negociaci", "migra", "turis"),
+               "económic", "empresa", "acuerdo", "cumbre", "negociaci", "migra", "turis", "sin fronteras"),
         "fr": ("commerce", "commercial", "douane", "export", "import", "paiement", "transfert", "fusion", "acquisition",
                "impôt", "fiscal", "invest", "marché", "banque", "logistique", "camion", "prix", "économi", "entreprise",
-               "accord", "sommet", "négociation", "migra", "touris"),
+               "accord", "sommet", "négociation", "migra", "touris", "sans frontières"),
         "de": ("handel", "zoll", "zölle", "export", "import", "zahlung", "überweisung", "fusion", "übernahme", "steuer",
                "invest", "markt", "bank", "logistik", "lkw", "preis", "wirtschaft", "unternehmen", "abkommen", "gipfel",
-               "verhandlung", "migration", "touris", "pendler"),
+               "verhandlung", "migration", "touris", "pendler", "ohne grenzen"),
         "ar": ("تجارة", "التجارة", "التجاري", "رسوم", "جمرك", "صادرات", "واردات", "تحويلات", "اندماج", "استحواذ",
                "ضريبة", "الضرائب", "استثمار", "سوق", "بنك", "مصرف", "أسعار", "اقتصاد", "الاقتصادي", "شركة", "اتفاق",
                "قمة", "مفاوضات", "هجرة", "سياح"),
@@ -218,13 +223,14 @@ class LexiconHit:
 class Lexicon:
     """Finds lexicon terms of every category in text, in all supported languages at once, in one pass."""
 
-    def __init__(self) -> None:
+    def __init__(self, terms: dict[str, dict[str, tuple[str, ...]]] | None = None) -> None:
         # Text is matched against every language: copy often mixes scripts, and `lang` metadata is unreliable.
+        self.terms: dict[str, dict[str, tuple[str, ...]]] = terms if terms is not None else TERMS
         self._automaton = ahocorasick.Automaton()
         entries: dict[str, list[tuple[str, int, bool, bool]]] = {}
-        for cat, by_lang in TERMS.items():
-            for lang, terms in by_lang.items():
-                for term in terms:
+        for cat, by_lang in self.terms.items():
+            for lang, stems in by_lang.items():
+                for term in stems:
                     whole_end = term.endswith("$")
                     anywhere = lang in _ANYWHERE and not term.startswith("^")
                     stem = term.strip("^$")
@@ -233,11 +239,12 @@ class Lexicon:
             self._automaton.add_word(stem, (stem, tuple(dict.fromkeys(values))))
         self._automaton.make_automaton()
 
+    # A model keeps the terms it was trained with: a newer lexicon in the code must not change an old model's features.
     def __getstate__(self) -> dict[str, object]:
-        return {}
+        return {"terms": self.terms}
 
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__()  # type: ignore[misc]
+    def __setstate__(self, state: dict[str, dict[str, dict[str, tuple[str, ...]]]]) -> None:
+        self.__init__(state["terms"])  # type: ignore[misc]
 
     def hits(self, text: str) -> list[LexiconHit]:
         lowered = text.lower()

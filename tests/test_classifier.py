@@ -134,3 +134,15 @@ def test_eval_reports_per_label_and_language(model: NewsClassifier, tmp_path: Pa
     assert set(report["by_lang"]) == {"en", "xx"}
     cbi = report["labels"]["cross_border_incident"]
     assert cbi["support"] == 3 and cbi["tp"] + cbi["fn"] == 3
+
+
+def test_a_saved_lexicon_keeps_its_own_terms() -> None:
+    """A model trained with one lexicon keeps it when the code's lexicon later changes."""
+    import pickle
+
+    from classifiers.lexicon import Lexicon
+
+    custom = Lexicon({"hostile": {"en": ("zorblax",)}})
+    restored = pickle.loads(pickle.dumps(custom))
+    assert [(h.category, h.term) for h in restored.hits("A zorblax attack")] == [("hostile", "zorblax")]
+    assert Lexicon().hits("A zorblax attack") != restored.hits("A zorblax attack")
