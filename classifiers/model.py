@@ -26,7 +26,7 @@ ARTIFACT = "weights.npz"
 DOMAIN = "domain.pickle"
 MANIFEST = "manifest.json"
 # Bumped when features or the model change in a way that makes old artifacts incompatible.
-MODEL_REVISION = 2
+MODEL_REVISION = 3
 
 
 class ModelNotFoundError(FileNotFoundError):
