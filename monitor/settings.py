@@ -114,7 +114,7 @@ class ClassifierSettings(_Section):
     model_version: str = ""  # empty: the newest model under model_dir
     batch_size: int = Field(256, ge=1, le=100000)
     group_id: str = "newsmon-classifier"
-    # Scoring processes, each with its own copy of the model (about 150 MB); 1 scores in a thread of the stage.
+    # Scoring processes, each with its own copy of the model (about 100 MB); 1 scores in a thread of the stage.
     workers: int = Field(2, ge=1, le=64)
 
 
