@@ -59,24 +59,30 @@ def score_values(model: NewsClassifier, values: list[bytes | None]) -> Scored:
     return out
 
 
-# The model of this worker process, loaded once by the pool initializer.
+# The model of this worker process, loaded once by the pool initializer, or why it could not be.
 _worker_model: NewsClassifier | None = None
+_worker_error = ""
 
 
 def _init_scoring_worker(model_dir: str, version: str) -> None:
-    global _worker_model
+    global _worker_model, _worker_error
     init_worker()
-    _worker_model = NewsClassifier.load(Path(model_dir), version)
+    try:
+        _worker_model = NewsClassifier.load(Path(model_dir), version)
+    except Exception as exc:  # reported by the first task, which the parent awaits, instead of a broken pool
+        _worker_error = f"{type(exc).__name__}: {exc}"
 
 
 def _score_in_worker(values: list[bytes | None]) -> Scored:
-    if _worker_model is None:  # the initializer always sets it; a None here is a bug, not bad input
-        raise ScoringError("scoring worker has no model")
+    if _worker_model is None:
+        raise ScoringError(f"scoring worker has no model: {_worker_error}")
     return score_values(_worker_model, values)
 
 
 def _loaded_version() -> str:
-    return _worker_model.version if _worker_model is not None else ""
+    if _worker_model is None:
+        raise ScoringError(_worker_error)
+    return _worker_model.version
 
 
 class Scorer:
@@ -104,7 +110,7 @@ class Scorer:
                 loaded = await asyncio.gather(
                     *[loop.run_in_executor(self._pool, _loaded_version) for _ in range(self.workers * 2)]
                 )
-            except BrokenProcessPool as exc:
+            except (BrokenProcessPool, ScoringError) as exc:
                 self.close()
                 raise ScoringError(f"scoring workers could not load model {self.version!r}: {exc}") from exc
             if set(loaded) != {self.version}:
