@@ -90,9 +90,3 @@ class HashedNgrams:
         for gram in [*toks, *(f"{a} {b}" for a, b in pairwise(toks))]:
             names.setdefault(word_column(gram), f"term:{gram}")
         return names
-
-    def __getstate__(self) -> dict[str, object]:
-        return {}
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        self._cache = {}
