@@ -18,7 +18,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from classifiers.model import NewsClassifier
 from consumers.scoring import Scored, Scorer
-from monitor.kafka import make_consumer, make_producer
+from monitor.kafka import Outgoing, make_consumer, make_producer, produce_all
 from monitor.messages import DeadLetter, encode, encode_key
 from monitor.settings import Settings
 
@@ -35,19 +35,27 @@ class _Batch:
     started: float
 
 
+def _letter(topic: str, rec: ConsumerRecord[bytes, bytes], reason: str) -> Outgoing:
+    letter = DeadLetter.of(
+        rec.value, source_key=rec.key, reason=reason, source_topic=rec.topic, error_class="bad_input", attempts=1
+    )
+    return Outgoing(topic, encode_key(letter), encode(letter))
+
+
 async def _produce(
     producer: AIOKafkaProducer, settings: Settings, records: list[ConsumerRecord[bytes, bytes]], scored: Scored
-) -> None:
-    futures = [await producer.send(settings.topics.classified, value, key=key) for _, key, value in scored.messages]
-    for index, reason in scored.bad:
-        rec = records[index]
-        letter = DeadLetter(
-            source_topic=rec.topic, source_key=(rec.key or b"").decode("utf-8", "replace"), reason=reason,
-            error_class="bad_input", payload=(rec.value or b"").decode("utf-8", "replace")[:100_000], attempts=1,
-        )  # fmt: skip
-        futures.append(await producer.send(settings.topics.dead_letter, encode(letter), key=encode_key(letter)))
-    if futures:
-        await asyncio.gather(*futures)
+) -> int:
+    """Produce a batch's results; an item too large to produce is dead-lettered. Return how many were rejected."""
+    dlq = settings.topics.dead_letter
+    out = [Outgoing(settings.topics.classified, key, value) for _, key, value in scored.messages]
+    letters = [_letter(dlq, records[index], reason) for index, reason in scored.bad]
+    rejected = await produce_all(producer, out + letters)
+    if any(r.index >= len(out) for r in rejected):
+        raise RuntimeError("the broker refused a dead letter")  # bounded by DeadLetter.of: a bug, not bad input
+    late = [_letter(dlq, records[scored.messages[r.index][0]], r.reason) for r in rejected]
+    if late and await produce_all(producer, late):
+        raise RuntimeError("the broker refused a dead letter")
+    return len(late)
 
 
 async def run_classifier(settings: Settings, stop: asyncio.Event, model: NewsClassifier | None = None) -> None:
@@ -89,7 +97,7 @@ async def run_classifier(settings: Settings, stop: asyncio.Event, model: NewsCla
 async def _finish(consumer: object, producer: AIOKafkaProducer, settings: Settings, b: _Batch) -> int:
     """Produce a scored batch, then commit its offsets; return how many items it classified."""
     scored = await b.scoring
-    await _produce(producer, settings, b.records, scored)
+    too_large = await _produce(producer, settings, b.records, scored)
     # A rebalance while the batch was in flight may have moved some partitions away; their new owner re-reads
     # them from the last commit (at least once), and committing them here would fail.
     owned = consumer.assignment()  # type: ignore[attr-defined]
@@ -102,10 +110,11 @@ async def _finish(consumer: object, producer: AIOKafkaProducer, settings: Settin
         log.warning("classifier.commit_lost_to_rebalance", error=str(exc), records=len(b.records))
         await _seek_committed(consumer, list(b.offsets))
         return 0
-    if scored.bad:
-        log.warning("classifier.bad_input", count=len(scored.bad), topic=settings.topics.dead_letter)
+    if scored.bad or too_large:
+        log.warning("classifier.bad_input", undecodable=len(scored.bad), too_large=too_large,
+                    topic=settings.topics.dead_letter)  # fmt: skip
     log.debug("classifier.batch", items=len(scored.messages), ms=round((time.monotonic() - b.started) * 1000))
-    return len(scored.messages)
+    return len(scored.messages) - too_large
 
 
 async def _seek_committed(consumer: object, tps: list[TopicPartition]) -> None:

@@ -165,7 +165,11 @@ class Delivery(Message):
 
 
 class DeadLetter(Message):
-    """A message that could not be processed, with the reason: the value of `news.dlq` (reserved)."""
+    """A message that could not be processed, with the reason: the value of `news.dlq`."""
+
+    # A dead letter must itself fit in a Kafka message, whatever it carries.
+    PAYLOAD_MAX_CHARS: ClassVar[int] = 100_000
+    REASON_MAX_CHARS: ClassVar[int] = 2000
 
     source_topic: str
     source_key: str
@@ -175,9 +179,25 @@ class DeadLetter(Message):
     attempts: int = 0
     at: UtcDatetime = Field(default_factory=utcnow)
     sink: str = ""
+    payload_truncated: bool = False
 
     def key(self) -> str:
         return self.source_key
+
+    @classmethod
+    def of(
+        cls, payload: bytes | str | None, *, source_key: bytes | str | None, reason: str, **fields: Any
+    ) -> DeadLetter:
+        """A dead letter for this payload, cut to PAYLOAD_MAX_CHARS and marked when cut."""
+        text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload or ""
+        key = source_key.decode("utf-8", "replace") if isinstance(source_key, bytes) else source_key or ""
+        return cls(
+            source_key=key[:1000],
+            reason=reason[: cls.REASON_MAX_CHARS],
+            payload=text[: cls.PAYLOAD_MAX_CHARS],
+            payload_truncated=len(text) > cls.PAYLOAD_MAX_CHARS,
+            **fields,
+        )
 
 
 def _unhex(text: str, size: int) -> bytes | None:

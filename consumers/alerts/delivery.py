@@ -99,13 +99,8 @@ class DeliveryStage:
         self, rec: ConsumerRecord[bytes, bytes], reason: str, error_class: Literal["permanent", "bad_input"]
     ) -> None:
         assert self._recorder is not None
-        letter = DeadLetter(
-            source_topic=rec.topic,
-            source_key=(rec.key or b"").decode("utf-8", "replace"),
-            reason=reason,
-            error_class=error_class,
-            payload=(rec.value or b"").decode("utf-8", "replace")[:100_000],
-            attempts=0,
+        letter = DeadLetter.of(
+            rec.value, source_key=rec.key, reason=reason, source_topic=rec.topic, error_class=error_class, attempts=0
         )
         tp = TopicPartition(rec.topic, rec.partition)
         task = asyncio.create_task(self._recorder.write([], [letter]))

@@ -253,12 +253,12 @@ class SinkDispatcher:
         if status != "delivered":
             error_class: Literal["permanent", "exhausted"] = "permanent" if status == "failed" else "exhausted"
             letters = [
-                DeadLetter(
-                    source_topic=self._source_topic,
+                DeadLetter.of(
+                    encode(j.alert),
                     source_key=j.alert.event_id,
-                    reason=why[:2000],
+                    reason=why,
+                    source_topic=self._source_topic,
                     error_class=error_class,
-                    payload=encode(j.alert).decode("utf-8"),
                     attempts=attempt,
                     sink=self.name,
                 )

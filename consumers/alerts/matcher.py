@@ -15,14 +15,23 @@ from datetime import datetime
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
 
 from consumers.alerts.offsets import commit
 from consumers.alerts.rules import Rule, RuleSet, load_rules
 from consumers.alerts.suppression import SuppressionStore
-from monitor.kafka import make_consumer, make_producer
-from monitor.messages import Alert, AlertState, ClassifiedItem, DeadLetter, DecodeError, decode, encode, utcnow
-from monitor.settings import Settings
+from monitor.kafka import Outgoing, make_consumer, make_producer, produce_retrying
+from monitor.messages import (
+    Alert,
+    AlertState,
+    ClassifiedItem,
+    DeadLetter,
+    DecodeError,
+    decode,
+    encode,
+    encode_key,
+    utcnow,
+)
+from monitor.settings import Settings, TopicSettings
 
 log = structlog.get_logger(__name__)
 
@@ -84,20 +93,33 @@ def alerts_for(
     return out
 
 
-async def _produce(producer: AIOKafkaProducer, out: list[tuple[str, bytes, bytes]], stop: asyncio.Event) -> bool:
-    """Produce and wait for every acknowledgement, retrying through broker outages; False if stopped meanwhile."""
-    delay = 0.2
-    while True:
-        try:
-            futures = [await producer.send(topic, value, key=key) for topic, key, value in out]
-            await asyncio.gather(*futures)
-            return True
-        except KafkaError as exc:
-            if stop.is_set():
-                return False
-            log.warning("alert.produce_retry", error=repr(exc), records=len(out), retry_in_s=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+async def _produce_alerts(
+    producer: AIOKafkaProducer, t: TopicSettings, alerts: list[Alert], letters: list[Outgoing], stop: asyncio.Event
+) -> list[Alert] | None:
+    """Produce alerts and dead letters through broker outages; return the alerts produced, None if stopped meanwhile.
+
+    An alert too large to produce dead-letters its story instead: one record must never stall the stage.
+    """
+    out = [Outgoing(t.alerts, a.event_id.encode(), encode(a)) for a in alerts]
+    rejected = await produce_retrying(producer, out + letters, stage="alert", stop=stop)
+    if rejected is None:
+        return None
+    if any(r.index >= len(out) for r in rejected):
+        raise RuntimeError("the broker refused a dead letter")  # bounded by DeadLetter.of: a bug, not bad input
+    late = [_letter(t, alerts[r.index].item, r.reason) for r in rejected]
+    for r in rejected:
+        log.warning("alert.too_large", event_id=alerts[r.index].event_id, reason=r.reason)
+    if late and await produce_retrying(producer, late, stage="alert", stop=stop) is None:
+        return None
+    refused = {r.index for r in rejected}
+    return [a for i, a in enumerate(alerts) if i not in refused]
+
+
+def _letter(t: TopicSettings, c: ClassifiedItem, reason: str) -> Outgoing:
+    letter = DeadLetter.of(
+        encode(c), source_key=c.key(), reason=reason, source_topic=t.classified, error_class="bad_input", attempts=1
+    )
+    return Outgoing(t.dead_letter, encode_key(letter), encode(letter))
 
 
 class _CatchUp(ConsumerRebalanceListener):
@@ -138,10 +160,9 @@ async def run_matcher(settings: Settings, stop: asyncio.Event, rules: RuleSet | 
             records = [r for recs in batch.values() for r in recs]
             if not records:
                 continue
-            alerts, letters = _match(rules, records, store, rate, t.dead_letter)
-            if not await _produce(
-                producer, [(t.alerts, a.event_id.encode(), encode(a)) for a in alerts] + letters, stop
-            ):
+            matched, letters = _match(rules, records, store, rate, t.dead_letter)
+            alerts = await _produce_alerts(producer, t, matched, letters, stop)
+            if alerts is None:
                 break
             states = [
                 AlertState(
@@ -149,7 +170,8 @@ async def run_matcher(settings: Settings, stop: asyncio.Event, rules: RuleSet | 
                 )
                 for a in alerts
             ]
-            if not await _produce(producer, [(t.alert_state, x.event_id.encode(), encode(x)) for x in states], stop):
+            out = [Outgoing(t.alert_state, x.event_id.encode(), encode(x)) for x in states]
+            if await produce_retrying(producer, out, stage="alert", stop=stop) is None:
                 break
             for a in alerts:
                 log.info("alert.matched", rule=a.rule_id, event_id=a.event_id, mode=a.mode, title=a.item.item.title)
@@ -169,24 +191,23 @@ def _match(
     store: SuppressionStore,
     rate: RuleRate,
     dlq_topic: str,
-) -> tuple[list[Alert], list[tuple[str, bytes, bytes]]]:
+) -> tuple[list[Alert], list[Outgoing]]:
     alerts: list[Alert] = []
-    letters: list[tuple[str, bytes, bytes]] = []
+    letters: list[Outgoing] = []
     now, mono = utcnow(), time.monotonic()
     for rec in records:
         try:
             c = decode(ClassifiedItem, rec.value)
         except DecodeError as exc:
-            key = (rec.key or b"").decode("utf-8", "replace")
-            letter = DeadLetter(
-                source_topic=rec.topic,
-                source_key=key,
+            letter = DeadLetter.of(
+                rec.value,
+                source_key=rec.key,
                 reason=str(exc),
+                source_topic=rec.topic,
                 error_class="bad_input",
-                payload=(rec.value or b"").decode("utf-8", "replace")[:100_000],
                 attempts=1,
             )
-            letters.append((dlq_topic, key.encode(), encode(letter)))
+            letters.append(Outgoing(dlq_topic, encode_key(letter), encode(letter)))
             log.warning("alert.bad_input", topic=rec.topic, offset=rec.offset, error=str(exc))
             continue
         alerts.extend(alerts_for(rules, c, store, rate, now, mono))

@@ -6,8 +6,8 @@ import asyncio
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
+from monitor.kafka import Outgoing, produce_retrying
 from monitor.messages import DeadLetter, Delivery, Message, encode, encode_key
 from monitor.settings import TopicSettings
 
@@ -26,17 +26,11 @@ class Recorder:
         """Produce the records and wait for every acknowledgement, retrying while the broker is unreachable."""
         out: list[tuple[str, Message]] = [(self._topics.deliveries, d) for d in deliveries]
         out += [(self._topics.dead_letter, x) for x in letters or []]
-        delay = 0.2
-        while True:
-            try:
-                futures = [await self._producer.send(t, encode(m), key=encode_key(m)) for t, m in out]
-                await asyncio.gather(*futures)
-                return
-            except KafkaError as exc:
-                # Retryable by nature here: the outcome is already decided and must not be lost.
-                log.warning("delivery.record_retry", error=repr(exc), records=len(out), retry_in_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        # Retried through outages: the outcome is already decided and must not be lost.
+        records = [Outgoing(t, encode_key(m), encode(m)) for t, m in out]
+        for r in await produce_retrying(self._producer, records, stage="deliver") or []:
+            # Unreachable with bounded records; logged rather than retried, so the stage never stalls on one.
+            log.error("delivery.record_refused", topic=r.record.topic, key=r.record.key, reason=r.reason)
 
     def note(self, deliveries: list[Delivery]) -> None:
         """Record attempts that decide nothing (retries) without making anyone wait for them."""
