@@ -81,8 +81,9 @@ class IngestSettings(_Section):
     # Pollers sharing this consumer group split the feed registry; a dead one's feeds move after the session.
     group_id: str = Field("newsmon-pollers", min_length=1)
     session_timeout_s: float = Field(10.0, ge=1, le=300)
-    title_max_chars: int = Field(500, ge=20)
-    summary_max_chars: int = Field(2000, ge=50)
+    # Bounded above so that an item, classified and wrapped in an alert, always fits in one Kafka message.
+    title_max_chars: int = Field(500, ge=20, le=5000)
+    summary_max_chars: int = Field(2000, ge=50, le=100_000)
     # Adaptive polling: a feed is polled at this fraction of its learned gap between new items.
     poll_fraction: float = Field(0.5, gt=0, le=1)
     # Weight of the newest observed gap in the exponentially weighted mean.
@@ -95,6 +96,8 @@ class IngestSettings(_Section):
     silent_after_s: float = Field(0.0, ge=0)
     # A 304 that changes nothing an operator needs is written to the feed-state topic at most this often.
     state_write_interval_s: float = Field(300.0, gt=0)
+    # Only a feed's newest entries are read, and remembered as seen, so its state fits in one Kafka message.
+    max_items_per_feed: int = Field(10_000, ge=10, le=15_000)
     # Processes that parse fetched feeds, so parsing has cores of its own; 0 parses in a thread of the poller.
     parse_workers: int = Field(2, ge=0, le=64)
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import feedparser
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.normalize import canonical_url, html_to_text, normalize_entries
@@ -240,3 +243,43 @@ def test_source_metadata_is_on_every_item() -> None:
     assert (a.feed_id, a.source, a.feed_url, a.region) == ("src", "Example News", feed.url, "latam")
     assert (a.feed_title, a.feed_format, a.feed_lang, a.lang) == ("Example Daily", "rss20", "pt", "pt")
     assert (b.lang, b.feed_lang, b.categories) == ("es", "pt", ["politics", "votes"])
+
+
+def _hostile_entry(n: int) -> dict[str, Any]:
+    """An entry whose every field is enormous and laced with terminal escape sequences."""
+    esc = "\x1b]8;;https://evil.example\x07\x1b[2J\x1b[31m\x9b1m\x00\x7f"
+    big = (esc + "word ") * (n // 40)
+    link = "https://news.example.org/" + "a" * n
+    return {
+        "title": big, "summary": big, "link": link, "id": link, "author": big, "language": big,
+        "tags": [{"term": big} for _ in range(500)], "feed_title": big, "feed_format": big,
+        "places": [big] * 500, "subjects": [big] * 500,
+        "published_parsed": (2024, 3, 15, 11, 0, 0, 4, 75, 0),
+    }  # fmt: skip
+
+
+def test_every_field_of_a_hostile_entry_is_bounded_and_free_of_control_characters() -> None:
+    feed = FeedConfig(id="t", url="https://news.example.org/rss", name="Example", categories=("a" * 100,) * 20)
+    [item], _ = normalize_entries([_hostile_entry(200_000)], feed, feed_lang="", fetched_at=NOW,
+                                  backfill_before=None)  # fmt: skip
+    encoded = item.model_dump_json()
+    assert len(encoded.encode()) < 32 * 1024  # with the default limits; 2 MB went in
+    texts = [v for v in item.model_dump(mode="json").values() if isinstance(v, str)]
+    texts += [*item.categories, *item.places, *item.subjects]
+    assert not [t for t in texts if re.search(r"[\x00-\x1f\x7f-\x9f]", t)]
+    assert item.url == "" and item.id  # a link too long to keep whole is dropped, not cut into a wrong one
+    assert "evil.example" in item.title and "word" in item.title and len(item.title) <= 500
+    assert len(item.summary) <= 2000 and len(item.categories) <= 20 and len(item.places) <= 20
+
+
+def test_a_link_without_title_or_summary_is_a_bounded_title() -> None:
+    entry = {"link": "https://news.example.org/" + "a" * 100_000}
+    [item], _ = normalize_entries([entry], FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    assert len(item.title) <= 500 and item.url == ""
+
+
+def test_a_feed_config_field_cannot_be_unbounded() -> None:
+    for bad in ({"name": "n" * 5000}, {"region": "r" * 5000}, {"url": "https://x.example/" + "a" * 5000},
+                {"categories": ["c"] * 100}, {"categories": ["c" * 5000]}):  # fmt: skip
+        with pytest.raises(ValidationError):
+            FeedConfig.model_validate({"url": "https://x.example/rss", **bad})

@@ -17,6 +17,8 @@ class ErrorKind(StrEnum):
     PARSE = "parse"
     BLOCKED = "blocked"
     BAD_URL = "bad_url"
+    # The poll succeeded but the broker did not take the feed's state; the items it produced stay seen.
+    STATE_WRITE = "state_write"
 
 
 # Kinds that a later poll cannot fix without someone changing the feed or its URL.

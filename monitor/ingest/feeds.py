@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import yaml
@@ -24,12 +25,13 @@ def default_feed_id(url: str) -> str:
 class FeedConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: str
+    # Every field ends up in each of the feed's items: bounded, so an item always fits in a Kafka message.
+    url: str = Field(max_length=2048)
     id: str = ""
-    name: str = ""
-    lang: str = ""
-    region: str = ""
-    categories: tuple[str, ...] = ()
+    name: str = Field("", max_length=200)
+    lang: str = Field("", max_length=35)
+    region: str = Field("", max_length=100)
+    categories: tuple[Annotated[str, Field(max_length=100)], ...] = Field((), max_length=20)
     interval_s: float | None = Field(None, gt=0)  # a fixed interval: no learning from the feed's rhythm
     min_interval_s: float | None = Field(None, gt=0)
     max_interval_s: float | None = Field(None, gt=0)

@@ -19,6 +19,12 @@ from monitor.messages import RawItem
 _TRACKING_PARAMS = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_hsenc",
                     "_hsmi", "ocid", "cmpid", "icid", "xtor", "ito", "smid", "ref_src"}  # fmt: skip
 _WS = re.compile(r"\s+")
+# C0 and C1 controls other than whitespace: escape sequences in a title must never reach an operator's terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+# Longer links are dropped rather than cut: a cut URL leads somewhere else. The story keeps its id either way.
+URL_MAX_CHARS = 2048
+# Text beyond this many times a field's limit is never looked at: markup may pad text, but not without end.
+_PRECUT_FACTOR = 20
 _BLOCK_TAGS = ("p, div, br, li, ul, ol, h1, h2, h3, h4, h5, h6, tr, td, th, table, blockquote, pre, section, article, "
                "header, footer, aside, figure, figcaption, dd, dt, hr")  # fmt: skip
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -56,10 +62,15 @@ def canonical_url(url: str) -> str:
 _TAG = re.compile(r"</?[A-Za-z][^>]*>")
 
 
+def _precut(value: str, max_chars: int | None) -> str:
+    return value if max_chars is None else value[: max(max_chars * _PRECUT_FACTOR, 4096)]
+
+
 def html_to_text(value: str, max_chars: int | None = None) -> str:
     """Plain text of an HTML fragment: entities decoded, scripts and styles dropped, whitespace collapsed."""
     if not value:
         return ""
+    value = _precut(value, max_chars)
     if "<" in value or "&" in value:
         tree = LexborHTMLParser(value)
         for node in tree.css("script, style, noscript, template"):
@@ -78,8 +89,8 @@ def html_to_text(value: str, max_chars: int | None = None) -> str:
 
 
 def plain_text(value: str, max_chars: int | None = None) -> str:
-    """Whitespace collapsed and cut at a word boundary with an ellipsis; the text is not parsed as HTML."""
-    text = _WS.sub(" ", value).strip()
+    """Whitespace collapsed, control characters dropped, cut at a word boundary with an ellipsis; not parsed as HTML."""
+    text = _WS.sub(" ", _CONTROL.sub("", _precut(value, max_chars))).strip()
     if max_chars is not None and len(text) > max_chars:
         cut = text.rfind(" ", 0, max_chars - 1)
         text = text[: cut if cut > max_chars // 2 else max_chars - 1].rstrip() + "…"
@@ -116,6 +127,15 @@ def _entry_date(entry: dict[str, Any]) -> datetime | None:
     return None
 
 
+def newest_entries(entries: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """At most `limit` entries: the newest by date (undated ones count as newest), in document order."""
+    if len(entries) <= limit:
+        return entries
+    latest = datetime.max.replace(tzinfo=UTC)
+    ranked = sorted(range(len(entries)), key=lambda i: _entry_date(entries[i]) or latest, reverse=True)
+    return [entries[i] for i in sorted(ranked[:limit])]
+
+
 def _field(entry: dict[str, Any], *keys: str) -> tuple[str, bool]:
     """The first non-empty of `keys` and whether it is HTML (feedparser says text/plain for plain text)."""
     for k in keys:
@@ -143,15 +163,22 @@ def _lang(value: object) -> str:
 def _strings(value: object, limit: int, max_chars: int = 200) -> list[str]:
     if not isinstance(value, list):
         return []
-    return list(dict.fromkeys(plain_text(v, max_chars) for v in value if isinstance(v, str) and v.strip()))[:limit]
+    # Repeats collapse, so look a little past the limit, but never through an endless list.
+    texts = (plain_text(v, max_chars) for v in value[: limit * 4] if isinstance(v, str))
+    return list(dict.fromkeys(t for t in texts if t))[:limit]
 
 
-def _tags(entry: dict[str, Any]) -> list[str]:
+def _tags(entry: dict[str, Any], limit: int) -> list[str]:
     tags = entry.get("tags")
     if not isinstance(tags, list):
         return []
-    terms = (t.get("term") or t.get("label") or "" for t in tags if isinstance(t, dict))
-    return [plain_text(str(t), 200) for t in terms if str(t).strip()]
+    return _strings(
+        [str(t.get("term") or t.get("label") or "") for t in tags[: limit * 4] if isinstance(t, dict)], limit
+    )
+
+
+def _identifier(value: object, max_chars: int) -> str:
+    return _CONTROL.sub("", str(value or "")[: max_chars * 2]).strip()[:max_chars]
 
 
 @dataclass
@@ -197,12 +224,15 @@ def _drafts(entries: list[dict[str, Any]], title_max: int, summary_max: int) -> 
     for entry in entries:
         title = _clean(_field(entry, "title"), title_max)
         summary = _clean(_field(entry, "summary", "description", "content"), summary_max)
-        link = str(entry.get("link") or "").strip()
-        guid = str(entry.get("id") or "").strip()
+        # Whole for identity (hashed); bounded where they are kept.
+        link = _CONTROL.sub("", str(entry.get("link") or "")).strip()
+        guid = _CONTROL.sub("", str(entry.get("id") or "")).strip()
         if not title and not summary and not link:
             empty += 1
             continue
-        drafts.append(_Draft(entry, title or plain_text(summary, 120) or link, summary, link, guid))
+        drafts.append(
+            _Draft(entry, title or plain_text(summary, 120) or plain_text(link, title_max), summary, link, guid)
+        )
     return drafts, empty
 
 
@@ -246,27 +276,28 @@ def _item(
         modified = None
     source_lang = _lang(feed.lang) or _lang(feed_lang)
     url = d.link or (d.guid if _is_url(d.guid) else "")
+    url = canonical_url(url) if url else ""
     return RawItem(
         id=item_id,
         feed_id=feed.id,
         feed_url=feed.url,
         source=feed.name,
-        url=canonical_url(url) if url else "",
+        url=url if len(url) <= URL_MAX_CHARS else "",
         title=d.title,
         summary=d.summary,
         published=published,
         fetched_at=fetched_at,
         published_estimated=estimated,
         lang=_lang(entry.get("language")) or source_lang,
-        categories=list(dict.fromkeys([*feed.categories, *_tags(entry)]))[:20],
+        categories=list(dict.fromkeys([*feed.categories, *_tags(entry, 20)]))[:20],
         author=html_to_text(str(entry.get("author") or ""), 200),
-        guid=d.guid[:1000],
+        guid=_identifier(d.guid, 1000),
         content_hash=content_hash(d.title, d.summary),
         backfill=backfill_before is not None and (estimated or published < backfill_before),
         feed_title=html_to_text(str(entry.get("feed_title") or ""), 200),
         feed_lang=source_lang,
         region=feed.region,
-        feed_format=str(entry.get("feed_format") or "")[:20],
+        feed_format=_identifier(entry.get("feed_format"), 20),
         modified=modified,
         places=_strings(entry.get("places"), 20),
         subjects=_strings(entry.get("subjects"), 50),

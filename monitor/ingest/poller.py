@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from dataclasses import dataclass
@@ -11,16 +10,18 @@ from datetime import datetime, timedelta
 import aiohttp
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from monitor import metrics
 from monitor.ingest import parsepool, policy
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.fetcher import FetchResult, fetch
-from monitor.ingest.normalize import normalize_entries
+from monitor.ingest.normalize import newest_entries, normalize_entries
 from monitor.ingest.parser import ParsedFeed
 from monitor.ingest.state import FeedStateStore, compact
-from monitor.messages import FeedState, RawItem, SeenItems, encode, encode_key, utcnow
+from monitor.kafka import ErrorClass, Outgoing, classify_error, produce_all
+from monitor.messages import DeadLetter, FeedState, RawItem, SeenItems, encode, encode_key, utcnow
 from monitor.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -61,6 +62,7 @@ class FeedPoller:
         # Feed id -> (the stored state it was derived from, the newer state not yet written, e.g. after a 304).
         self._unwritten: dict[str, tuple[FeedState | None, FeedState]] = {}
         self._written_at: dict[str, float] = {}
+        self._capped: set[str] = set()  # feeds already warned about listing more than max_items_per_feed
         # State read back at start-up is already in the topic: count it as written then.
         self._started = time.monotonic()
 
@@ -105,11 +107,11 @@ class FeedPoller:
                     )
                 return await self._not_modified(feed, state, result, now, bounds)
             parsed = await self._parse(result)
+            return await self._fresh(feed, state, result, parsed, now, bounds)
         except FeedError as exc:
             metrics.poll_failed(exc.kind.value)
-            await self._failed(feed, state, exc, now, bounds)
+            await self._failed(feed, exc.state if isinstance(exc, StateNotWritten) else state, exc, now, bounds)
             raise
-        return await self._fresh(feed, state, result, parsed, now, bounds)
 
     def _current(self, feed: FeedConfig, now: datetime) -> FeedState:
         state = self.state_of(feed)
@@ -170,6 +172,7 @@ class FeedPoller:
             slow=exc.slow_retry,
             rng=self._rng,
         )
+        # A refused write stays in memory as unwritten; the poll has failed either way.
         await self._write(
             state.model_copy(
                 update={
@@ -230,7 +233,7 @@ class FeedPoller:
         written = self._written_at.get(feed.id, self._started)
         stale = time.monotonic() - written >= self._s.ingest.state_write_interval_s
         if changed or stale:
-            await self._write(new)
+            await self._write_or_fail(state, new)
         else:
             self._unwritten[feed.id] = (self._store.get(feed.id), compact(new))
         self._log_silence(feed, state, new, quiet)
@@ -251,8 +254,12 @@ class FeedPoller:
         first_poll = state.last_success is None
         # A feed's first poll lists its backlog; only stories from the last interval count as fresh.
         fresh_window = timedelta(seconds=bounds.fixed_s or ing.default_interval_s)
+        entries = newest_entries(parsed.entries, ing.max_items_per_feed)
+        if len(entries) < len(parsed.entries) and feed.id not in self._capped:
+            self._capped.add(feed.id)
+            log.warning("feed.too_many_items", feed=feed.id, listed=len(parsed.entries), kept=len(entries))
         items, empty = normalize_entries(
-            parsed.entries,
+            entries,
             source,
             feed_lang=parsed.lang,
             fetched_at=now,
@@ -293,7 +300,7 @@ class FeedPoller:
                 "next_poll_at": now + timedelta(seconds=delay),
             }
         )
-        await self._write(updated)
+        await self._write_or_fail(state, updated)
         self._log_silence(feed, state, updated, quiet)
         return PollOutcome(200, len(items), len(new), len(changed), empty, parsed.warning, delay)
 
@@ -326,14 +333,47 @@ class FeedPoller:
         elif before.silent and not after.silent:
             log.info("feed.speaks_again", feed=feed.id, quiet_s=round(quiet_s))
 
-    async def _write(self, state: FeedState) -> None:
-        await self._store.put(state)
+    async def _write(self, state: FeedState) -> KafkaError | None:
+        """Write the state; when the broker does not take it, keep it in memory as unwritten and return the error."""
+        try:
+            await self._store.put(state)
+        except KafkaError as exc:
+            if classify_error(exc) is ErrorClass.FATAL:
+                raise
+            self._unwritten[state.feed_id] = (self._store.get(state.feed_id), compact(state))
+            return exc
         metrics.STATE_WRITES.inc()
         self._unwritten.pop(state.feed_id, None)
         self._written_at[state.feed_id] = time.monotonic()
+        return None
+
+    async def _write_or_fail(self, before: FeedState, after: FeedState) -> None:
+        """Write the state after a poll; a refusal fails the poll, which keeps what it learned and backs off."""
+        error = await self._write(after)
+        if error is None:
+            return
+        carried = {k: getattr(before, k) for k in ("consecutive_errors", "error_counts", "not_found_streak")}
+        raise StateNotWritten(after.model_copy(update=carried), error)
 
     async def _produce(self, items: list[RawItem]) -> None:
-        topic = self._s.topics.raw
-        futures = [await self._producer.send(topic, encode(i), key=encode_key(i)) for i in items]
-        if futures:
-            await asyncio.gather(*futures)
+        """Produce items, waiting for every acknowledgement; one too large to produce is dead-lettered instead."""
+        t = self._s.topics
+        rejected = await produce_all(self._producer, [Outgoing(t.raw, encode_key(i), encode(i)) for i in items])
+        letters = [self._letter(items[r.index], r.reason) for r in rejected]
+        if letters and await produce_all(self._producer, letters):
+            raise RuntimeError("the broker refused a dead letter")  # bounded by DeadLetter.of: a bug, not bad input
+
+    def _letter(self, item: RawItem, reason: str) -> Outgoing:
+        log.error("feed.item_too_large", feed=item.feed_id, item=item.id, reason=reason)
+        t = self._s.topics
+        letter = DeadLetter.of(encode(item), source_key=item.id, reason=reason, source_topic=t.raw,
+                               error_class="bad_input", attempts=1)  # fmt: skip
+        return Outgoing(t.dead_letter, encode_key(letter), encode(letter))
+
+
+class StateNotWritten(FeedError):
+    """The broker did not take a feed's state after a poll; `state` is what the poll learned, items included."""
+
+    def __init__(self, state: FeedState, error: KafkaError) -> None:
+        super().__init__(ErrorKind.STATE_WRITE, f"feed state not written: {error!r}"[:300])
+        self.state = state
