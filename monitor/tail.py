@@ -6,13 +6,19 @@ import asyncio
 import sys
 from typing import TextIO
 
+from monitor.ingest.normalize import strip_controls
 from monitor.kafka import make_consumer
 from monitor.messages import ClassifiedItem, DecodeError, RawItem, decode
 from monitor.settings import Settings
 
 
 def describe(topic: str, value: bytes | None, settings: Settings) -> str:
-    """One readable line for a message of any newsmon topic."""
+    """One readable line for a message of any newsmon topic, with nothing a terminal would act on."""
+    # Any client can write to a topic: its text may carry escape sequences that normalization never saw.
+    return strip_controls(_describe(topic, value, settings)).replace("\n", " ").replace("\r", " ")
+
+
+def _describe(topic: str, value: bytes | None, settings: Settings) -> str:
     try:
         if topic == settings.topics.raw:
             raw = decode(RawItem, value)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.normalize import canonical_url, html_to_text, normalize_entries
+from monitor.messages import RawItem, encode
 from tests.support.feeds import rss
 
 FEED = FeedConfig(id="t", url="https://news.example.org/rss", name="Example")
@@ -283,3 +284,16 @@ def test_a_feed_config_field_cannot_be_unbounded() -> None:
                 {"categories": ["c"] * 100}, {"categories": ["c" * 5000]}):  # fmt: skip
         with pytest.raises(ValidationError):
             FeedConfig.model_validate({"url": "https://x.example/rss", **bad})
+
+
+def test_tail_prints_no_escape_sequence_even_for_records_normalization_never_saw() -> None:
+    from monitor.settings import Settings
+    from monitor.tail import describe
+
+    s = Settings()
+    esc = "\x1b]8;;https://evil.example\x07click\x1b[2J\nnext line\x9b"
+    item = RawItem(id="i", feed_id="f", feed_url="https://f.example/", source=esc, title=esc, published=NOW,
+                   fetched_at=NOW, content_hash="h")  # fmt: skip
+    for topic in (s.topics.raw, s.topics.alerts):
+        line = describe(topic, encode(item), s)
+        assert "click" in line and not re.search(r"[\x00-\x1f\x7f-\x9f]", line), line

@@ -62,6 +62,11 @@ def canonical_url(url: str) -> str:
 _TAG = re.compile(r"</?[A-Za-z][^>]*>")
 
 
+def strip_controls(text: str) -> str:
+    """The text without control characters other than whitespace, safe to print on a terminal."""
+    return _CONTROL.sub("", text)
+
+
 def _precut(value: str, max_chars: int | None) -> str:
     return value if max_chars is None else value[: max(max_chars * _PRECUT_FACTOR, 4096)]
 
