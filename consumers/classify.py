@@ -18,7 +18,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from classifiers.model import NewsClassifier
 from consumers.scoring import Scored, Scorer
-from monitor.kafka import Outgoing, make_consumer, make_producer, produce_all
+from monitor.kafka import Outgoing, make_consumer, make_producer, produce_all, produce_retrying
 from monitor.messages import DeadLetter, encode, encode_key
 from monitor.settings import Settings
 
@@ -49,7 +49,8 @@ async def _produce(
     dlq = settings.topics.dead_letter
     out = [Outgoing(settings.topics.classified, key, value) for _, key, value in scored.messages]
     letters = [_letter(dlq, records[index], reason) for index, reason in scored.bad]
-    rejected = await produce_all(producer, out + letters)
+    # Retried through broker outages (the batch stays uncommitted meanwhile); only a fatal error stops the stage.
+    rejected = await produce_retrying(producer, out + letters, stage="classify") or []
     if any(r.index >= len(out) for r in rejected):
         raise RuntimeError("the broker refused a dead letter")  # bounded by DeadLetter.of: a bug, not bad input
     late = [_letter(dlq, records[scored.messages[r.index][0]], r.reason) for r in rejected]
