@@ -29,6 +29,8 @@ _SASL_REFUSALS = (
     UnsupportedSaslMechanismError,
     IllegalSaslStateError,
 )
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_NAME_MISMATCH = (62, 64)
 
 
 class KafkaAccessError(ConfigError):
@@ -40,8 +42,10 @@ class _Startable(Protocol):
 
 
 def _ssl_context(k: KafkaSettings) -> ssl.SSLContext:
-    """A context that verifies the broker against `ssl_cafile` (else the system CAs) and its host name."""
-    return create_ssl_context(cafile=k.ssl_cafile, certfile=k.ssl_certfile, keyfile=k.ssl_keyfile)
+    """A context that verifies the broker against `ssl_cafile` (else the system CAs) and, by default, its name."""
+    context = create_ssl_context(cafile=k.ssl_cafile, certfile=k.ssl_certfile, keyfile=k.ssl_keyfile)
+    context.check_hostname = k.ssl_check_hostname
+    return context
 
 
 def security_options(k: KafkaSettings) -> dict[str, object]:
@@ -105,9 +109,10 @@ def _refusal(k: KafkaSettings, where: str, exc: BaseException) -> KafkaAccessErr
             "check kafka.sasl_username and the password (kafka.sasl_password_env / kafka.sasl_password_file)"
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return KafkaAccessError(
-            f"TLS: the certificate of {where} is not trusted ({exc.verify_message}); check kafka.ssl_cafile"
-        )
+        hint = "kafka.ssl_cafile"
+        if exc.verify_code in _NAME_MISMATCH:
+            hint = "that kafka.bootstrap names a host the certificate is for, or set kafka.ssl_check_hostname: false"
+        return KafkaAccessError(f"TLS: the certificate of {where} is not trusted ({exc.verify_message}); check {hint}")
     if isinstance(exc, ssl.SSLError):
         return KafkaAccessError(
             f"TLS handshake with {where} failed ({exc.reason or exc}); check kafka.security_protocol and, if the "

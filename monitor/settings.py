@@ -53,6 +53,8 @@ class KafkaSettings(_Section):
     ssl_cafile: Path | None = None  # none: the system's trusted CAs
     ssl_certfile: Path | None = None  # client certificate, for clusters that require mutual TLS
     ssl_keyfile: Path | None = None
+    # Off: the broker's certificate must still be signed by a trusted CA, but may name another host.
+    ssl_check_hostname: bool = True
 
     @property
     def local(self) -> bool:

@@ -13,7 +13,13 @@ USER = "alice"
 PASSWORD = "wonderland-7Qx"
 SCRAM_MECHANISMS = ("SCRAM-SHA-256", "SCRAM-SHA-512")
 # Listener name -> security protocol; the name is what the broker's per-listener settings are keyed by.
-LISTENERS = {"SSL": "SSL", "MTLS": "SSL", "SASL_SSL": "SASL_SSL", "SASL_PLAINTEXT": "SASL_PLAINTEXT"}
+LISTENERS = {
+    "SSL": "SSL",
+    "MTLS": "SSL",
+    "MISNAMED": "SSL",
+    "SASL_SSL": "SASL_SSL",
+    "SASL_PLAINTEXT": "SASL_PLAINTEXT",
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,7 @@ class Pki:
     client_cert: Path
     client_key: Path
     other_ca: Path  # a CA that signed nothing this broker presents
+    misnamed_server: Path  # key and certificate, signed by `ca`, for a host name that is not this broker's
 
 
 def _openssl(*args: str | Path) -> None:
@@ -54,13 +61,16 @@ def make_pki(d: Path) -> Pki:
     server_key, server_cert = _signed(d, "server", ca_key, ca, "subjectAltName=DNS:localhost,IP:127.0.0.1")
     client_key, client_cert = _signed(d, "client", ca_key, ca, "extendedKeyUsage=clientAuth")
     _, other_ca = _new_ca(d, "other-ca")
-    server = d / "server-keystore.pem"
+    misnamed_key, misnamed_cert = _signed(d, "misnamed", ca_key, ca, "subjectAltName=DNS:kafka.invalid")
+    server, misnamed = d / "server-keystore.pem", d / "misnamed-keystore.pem"
     server.write_text(server_key.read_text() + server_cert.read_text())
-    return Pki(ca, server, client_cert, client_key, other_ca)
+    misnamed.write_text(misnamed_key.read_text() + misnamed_cert.read_text())
+    return Pki(ca, server, client_cert, client_key, other_ca, misnamed)
 
 
 class SecuredBroker(LocalBroker):
-    """The project's broker plus SSL, MTLS (client certificate required), SASL_SSL and SASL_PLAINTEXT listeners."""
+    """The project's broker plus SSL, MTLS (client certificate required), MISNAMED (certificate for another host),
+    SASL_SSL and SASL_PLAINTEXT listeners."""
 
     def __init__(self, settings: KafkaSettings, data_dir: Path, pki: Pki) -> None:
         super().__init__(settings, data_dir)
@@ -87,6 +97,8 @@ class SecuredBroker(LocalBroker):
             "ssl.truststore.type": "PEM",
             "ssl.truststore.location": str(self.pki.ca),
             "listener.name.mtls.ssl.client.auth": "required",
+            "listener.name.misnamed.ssl.keystore.type": "PEM",
+            "listener.name.misnamed.ssl.keystore.location": str(self.pki.misnamed_server),
         }
 
     def _sasl_properties(self) -> dict[str, str]:
