@@ -239,3 +239,16 @@ def test_bad_security_setting_from_the_environment_names_the_variable(monkeypatc
     monkeypatch.setenv("NEWSMON_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
     with pytest.raises(ConfigError, match="NEWSMON_KAFKA_SASL_MECHANISM"):
         load_settings(REPO / "config" / "settings.yaml")
+
+
+def test_password_variable_wins_over_the_file_which_serves_when_it_is_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "kafka-password"
+    secret.write_text("from-the-file\n")
+    monkeypatch.delenv("KAFKA_PASSWORD", raising=False)
+    ks = KafkaSettings(bootstrap="kafka.example:9093", security_protocol="SASL_SSL", sasl_mechanism="PLAIN",
+                       sasl_username="u", sasl_password_env="KAFKA_PASSWORD", sasl_password_file=secret)  # fmt: skip
+    assert ks.sasl_password() == "from-the-file"
+    monkeypatch.setenv("KAFKA_PASSWORD", "from-the-variable")
+    assert ks.sasl_password() == "from-the-variable"
