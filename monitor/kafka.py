@@ -125,7 +125,7 @@ async def _tls_refusal(k: KafkaSettings, host: str, port: int) -> KafkaAccessErr
     """Complete a TLS handshake and wait briefly for the server's verdict on it; its refusal, if any."""
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=_ssl_context(k)), k.request_timeout_ms / 1000
+            asyncio.open_connection(host, port, ssl=_ssl_context(k)), min(k.request_timeout_ms / 1000, 10.0)
         )
     except (OSError, TimeoutError) as exc:
         return _refusal(k, f"{host}:{port}", exc)

@@ -114,6 +114,16 @@ async def test_wrong_password_is_a_refusal_naming_the_user_not_the_password(
     assert isinstance(caught.value, ConfigError)  # permanent: the process stops with exit code 2
 
 
+async def test_tail_with_a_wrong_password_is_a_refusal(secured: SecuredBroker, monkeypatch: pytest.MonkeyPatch) -> None:
+    from monitor.settings import Settings
+    from monitor.tail import tail
+
+    monkeypatch.setenv(PASSWORD_ENV, "not-the-password")
+    settings = Settings(kafka=_sasl(secured, "SASL_PLAINTEXT", "SCRAM-SHA-256"))
+    with pytest.raises(KafkaAccessError, match="SCRAM-SHA-256 authentication as 'alice' was refused"):
+        await asyncio.wait_for(tail(settings, ["news.raw"], asyncio.Event(), limit=1), 30)
+
+
 async def test_broker_certificate_from_another_ca_is_a_refusal(secured: SecuredBroker) -> None:
     ks = _settings(secured, "SSL", security_protocol="SSL", ssl_cafile=secured.pki.other_ca)
     with pytest.raises(KafkaAccessError, match=r"not trusted.*kafka\.ssl_cafile"):
