@@ -106,7 +106,7 @@ class KafkaSettings(_Section):
             raise ValueError(f"SASL needs a password from sasl_password_env or sasl_password_file ({where})")
         return v
 
-    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile", mode="before")
+    @field_validator("sasl_password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile", mode="before")
     @classmethod
     def _empty_path_is_none(cls, v: object) -> object:
         return None if v == "" else v
@@ -119,7 +119,7 @@ class KafkaSettings(_Section):
         if info.data.get("security_protocol") not in ("SSL", "SASL_SSL"):
             raise ValueError("set it only with security_protocol SSL or SASL_SSL")
         if not v.is_file():
-            raise ValueError(f"{v} does not exist")
+            raise ValueError(f"{v} does not exist or is not a file")
         return v
 
     @field_validator("ssl_cafile")
@@ -128,8 +128,8 @@ class KafkaSettings(_Section):
         if v is not None:
             try:
                 ssl.create_default_context(cafile=str(v))
-            except ssl.SSLError as exc:
-                raise ValueError(f"{v} holds no PEM CA certificate ({exc.reason})") from exc
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(f"{v} holds no readable PEM CA certificate ({exc.strerror or exc})") from exc
         return v
 
     @field_validator("ssl_keyfile")
@@ -141,8 +141,8 @@ class KafkaSettings(_Section):
         if v is not None:
             try:
                 ssl.create_default_context().load_cert_chain(str(cert), str(v))
-            except ssl.SSLError as exc:
-                raise ValueError(f"{v} does not load with certificate {cert} ({exc.reason})") from exc
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(f"{v} does not load with certificate {cert} ({exc.strerror or exc})") from exc
         return v
 
     @property

@@ -262,3 +262,14 @@ def test_password_variable_wins_over_the_file_which_serves_when_it_is_unset(
     assert ks.sasl_password() == "from-the-file"
     monkeypatch.setenv("KAFKA_PASSWORD", "from-the-variable")
     assert ks.sasl_password() == "from-the-variable"
+
+
+def test_empty_file_settings_from_the_environment_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Compose files pass optional values as `${VAR:-}`, i.e. empty strings.
+    for key, value in {"BOOTSTRAP": "kafka.example:9093", "SECURITY_PROTOCOL": "SASL_SSL", "SASL_MECHANISM": "PLAIN",
+                       "SASL_USERNAME": "u", "SASL_PASSWORD_ENV": "KAFKA_PASSWORD", "SASL_PASSWORD_FILE": "",
+                       "SSL_CAFILE": ""}.items():  # fmt: skip
+        monkeypatch.setenv(f"NEWSMON_KAFKA_{key}", value)
+    monkeypatch.setenv("KAFKA_PASSWORD", "pw")
+    k = load_settings(REPO / "config" / "settings.yaml").kafka
+    assert k.sasl_password_file is None and k.ssl_cafile is None and k.sasl_password() == "pw"
