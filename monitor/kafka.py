@@ -127,6 +127,12 @@ async def _tls_refusal(k: KafkaSettings, host: str, port: int) -> KafkaAccessErr
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(host, port, ssl=_ssl_context(k)), min(k.request_timeout_ms / 1000, 10.0)
         )
+    except ConnectionResetError:
+        # The port accepted the connection, then hung up on the TLS greeting: it does not speak TLS.
+        return KafkaAccessError(
+            f"{host}:{port} hung up during the TLS handshake, so it is not a TLS listener; check "
+            "kafka.security_protocol and the port in kafka.bootstrap"
+        )
     except (OSError, TimeoutError) as exc:
         return _refusal(k, f"{host}:{port}", exc)
     try:

@@ -140,6 +140,13 @@ async def test_certificate_for_another_host_name_is_a_refusal_unless_host_checks
     await asyncio.wait_for(_round_trip(ks.model_copy(update={"ssl_check_hostname": False})), 60)
 
 
+async def test_tls_client_on_a_plaintext_port_is_a_refusal_naming_the_protocol(secured: SecuredBroker) -> None:
+    ks = KafkaSettings(bootstrap=secured.bootstrap, security_protocol="SSL", ssl_cafile=secured.pki.ca,
+                       request_timeout_ms=10000)  # fmt: skip
+    with pytest.raises(KafkaAccessError, match=r"TLS handshake.*kafka\.security_protocol"):
+        await asyncio.wait_for(ensure_topics(ks, [TopicSpec("never.created", RawItem, 1)], 1), 30)
+
+
 async def test_mutual_tls_without_a_client_certificate_is_a_refusal(secured: SecuredBroker) -> None:
     ks = _settings(secured, "MTLS", security_protocol="SSL", ssl_cafile=secured.pki.ca)
     with pytest.raises(KafkaAccessError, match="TLS"):
