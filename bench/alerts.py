@@ -123,7 +123,7 @@ async def run(bootstrap: str, items: int, latency_items: int, rate: float) -> di
     with tempfile.TemporaryDirectory(prefix="newsmon-bench-alerts-") as tmpdir:
         tmp = Path(tmpdir)
         ks = KafkaSettings(bootstrap=bootstrap)
-        await ensure_topics(ks.bootstrap_servers, topic_specs(TopicSettings()), 1)
+        await ensure_topics(ks, topic_specs(TopicSettings()), 1)
         receiver = Receiver()
         await receiver.start()
         config = write_config(tmp, bootstrap, f"http://127.0.0.1:{receiver.port}/hook")

@@ -72,7 +72,7 @@ def bench_file_mode(models_dir: Path, version: str, items: list[tuple[str, str]]
 
 
 async def _fill_raw(ks: KafkaSettings, topics: TopicSettings, items: list[tuple[str, str]]) -> None:
-    await ensure_topics(ks.bootstrap_servers, topic_specs(topics), 1)
+    await ensure_topics(ks, topic_specs(topics), 1)
     producer = make_producer(ks, linger_ms=50, max_batch_size=256 * 1024)
     await producer.start()
     now = datetime.now(UTC)

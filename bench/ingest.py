@@ -44,7 +44,7 @@ from bench.feedfarm import ID_DIGITS
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.normalize import normalize_entries
 from monitor.ingest.parser import parse_feed
-from monitor.settings import TopicSettings
+from monitor.settings import KafkaSettings, TopicSettings
 from monitor.topics import ensure_topics, topic_specs
 
 TARGET_FULL = 150.0
@@ -469,7 +469,7 @@ def capacity_at(full_share: float, phases: dict[str, Phase]) -> float:
 
 async def run(cfg: Config, bootstrap: str, broker_pid: int) -> Result:
     topics = TopicSettings()
-    await ensure_topics(bootstrap, topic_specs(topics), 1)
+    await ensure_topics(KafkaSettings(bootstrap=bootstrap), topic_specs(topics), 1)
     with contextlib.ExitStack() as stack:
         if cfg.workdir is None:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="newsmon-bench-ingest-")))

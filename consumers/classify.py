@@ -18,8 +18,9 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from classifiers.model import NewsClassifier
 from consumers.scoring import Scored, Scorer
-from monitor.kafka import Outgoing, make_consumer, make_producer, produce_all, produce_retrying
+from monitor.kafka import make_consumer, make_producer
 from monitor.messages import DeadLetter, encode, encode_key
+from monitor.produce import Outgoing, produce_all, produce_retrying
 from monitor.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -147,7 +147,7 @@ def topics_cmd(obj: _Ctx, create: bool) -> None:
     for spec in specs:
         click.echo(f"{spec.name:24} partitions={spec.partitions} {spec.config} message={spec.message.__name__}")
     if create:
-        created = asyncio.run(ensure_topics(s.kafka.bootstrap_servers, specs, s.topics.replication_factor))
+        created = asyncio.run(ensure_topics(s.kafka, specs, s.topics.replication_factor))
         click.echo(f"created: {', '.join(created) or 'none (all exist)'}")
 
 

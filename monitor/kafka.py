@@ -1,47 +1,80 @@
-"""Kafka clients configured the one way newsmon uses them, and producing with Kafka errors classified in one place."""
+"""Kafka clients configured the one way newsmon uses them, with the cluster's TLS and SASL settings."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
+import ssl
+from typing import Protocol
 
-import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import collect_hosts, create_conn
 from aiokafka.errors import (
-    CorruptRecordException,
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    IllegalSaslStateError,
     KafkaConnectionError,
     KafkaError,
-    KafkaTimeoutError,
-    MessageSizeTooLargeError,
-    NodeNotReadyError,
-    RecordListTooLargeError,
-    RecordTooLargeError,
-    RequestTimedOutError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
 )
-from prometheus_client import Counter
+from aiokafka.helpers import create_ssl_context
 
-from monitor.settings import KafkaSettings
+from monitor.settings import ConfigError, KafkaSettings
 
-log = structlog.get_logger(__name__)
-
-PRODUCE_ERRORS = Counter(
-    "newsmon_kafka_produce_errors",
-    "Failed produce requests by stage and error class (retryable, bad_input, fatal).",
-    ["stage", "error_class"],
+_SASL_REFUSALS = (
+    SaslAuthenticationFailed,
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    UnsupportedSaslMechanismError,
+    IllegalSaslStateError,
 )
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_NAME_MISMATCH = (62, 64)
+
+
+class KafkaAccessError(ConfigError):
+    """The cluster refused this client's TLS handshake or SASL login: permanent until the settings change."""
+
+
+class _Startable(Protocol):
+    async def start(self) -> None: ...
+
+
+def _ssl_context(k: KafkaSettings) -> ssl.SSLContext:
+    """A context that verifies the broker against `ssl_cafile` (else the system CAs) and, by default, its name."""
+    context = create_ssl_context(cafile=k.ssl_cafile, certfile=k.ssl_certfile, keyfile=k.ssl_keyfile)
+    context.check_hostname = k.ssl_check_hostname
+    return context
+
+
+def security_options(k: KafkaSettings) -> dict[str, object]:
+    """The keyword arguments every aiokafka client and connection gets for TLS and SASL."""
+    opts: dict[str, object] = {"security_protocol": k.security_protocol}
+    if k.uses_tls:
+        opts["ssl_context"] = _ssl_context(k)
+    if k.uses_sasl:
+        opts.update(sasl_mechanism=k.sasl_mechanism, sasl_plain_username=k.sasl_username,
+                    sasl_plain_password=k.sasl_password())  # fmt: skip
+    return opts
+
+
+def _common(k: KafkaSettings) -> dict[str, object]:
+    return {
+        "bootstrap_servers": k.bootstrap_servers,
+        "client_id": k.client_id,
+        "request_timeout_ms": k.request_timeout_ms,
+        **security_options(k),
+    }
 
 
 def make_producer(k: KafkaSettings, **overrides: object) -> AIOKafkaProducer:
     """An idempotent producer that waits for all in-sync replicas, so an acknowledged item is not lost."""
     opts: dict[str, object] = {
-        "bootstrap_servers": k.bootstrap_servers,
-        "client_id": k.client_id,
+        **_common(k),
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,
-        "request_timeout_ms": k.request_timeout_ms,
         "compression_type": "gzip",
     }
     opts.update(overrides)
@@ -51,120 +84,94 @@ def make_producer(k: KafkaSettings, **overrides: object) -> AIOKafkaProducer:
 def make_consumer(k: KafkaSettings, *topics: str, group_id: str | None, **overrides: object) -> AIOKafkaConsumer:
     """A consumer that commits explicitly (only work that is done) and starts from the oldest retained record."""
     opts: dict[str, object] = {
-        "bootstrap_servers": k.bootstrap_servers,
-        "client_id": k.client_id,
+        **_common(k),
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "session_timeout_ms": 10000,
-        "request_timeout_ms": k.request_timeout_ms,
     }
     opts.update(overrides)
     return AIOKafkaConsumer(*topics, **opts)
 
 
-class ErrorClass(StrEnum):
-    """What a Kafka error means for the record or the stage that met it."""
-
-    RETRYABLE = "retryable"  # the broker or the network: the same request can succeed later
-    BAD_INPUT = "bad_input"  # this record can never be produced: dead-letter it and move on
-    FATAL = "fatal"  # configuration, authorization or a closed client: stop loudly
-
-
-# The record itself is the problem: too large for the producer's request limit or the broker's message limit.
-_BAD_INPUT = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError, CorruptRecordException)
-# Not marked retriable by aiokafka, yet they only say that the broker did not answer in time.
-_TRANSIENT = (KafkaTimeoutError, RequestTimedOutError, KafkaConnectionError, NodeNotReadyError)
+def make_admin(k: KafkaSettings, **overrides: object) -> AIOKafkaAdminClient:
+    """An admin client (topics, metadata) with the same connection settings as the producers and consumers."""
+    opts: dict[str, object] = {**_common(k), "client_id": f"{k.client_id}-admin"}
+    opts.update(overrides)
+    return AIOKafkaAdminClient(**opts)
 
 
-def classify_error(exc: BaseException) -> ErrorClass:
-    """The one place that decides whether a Kafka error is worth a retry, the record's fault, or the end."""
-    if isinstance(exc, _BAD_INPUT):
-        return ErrorClass.BAD_INPUT
-    if isinstance(exc, _TRANSIENT) or (isinstance(exc, KafkaError) and exc.retriable):
-        return ErrorClass.RETRYABLE
-    return ErrorClass.FATAL
+def _refusal(k: KafkaSettings, where: str, exc: BaseException) -> KafkaAccessError | None:
+    """The access error `exc` stands for, or None when it is not a refusal (the cluster is merely unreachable)."""
+    if isinstance(exc, _SASL_REFUSALS):
+        return KafkaAccessError(
+            f"SASL {k.sasl_mechanism} authentication as {k.sasl_username!r} was refused by {where}: {exc}; "
+            "check kafka.sasl_username and the password (kafka.sasl_password_env / kafka.sasl_password_file)"
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        hint = "kafka.ssl_cafile"
+        if exc.verify_code in _NAME_MISMATCH:
+            hint = "that kafka.bootstrap names a host the certificate is for, or set kafka.ssl_check_hostname: false"
+        return KafkaAccessError(f"TLS: the certificate of {where} is not trusted ({exc.verify_message}); check {hint}")
+    if isinstance(exc, ssl.SSLError):
+        return KafkaAccessError(
+            f"TLS handshake with {where} failed ({exc.reason or exc}); check kafka.security_protocol and, if the "
+            "cluster requires a client certificate, kafka.ssl_certfile / kafka.ssl_keyfile"
+        )
+    return None
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One record to produce."""
-
-    topic: str
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """A record the broker or the producer refused for good, its position in what was given, and why."""
-
-    index: int
-    record: Outgoing
-    reason: str
-
-
-async def produce_all(producer: AIOKafkaProducer, records: Sequence[Outgoing]) -> list[Rejected]:
-    """Produce and wait for every acknowledgement; return the records refused as bad input.
-
-    A retryable or fatal error is raised after every send has settled, so the caller retries (at least once) or stops.
-    """
-    rejected: list[Rejected] = []
-    sent: list[tuple[int, asyncio.Future[object]]] = []
-    failed: KafkaError | None = None
-    for index, rec in enumerate(records):
-        try:
-            sent.append((index, await producer.send(rec.topic, rec.value, key=rec.key)))
-        except KafkaError as exc:
-            if classify_error(exc) is not ErrorClass.BAD_INPUT:
-                failed = exc
-                break
-            rejected.append(_reject(index, rec, exc))
-    results = await asyncio.gather(*(f for _, f in sent), return_exceptions=True)
-    if failed is not None:
-        raise failed
-    for (index, _), result in zip(sent, results, strict=True):
-        if isinstance(result, BaseException):
-            rejected.extend(await _alone(producer, index, records[index], result))
-    return sorted(rejected, key=lambda r: r.index)
-
-
-def _reject(index: int, rec: Outgoing, exc: BaseException) -> Rejected:
-    """The record as rejected when `exc` is its own fault; otherwise `exc` is raised."""
-    if classify_error(exc) is not ErrorClass.BAD_INPUT:
-        raise exc
-    return Rejected(index, rec, f"too large to produce to {rec.topic}: {exc}"[:1000])
-
-
-async def _alone(producer: AIOKafkaProducer, index: int, rec: Outgoing, exc: BaseException) -> list[Rejected]:
-    """Send a record whose batch the broker refused on its own, to tell the culprit from its batch neighbours."""
-    _reject(index, rec, exc)
+async def _tls_refusal(k: KafkaSettings, host: str, port: int) -> KafkaAccessError | None:
+    """Complete a TLS handshake and wait briefly for the server's verdict on it; its refusal, if any."""
     try:
-        await producer.send_and_wait(rec.topic, rec.value, key=rec.key)
-    except KafkaError as again:
-        return [_reject(index, rec, again)]
-    return []
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=_ssl_context(k)), min(k.request_timeout_ms / 1000, 10.0)
+        )
+    except ConnectionResetError:
+        # The port accepted the connection, then hung up on the TLS greeting: it does not speak TLS.
+        return KafkaAccessError(
+            f"{host}:{port} hung up during the TLS handshake, so it is not a TLS listener; check "
+            "kafka.security_protocol and the port in kafka.bootstrap"
+        )
+    except (OSError, TimeoutError) as exc:
+        return _refusal(k, f"{host}:{port}", exc)
+    try:
+        # Under TLS 1.3 a server that wants a client certificate says so only after the client's handshake ends.
+        await asyncio.wait_for(reader.read(1), 1.0)
+    except (OSError, TimeoutError) as exc:
+        return _refusal(k, f"{host}:{port}", exc)
+    finally:
+        writer.close()
+    return None
 
 
-async def produce_retrying(
-    producer: AIOKafkaProducer, records: Sequence[Outgoing], *, stage: str, stop: asyncio.Event | None = None
-) -> list[Rejected] | None:
-    """`produce_all`, retried with backoff while the broker is unreachable; None when stopped meanwhile.
+async def _connect_refusal(k: KafkaSettings, host: str, port: int) -> KafkaAccessError | None:
+    """Open one connection as the clients do (TLS, version lookup, SASL login); its refusal, if any."""
+    try:
+        conn = await create_conn(host, port, request_timeout_ms=k.request_timeout_ms, **security_options(k))
+    except (OSError, KafkaError, TimeoutError) as exc:
+        return _refusal(k, f"{host}:{port}", exc)
+    conn.close()
+    return None
 
-    A fatal error is logged and raised: a stage that cannot produce at all must stop where an operator sees it.
-    """
-    delay = 0.2
-    while True:
-        try:
-            return await produce_all(producer, records)
-        except KafkaError as exc:
-            kind = classify_error(exc)
-            PRODUCE_ERRORS.labels(stage, kind.value).inc()
-            if kind is ErrorClass.FATAL:
-                log.error("kafka.produce_fatal", stage=stage, error=repr(exc), records=len(records))
-                raise
-            if stop is not None and stop.is_set():
-                return None
-            log.warning("kafka.produce_retry", stage=stage, error=repr(exc), records=len(records), retry_in_s=delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+
+async def explain_refusal(k: KafkaSettings) -> KafkaAccessError | None:
+    """Connect once to each bootstrap server; the first TLS or SASL refusal met, None if none refused access."""
+    for host, port, _ in collect_hosts(k.bootstrap_servers):
+        refused = await _tls_refusal(k, host, port) if k.uses_tls else None
+        refused = refused or await _connect_refusal(k, host, port)
+        if refused is not None:
+            return refused
+    return None
+
+
+async def start_client(client: _Startable, k: KafkaSettings) -> None:
+    """Start an aiokafka client; when bootstrapping fails because the cluster refused access, say so."""
+    try:
+        await client.start()
+    except KafkaConnectionError as exc:
+        # aiokafka reports every bootstrap failure alike; the refusal (a settings problem) is told apart here.
+        refused = await explain_refusal(k)
+        if refused is None:
+            raise
+        raise refused from exc

@@ -98,9 +98,7 @@ async def run_service(settings: Settings, stages: dict[str, Stage], stop: asynci
 
     Prometheus metrics are served on `metrics.host`:`metrics.port` meanwhile.
     """
-    created = await ensure_topics(
-        settings.kafka.bootstrap_servers, topic_specs(settings.topics), settings.topics.replication_factor
-    )
+    created = await ensure_topics(settings.kafka, topic_specs(settings.topics), settings.topics.replication_factor)
     if created:
         log.info("topics.created", topics=created)
     async with serve_metrics(settings.metrics):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +26,10 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
 class KafkaSettings(_Section):
     # Empty bootstrap means "start and use the project's local broker".
     bootstrap: str = ""
@@ -38,10 +43,107 @@ class KafkaSettings(_Section):
     start_timeout_s: float = Field(90.0, gt=0)
     client_id: str = "newsmon"
     request_timeout_ms: int = Field(30000, ge=1000)
+    # Security for an external cluster; the local broker serves PLAINTEXT only.
+    security_protocol: SecurityProtocol = Field("PLAINTEXT", validate_default=True)
+    sasl_mechanism: SaslMechanism = Field("", validate_default=True)
+    sasl_username: str = Field("", validate_default=True)
+    # The password is never a setting itself: it is read from this file or this environment variable.
+    sasl_password_file: Path | None = None
+    sasl_password_env: str = Field("", validate_default=True)
+    ssl_cafile: Path | None = None  # none: the system's trusted CAs
+    ssl_certfile: Path | None = None  # client certificate, for clusters that require mutual TLS
+    ssl_keyfile: Path | None = None
+    # Off: the broker's certificate must still be signed by a trusted CA, but may name another host.
+    ssl_check_hostname: bool = True
 
     @property
     def local(self) -> bool:
         return not self.bootstrap
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    def sasl_password(self) -> str:
+        """The SASL password, read from `sasl_password_env` or `sasl_password_file` each time a client is made."""
+        return read_secret(self.sasl_password_env, self.sasl_password_file)
+
+    @field_validator("security_protocol")
+    @classmethod
+    def _local_is_plaintext(cls, v: str, info: ValidationInfo) -> str:
+        if v != "PLAINTEXT" and not info.data.get("bootstrap"):
+            raise ValueError(f"{v} needs kafka.bootstrap: the local broker serves PLAINTEXT only")
+        return v
+
+    @field_validator("sasl_mechanism")
+    @classmethod
+    def _mechanism_fits_protocol(cls, v: str, info: ValidationInfo) -> str:
+        protocol = info.data.get("security_protocol", "")
+        if protocol.startswith("SASL_") and not v:
+            raise ValueError(f"required with security_protocol {protocol} (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)")
+        if v and not protocol.startswith("SASL_"):
+            raise ValueError("set it only with security_protocol SASL_SSL or SASL_PLAINTEXT")
+        return v
+
+    @field_validator("sasl_username")
+    @classmethod
+    def _username_for_sasl(cls, v: str, info: ValidationInfo) -> str:
+        if info.data.get("sasl_mechanism") and not v.strip():
+            raise ValueError(f"required with sasl_mechanism {info.data['sasl_mechanism']}")
+        return v.strip()
+
+    @field_validator("sasl_password_env")
+    @classmethod
+    def _password_for_sasl(cls, v: str, info: ValidationInfo) -> str:
+        if info.data.get("sasl_mechanism") and not read_secret(v, info.data.get("sasl_password_file")):
+            where = f"environment variable {v} is unset or empty" if v else "no variable is named"
+            file = info.data.get("sasl_password_file")
+            where += f"; file {file} is missing or empty" if file else "; kafka.sasl_password_file is not set"
+            raise ValueError(f"SASL needs a password from sasl_password_env or sasl_password_file ({where})")
+        return v
+
+    @field_validator("sasl_password_file", "ssl_cafile", "ssl_certfile", "ssl_keyfile", mode="before")
+    @classmethod
+    def _empty_path_is_none(cls, v: object) -> object:
+        return None if v == "" else v
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _tls_file(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        if v is None:
+            return v
+        if info.data.get("security_protocol") not in ("SSL", "SASL_SSL"):
+            raise ValueError("set it only with security_protocol SSL or SASL_SSL")
+        if not v.is_file():
+            raise ValueError(f"{v} does not exist or is not a file")
+        return v
+
+    @field_validator("ssl_cafile")
+    @classmethod
+    def _ca_loads(cls, v: Path | None) -> Path | None:
+        if v is not None:
+            try:
+                ssl.create_default_context(cafile=str(v))
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(f"{v} holds no readable PEM CA certificate ({exc.strerror or exc})") from exc
+        return v
+
+    @field_validator("ssl_keyfile")
+    @classmethod
+    def _key_matches_certificate(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        cert = info.data.get("ssl_certfile")
+        if v is not None and cert is None:
+            raise ValueError("needs kafka.ssl_certfile (the certificate of this key)")
+        if v is not None:
+            try:
+                ssl.create_default_context().load_cert_chain(str(cert), str(v))
+            except (ssl.SSLError, OSError) as exc:
+                raise ValueError(f"{v} does not load with certificate {cert} ({exc.strerror or exc})") from exc
+        return v
 
     @property
     def bootstrap_servers(self) -> str:

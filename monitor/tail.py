@@ -7,7 +7,7 @@ import sys
 from typing import TextIO
 
 from monitor.ingest.normalize import strip_controls
-from monitor.kafka import make_consumer
+from monitor.kafka import make_consumer, start_client
 from monitor.messages import ClassifiedItem, DecodeError, RawItem, decode
 from monitor.settings import Settings
 
@@ -41,7 +41,7 @@ async def tail(
     consumer = make_consumer(
         settings.kafka, *topics, group_id=None, auto_offset_reset="earliest" if from_beginning else "latest"
     )
-    await consumer.start()
+    await start_client(consumer, settings.kafka)
     printed = 0
     try:
         while not stop.is_set() and (limit is None or printed < limit):

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from monitor.kafka import make_admin, make_consumer, start_client
 from monitor.messages import (
     Alert,
     AlertState,
@@ -20,7 +21,7 @@ from monitor.messages import (
     Message,
     RawItem,
 )
-from monitor.settings import TopicSettings
+from monitor.settings import KafkaSettings, TopicSettings
 
 _DAY_MS = 24 * 3600 * 1000
 
@@ -72,13 +73,13 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeou
     raise TopicSetupError(f"topics {names} have no leader after {timeout_s:.0f}s")
 
 
-async def _wait_until_readable(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30.0) -> None:
+async def _wait_until_readable(kafka: KafkaSettings, specs: list[TopicSpec], timeout_s: float = 30.0) -> None:
     # Metadata names a leader a moment before the broker serves the partition; readers starting in that moment
     # retry for up to a second, which start-up (reading compacted state) would otherwise pay.
     tps = [TopicPartition(s.name, p) for s in specs for p in range(s.partitions)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, client_id="newsmon-admin", enable_auto_commit=False,
-                                request_timeout_ms=int(timeout_s * 1000))  # fmt: skip
-    await consumer.start()
+    consumer = make_consumer(kafka, group_id=None, client_id=f"{kafka.client_id}-admin",
+                             request_timeout_ms=int(timeout_s * 1000))  # fmt: skip
+    await start_client(consumer, kafka)
     try:
         await consumer.end_offsets(tps)
     except KafkaError as exc:
@@ -101,10 +102,13 @@ async def _wait_for_group_coordinator(admin: AIOKafkaAdminClient, timeout_s: flo
         await asyncio.sleep(0.2)
 
 
-async def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication_factor: int) -> list[str]:
-    """Create the topics that do not exist yet; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="newsmon-admin")
-    await admin.start()
+async def ensure_topics(kafka: KafkaSettings, specs: list[TopicSpec], replication_factor: int) -> list[str]:
+    """Create the topics that do not exist yet; return the names created.
+
+    Raises KafkaAccessError when the cluster refuses the TLS handshake or SASL login.
+    """
+    admin = make_admin(kafka)
+    await start_client(admin, kafka)
     try:
         existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
@@ -125,7 +129,7 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication_fact
             elif code != TopicAlreadyExistsError.errno:  # another process may have created it meanwhile
                 raise TopicSetupError(f"cannot create topic {name}: error {code} {message}")
         await _wait_for_leaders(admin, [s.name for s in missing])
-        await _wait_until_readable(bootstrap, missing)
+        await _wait_until_readable(kafka, missing)
         await _wait_for_group_coordinator(admin)
         return created
     finally:

@@ -69,7 +69,7 @@ def make_settings(bootstrap: str, tmp_path: Path, **ingest: object) -> Settings:
 @pytest.fixture
 async def settings(kafka_bootstrap: str, tmp_path: Path) -> Settings:
     s = make_settings(kafka_bootstrap, tmp_path)
-    await ensure_topics(s.kafka.bootstrap_servers, topic_specs(s.topics), 1)
+    await ensure_topics(s.kafka, topic_specs(s.topics), 1)
     return s
 
 

@@ -48,7 +48,7 @@ class Result:
 async def env(kafka_bootstrap: str, tmp_path: Path) -> Env:
     """Settings with their own topics, registry and poller group, written to a file for the command line."""
     settings = make_settings(kafka_bootstrap, tmp_path)
-    await ensure_topics(settings.kafka.bootstrap_servers, topic_specs(settings.topics), 1)
+    await ensure_topics(settings.kafka, topic_specs(settings.topics), 1)
     config = tmp_path / "settings.yaml"
     config.write_text(yaml.safe_dump({"topics": settings.topics.model_dump(), "metrics": {"port": 0},
                                       "ingest": {"group_id": settings.ingest.group_id}}))  # fmt: skip

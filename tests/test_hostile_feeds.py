@@ -258,7 +258,7 @@ def hostile_settings(kafka_bootstrap: str, tmp_path: Path, **ingest: object) -> 
 
 
 async def with_topics(settings: Settings) -> Settings:
-    await ensure_topics(settings.kafka.bootstrap_servers, topic_specs(settings.topics), 1)
+    await ensure_topics(settings.kafka, topic_specs(settings.topics), 1)
     return settings
 
 

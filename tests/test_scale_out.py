@@ -135,7 +135,7 @@ async def test_two_pollers_split_the_feeds_and_the_survivor_takes_over_without_d
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     settings = make_settings(kafka_bootstrap, tmp_path)
-    await ensure_topics(settings.kafka.bootstrap_servers, topic_specs(settings.topics), 1)
+    await ensure_topics(settings.kafka, topic_specs(settings.topics), 1)
     server = TrackingFeedServer()
     await server.start()
     procs: dict[str, asyncio.subprocess.Process] = {}

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from consumers.alerts.offsets import commit
 from consumers.alerts.rules import Rule, RuleSet, load_rules
 from consumers.alerts.suppression import SuppressionStore
-from monitor.kafka import Outgoing, make_consumer, make_producer, produce_retrying
+from monitor.kafka import make_consumer, make_producer
 from monitor.messages import (
     Alert,
     AlertState,
@@ -31,6 +31,7 @@ from monitor.messages import (
     encode_key,
     utcnow,
 )
+from monitor.produce import Outgoing, produce_retrying
 from monitor.settings import Settings, TopicSettings
 
 log = structlog.get_logger(__name__)

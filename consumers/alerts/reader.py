@@ -7,9 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
-from monitor.kafka import make_consumer
+from monitor.kafka import make_admin, make_consumer, start_client
 from monitor.settings import KafkaSettings
 
 OnRecord = Callable[[ConsumerRecord[bytes, bytes]], None]
@@ -17,12 +16,8 @@ OnRecord = Callable[[ConsumerRecord[bytes, bytes]], None]
 
 async def partitions(kafka: KafkaSettings, topic: str) -> list[int]:
     """The partition numbers of a topic, asked of the cluster (a fresh client knows no metadata yet)."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=kafka.bootstrap_servers,
-        client_id=f"{kafka.client_id}-admin",
-        request_timeout_ms=kafka.request_timeout_ms,
-    )
-    await admin.start()
+    admin = make_admin(kafka)
+    await start_client(admin, kafka)
     try:
         described = await admin.describe_topics([topic])
     finally:

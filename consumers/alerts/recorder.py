@@ -7,8 +7,8 @@ import asyncio
 import structlog
 from aiokafka import AIOKafkaProducer
 
-from monitor.kafka import Outgoing, produce_retrying
 from monitor.messages import DeadLetter, Delivery, Message, encode, encode_key
+from monitor.produce import Outgoing, produce_retrying
 from monitor.settings import TopicSettings
 
 log = structlog.get_logger(__name__)

@@ -115,7 +115,7 @@ def feeds_add(
 
     async def main() -> FeedRegistration | None:
         registry = [spec for spec in topic_specs(s.topics) if spec.name == s.topics.feed_registry]
-        await ensure_topics(s.kafka.bootstrap_servers, registry, s.topics.replication_factor)
+        await ensure_topics(s.kafka, registry, s.topics.replication_factor)
         previous = (await read_registry(s.kafka, s.topics.feed_registry)).get(feed.id)
         await _write(s, [registration(feed, "cli", previous)], [])
         return previous

@@ -16,14 +16,13 @@ from typing import Literal
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import IllegalStateError, KafkaError
 from pydantic import ValidationError
 
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.scheduler import Scheduler
 from monitor.ingest.state import FeedStateStore, read_latest
-from monitor.kafka import make_consumer
+from monitor.kafka import make_admin, make_consumer, start_client
 from monitor.messages import DecodeError, FeedRegistration, decode, encode, encode_key, utcnow
 from monitor.settings import KafkaSettings, Settings
 
@@ -64,12 +63,8 @@ def _unchanged(reg: FeedRegistration | None, feed: FeedConfig, origin: Origin) -
 
 async def topic_partitions(kafka: KafkaSettings, topic: str) -> list[int]:
     """The partition numbers of a topic; RegistryError when it does not exist."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=kafka.bootstrap_servers,
-        client_id=kafka.client_id,
-        request_timeout_ms=kafka.request_timeout_ms,
-    )
-    await admin.start()
+    admin = make_admin(kafka)
+    await start_client(admin, kafka)
     try:
         if topic not in set(await admin.list_topics()):
             raise RegistryError(f"topic {topic} does not exist (start a poller or run `newsmon topics --create`)")
