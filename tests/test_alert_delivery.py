@@ -20,9 +20,10 @@ from consumers.alerts.rules import parse_rules
 from monitor.kafka import make_producer
 from monitor.messages import Alert, DeadLetter, decode, encode
 from monitor.settings import Settings
-from tests.support.alerts import alerting, classified, dead_letters, deliveries, fast, produce, wait_for, webhook_rules
+from tests.support.alerts import alerting, classified, dead_letters, deliveries, fast, produce, webhook_rules
 from tests.support.kafka import read_topic
 from tests.support.receivers import Receiver
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

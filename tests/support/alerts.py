@@ -138,16 +138,6 @@ async def alerting(
                 raise result
 
 
-async def wait_for(predicate: Any, timeout_s: float = 20.0, step_s: float = 0.05) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(step_s)
-    return bool(predicate())
-
-
 async def deliveries(settings: Settings, **kw: Any) -> list[Delivery]:
     recs = await read_topic(settings.kafka.bootstrap_servers, settings.topics.deliveries, **kw)
     return [decode(Delivery, r.value) for r in recs]
