@@ -25,14 +25,17 @@ def write_settings(settings: Settings, tmp_path: Path, **sections: dict[str, Any
     return path
 
 
-async def start_newsmon(settings: Settings, config: Path, log: Path, *args: str) -> asyncio.subprocess.Process:
-    """`newsmon --settings CONFIG ARGS...` in its own process, logging to `log`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
-    env["NEWSMON_KAFKA_BOOTSTRAP"] = settings.kafka.bootstrap_servers
+async def start_newsmon(
+    settings: Settings, config: Path, log: Path, *args: str, env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    """`newsmon --settings CONFIG ARGS...` in its own process, logging to `log`; `env` adds variables."""
+    child = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
+    child["NEWSMON_KAFKA_BOOTSTRAP"] = settings.kafka.bootstrap_servers
+    child.update(env or {})
     with log.open("ab") as out:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "monitor", "--settings", str(config), *args,
-            cwd=REPO, env=env, stdout=out, stderr=out,
+            cwd=REPO, env=child, stdout=out, stderr=out,
         )  # fmt: skip
 
 
