@@ -46,7 +46,7 @@ system-deps:
 	@command -v kcat >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get install -y -qq kcat >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq kcat)) >/dev/null; \
-	  else echo "note: kcat is not installed (apt-get install kcat); its interoperability test will be skipped"; fi; }
+	  else echo "note: kcat is not installed (apt-get install kcat); its interoperability test will be skipped (and fail in CI)"; fi; }
 
 lint: install
 	$(BIN)/ruff check .

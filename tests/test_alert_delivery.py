@@ -20,9 +20,19 @@ from consumers.alerts.rules import parse_rules
 from monitor.kafka import make_producer
 from monitor.messages import Alert, DeadLetter, decode, encode
 from monitor.settings import Settings
-from tests.support.alerts import alerting, classified, dead_letters, deliveries, fast, produce, wait_for, webhook_rules
+from tests.support.alerts import (
+    alerting,
+    alerting_caught_up,
+    classified,
+    dead_letters,
+    deliveries,
+    fast,
+    produce,
+    webhook_rules,
+)
 from tests.support.kafka import read_topic
 from tests.support.receivers import Receiver
+from tests.support.waiting import wait_for, wait_until
 
 
 @pytest.fixture
@@ -52,7 +62,8 @@ async def test_healthy_path_delivers_every_alert_once_signed(
         assert await wait_for(lambda: set(receiver.accepted) >= ids(40))
         # The same stories again (an update, a re-poll, a replay of the live topic) alert no more.
         await produce(s, [classified(i, update=True) for i in range(10)] + items[10:20])
-        await asyncio.sleep(1.5)
+        # Both stages have read and committed everything, the repeats included, before the count is checked.
+        assert await wait_until(lambda: alerting_caught_up(s))
     assert set(receiver.accepted) == ids(40)
     assert max(receiver.accepted.values()) == 1, "an event id arrived twice"
     assert not receiver.rejected, receiver.rejected
@@ -79,7 +90,7 @@ async def test_suppression_survives_a_restart_of_both_stages(
     async with alerting(s2, rules):
         await produce(s2, [classified(i) for i in range(11)])
         assert await wait_for(lambda: set(receiver.accepted) >= ids(11))
-        await asyncio.sleep(1.0)
+        assert await wait_until(lambda: alerting_caught_up(s2))
     assert set(receiver.accepted) == ids(11) and max(receiver.accepted.values()) == 1
 
 

@@ -15,8 +15,9 @@ import yaml
 from consumers.alerts.matcher import event_id
 from monitor.broker.local import LocalBroker
 from monitor.settings import Settings
-from tests.support.alerts import alerting, classified, fast, produce, wait_for, webhook_rules
+from tests.support.alerts import alerting, classified, fast, produce, webhook_rules
 from tests.support.receivers import Receiver
+from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,6 +23,7 @@ from monitor.ingest.normalize import html_to_text, normalize_entries
 from monitor.ingest.parser import parse_feed
 from monitor.messages import RawItem, decode, encode, utcnow
 from monitor.settings import IngestSettings
+from tests.support.environment import need
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feedparser" / "tests"
 PER_FILE_TIMEOUT_S = 30.0
@@ -32,9 +33,10 @@ MAX_TOTAL_S = 110.0
 _HEADER = re.compile(r"^\s*Header:\s*([A-Za-z0-9-]+)\s*:\s*(.*?)\s*$", re.MULTILINE)
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
-pytestmark = pytest.mark.skipif(
-    not CORPUS.is_dir(), reason=f"feedparser corpus not found at {CORPUS} (it lives beside the project, not in it)"
-)
+
+@pytest.fixture(autouse=True)
+def _corpus_present() -> None:
+    need(CORPUS.is_dir(), f"feedparser corpus not found at {CORPUS} (it lives beside the project, not in it)")
 
 
 def leading_comment(raw: bytes) -> str:

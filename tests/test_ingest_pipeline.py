@@ -10,9 +10,9 @@ from monitor.ingest.feeds import FeedConfig
 from monitor.messages import RawItem, decode
 from monitor.service import run_ingestion
 from monitor.settings import Settings
-from tests.support.alerts import wait_for
 from tests.support.feeds import FeedServer, rss
 from tests.support.kafka import read_topic
+from tests.support.waiting import wait_for
 
 
 async def run_until(

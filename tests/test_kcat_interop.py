@@ -14,12 +14,14 @@ from monitor.ingest.feeds import FeedConfig
 from monitor.messages import RawItem
 from monitor.service import run_ingestion
 from monitor.settings import Settings
+from tests.support.environment import need
 from tests.support.feeds import FeedServer, rss
 from tests.support.kafka import read_topic
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("kcat") is None, reason="kcat is not installed (Debian package kcat; `make system-deps`)"
-)
+
+@pytest.fixture(autouse=True)
+def _kcat_installed() -> None:
+    need(shutil.which("kcat") is not None, "kcat is not installed (Debian package kcat; `make system-deps`)")
 
 
 async def test_kcat_reads_raw_items_as_documented_json(settings: Settings, feed_server: FeedServer) -> None:

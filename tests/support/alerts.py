@@ -15,7 +15,7 @@ from consumers.alerts.rules import RuleSet, parse_rules
 from monitor.kafka import make_producer
 from monitor.messages import ClassifiedItem, Contribution, DeadLetter, Delivery, Place, RawItem, decode, encode
 from monitor.settings import AlertSettings, Settings
-from tests.support.kafka import read_topic
+from tests.support.kafka import group_caught_up, read_topic
 
 
 def classified(
@@ -138,14 +138,11 @@ async def alerting(
                 raise result
 
 
-async def wait_for(predicate: Any, timeout_s: float = 20.0, step_s: float = 0.05) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(step_s)
-    return bool(predicate())
+async def alerting_caught_up(settings: Settings) -> bool:
+    """Whether the alert stage has committed all of news.classified and the deliver stage all of news.alerts."""
+    bootstrap, a = settings.kafka.bootstrap_servers, settings.alerts
+    matched = await group_caught_up(bootstrap, a.matcher_group_id, settings.topics.classified)
+    return matched and await group_caught_up(bootstrap, a.delivery_group_id, settings.topics.alerts)
 
 
 async def deliveries(settings: Settings, **kw: Any) -> list[Delivery]:

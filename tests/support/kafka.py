@@ -1,10 +1,11 @@
-"""Reading a whole topic back in tests."""
+"""Reading a whole topic, its end offsets and a group's committed offsets back in tests."""
 
 from __future__ import annotations
 
 import asyncio
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 async def read_topic(
@@ -35,3 +36,39 @@ async def read_topic(
     finally:
         await consumer.stop()
     return out
+
+
+async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    """The offset the next record of each partition of `topic` will get."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    tps = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+    return {tp.partition: off for tp, off in ends.items()}
+
+
+async def committed_offsets(bootstrap: str, group_id: str, topic: str) -> dict[int, int]:
+    """What consumer group `group_id` has committed for each partition of `topic` (absent: nothing committed)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group_id)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0}
+
+
+async def group_caught_up(bootstrap: str, group_id: str, topic: str) -> bool:
+    """Whether the group has committed every partition of `topic` up to its end (and the topic is not empty)."""
+    ends = await end_offsets(bootstrap, topic)
+    done = await committed_offsets(bootstrap, group_id, topic)
+    return any(ends.values()) and all(done.get(p, 0) == end for p, end in ends.items())
