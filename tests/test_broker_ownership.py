@@ -122,3 +122,22 @@ def test_an_orphan_broker_is_found_adopted_and_stopped(settings_file: Path, tmp_
     after = _newsmon(settings_file, "broker", "status")
     assert after.returncode == 1 and json.loads(after.stdout.strip().splitlines()[-1])["running"] is False
     assert not os.path.exists(data_dir / "broker.pid")
+
+
+def test_a_pid_file_naming_another_live_process_is_stale_and_that_process_is_left_alone(
+    settings_file: Path, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "kafka"
+    data_dir.mkdir()
+    bystander = subprocess.Popen(["sleep", "300"])
+    try:
+        (data_dir / "broker.pid").write_text(f"{bystander.pid}\n")
+        status = _newsmon(settings_file, "broker", "status")
+        assert json.loads(status.stdout.strip().splitlines()[-1])["running"] is False, status.stdout
+        down = _newsmon(settings_file, "broker", "down")
+        assert down.returncode == 0 and "no local broker" in down.stdout, down.stdout + down.stderr
+        assert bystander.poll() is None
+        assert not (data_dir / "broker.pid").exists()
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -170,7 +170,7 @@ class LocalBroker:
         return cid
 
     def status(self) -> BrokerStatus:
-        pid = self.find_pid()
+        pid = self.find_pid(repair=False)
         return BrokerStatus(
             running=pid is not None,
             pid=pid,
@@ -215,12 +215,17 @@ class LocalBroker:
                 return proc.pid
         return None
 
-    def find_pid(self) -> int | None:
-        """The running broker's pid, by the pid file or else by a process scan; a stale pid file is corrected."""
+    def find_pid(self, repair: bool = True) -> int | None:
+        """The running broker's pid, by the pid file or else by a process scan; with repair, a stale file is fixed.
+
+        Repair only under `decision_lock`, so it cannot race a process that is starting the broker.
+        """
         recorded = self._read_pid()
         if recorded is not None and self._is_ours(recorded):
             return recorded
         pid = self._scan()
+        if not repair:
+            return pid
         if pid is not None:
             # An orphan whose owner died or whose pid file was overwritten: record it so every command sees it.
             self._write_pid(pid, self.started_by() or STARTED_BY_UP)
