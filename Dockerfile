@@ -11,9 +11,13 @@ COPY monitor ./monitor
 COPY classifiers ./classifiers
 COPY consumers ./consumers
 COPY config ./config
+# The code, config and models/ stay root's and read-only: the runtime user must not be able to replace what the
+# classifier loads (nor rename /app/models away). It may write only under /app/var.
 RUN uv pip install --system --no-cache --no-deps . \
     && newsmon train --if-stale \
-    && chown -R newsmon:newsmon /app
+    && chown -R root:root /app \
+    && chmod -R go-w /app \
+    && install -d -o newsmon -g newsmon /app/var
 USER newsmon
 ENV NEWSMON_LOG_FORMAT=json
 ENTRYPOINT ["newsmon"]

@@ -7,6 +7,7 @@ classifies does not pay scikit-learn's import time or memory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import re
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import structlog
 
 from classifiers.features import Analysis, DomainFeatures, item_text
 from classifiers.vectorize import N_FEATURES, WORD_FEATURES, Counts, HashedNgrams
@@ -25,12 +27,20 @@ from monitor.messages import LABELS, Contribution, LabelName, Place
 ARTIFACT = "weights.npz"
 DOMAIN = "domain.pickle"
 MANIFEST = "manifest.json"
+# Every file of an artifact besides the manifest, whose sha256 the manifest records.
+ARTIFACT_FILES = (ARTIFACT, DOMAIN)
 # Bumped when features or the model change in a way that makes old artifacts incompatible.
-MODEL_REVISION = 3
+MODEL_REVISION = 4
+
+log = structlog.get_logger(__name__)
 
 
 class ModelNotFoundError(FileNotFoundError):
     """No trained model at the configured place (run `newsmon train`)."""
+
+
+class ModelIntegrityError(ModelNotFoundError):
+    """A model's files do not match the hashes its manifest records, or it records none."""
 
 
 @dataclass
@@ -181,7 +191,9 @@ class NewsClassifier:
         np.savez(tmp / ARTIFACT, idf=self.idf, coef=self.coef, intercept=self.intercept, calibration=self.calibration)
         with (tmp / DOMAIN).open("wb") as fh:
             pickle.dump(self.domain, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        body = {**manifest, "version": version, "thresholds": self.thresholds, "domain_features": self.domain.names}
+        files = {name: file_sha256(tmp / name) for name in ARTIFACT_FILES}
+        body = {**manifest, "version": version, "thresholds": self.thresholds, "domain_features": self.domain.names,
+                "files": files}  # fmt: skip
         (tmp / MANIFEST).write_text(json.dumps(body, indent=2, sort_keys=True))
         if target.exists():
             shutil.rmtree(target)
@@ -190,20 +202,15 @@ class NewsClassifier:
 
     @staticmethod
     def load(models_dir: Path, version: str = "") -> NewsClassifier:
-        """Load a version (default: the newest complete one) and check it is a compatible artifact."""
+        """Load a version (default: the newest verified one) after checking its revision and file hashes."""
         version = version or latest_version(models_dir)
         path = models_dir / version
         if not (path / ARTIFACT).exists() or not (path / MANIFEST).exists():
             raise ModelNotFoundError(f"no model {version!r} under {models_dir} (run `newsmon train`)")
         started = time.monotonic()
-        manifest = json.loads((path / MANIFEST).read_text())
-        if manifest.get("model_revision") != MODEL_REVISION:
-            raise ModelNotFoundError(
-                f"model {version!r} is revision {manifest.get('model_revision')}, this code reads revision "
-                f"{MODEL_REVISION} (run `newsmon train`)"
-            )
+        manifest = verified_manifest(path)
         with (path / DOMAIN).open("rb") as fh:
-            domain = pickle.load(fh)  # our own artifact, written by `save`
+            domain = pickle.load(fh)  # its sha256 matched the one `save` recorded
         if not isinstance(domain, DomainFeatures) or domain.names != manifest.get("domain_features"):
             raise ModelNotFoundError(f"{path} holds domain features this code does not produce (run `newsmon train`)")
         model = NewsClassifier(domain)
@@ -218,13 +225,50 @@ class NewsClassifier:
             raise ModelNotFoundError(f"{path} has weights of shape {model.coef.shape}; retrain it")
         model.thresholds = {label: float(manifest["thresholds"][label]) for label in LABELS}
         model.version = version
-        model.meta = {"data_sha256": manifest.get("data_sha256"), "load_seconds": round(time.monotonic() - started, 3)}
+        model.meta = {"data_sha256": manifest.get("data_sha256"), "manifest_sha256": file_sha256(path / MANIFEST),
+                      "load_seconds": round(time.monotonic() - started, 3)}  # fmt: skip
         return model
 
 
+def file_sha256(path: Path) -> str:
+    """The hex sha256 of a file's bytes."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def verified_manifest(path: Path) -> dict[str, Any]:
+    """Read a model's manifest and check its revision and every artifact file's sha256, before any file is read."""
+    manifest: dict[str, Any] = json.loads((path / MANIFEST).read_text())
+    if manifest.get("model_revision") != MODEL_REVISION:
+        raise ModelNotFoundError(
+            f"model {path.name!r} is revision {manifest.get('model_revision')}, this code reads revision "
+            f"{MODEL_REVISION} (run `newsmon train`)"
+        )
+    recorded = manifest.get("files")
+    if not isinstance(recorded, dict) or not set(ARTIFACT_FILES) <= set(recorded):
+        raise ModelIntegrityError(f"model {path.name!r} records no file hashes in its manifest (run `newsmon train`)")
+    for name in ARTIFACT_FILES:
+        if file_sha256(path / name) != recorded[name]:
+            raise ModelIntegrityError(
+                f"{path / name} does not match the sha256 in {MANIFEST}: it changed after training and is not "
+                "loaded (run `newsmon train` to retrain)"
+            )
+    return manifest
+
+
 def latest_version(models_dir: Path) -> str:
-    """The most recently written complete model version."""
+    """The most recently written model that is complete, of this revision and whose files match their hashes.
+
+    Models that fail the check are skipped and logged, so a planted directory cannot take over by being newest.
+    """
     candidates = [p for p in models_dir.glob("*") if (p / ARTIFACT).exists() and (p / MANIFEST).exists()]
-    if not candidates:
-        raise ModelNotFoundError(f"no trained model under {models_dir} (run `newsmon train`)")
-    return max(candidates, key=lambda p: (p / MANIFEST).stat().st_mtime).name
+    for path in sorted(candidates, key=lambda p: (p / MANIFEST).stat().st_mtime, reverse=True):
+        try:
+            verified_manifest(path)
+        except (ModelNotFoundError, OSError, ValueError) as exc:
+            log.warning("classifier.model_skipped", version=path.name, reason=str(exc))
+            continue
+        log.info("classifier.model_chosen", version=path.name, manifest_sha256=file_sha256(path / MANIFEST))
+        return path.name
+    raise ModelNotFoundError(f"no complete, verified model of revision {MODEL_REVISION} under {models_dir} "
+                             "(run `newsmon train`)")  # fmt: skip

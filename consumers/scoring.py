@@ -17,7 +17,7 @@ from pathlib import Path
 
 import structlog
 
-from classifiers.model import NewsClassifier, latest_version
+from classifiers.model import MANIFEST, NewsClassifier, file_sha256, latest_version
 from monitor.messages import ClassifiedItem, DecodeError, RawItem, decode, encode, encode_key
 from monitor.workers import init_worker
 
@@ -117,7 +117,14 @@ class Scorer:
                 self.close()
                 raise ScoringError(f"scoring workers loaded {sorted(set(loaded))}, expected {self.version!r}")
         log.info("classifier.scorer_ready", model=self.version, workers=self.workers,
+                 manifest_sha256=self._manifest_sha256(),
                  seconds=round(time.monotonic() - started, 3))  # fmt: skip
+
+    def _manifest_sha256(self) -> str:
+        # Names exactly which artifact this stage scores with; pool workers verified the same files.
+        if self.model is not None:
+            return str(self.model.meta.get("manifest_sha256", ""))
+        return file_sha256(self._model_dir / self.version / MANIFEST)
 
     async def score(self, values: list[bytes | None]) -> Scored:
         if self._pool is None:

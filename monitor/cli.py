@@ -75,11 +75,17 @@ def _local_broker(obj: _Ctx) -> LocalBroker:
 def broker_up(obj: _Ctx) -> None:
     """Fetch the jars if needed, then start the broker in the background and wait until it is ready."""
     b = _local_broker(obj)
-    if b.status().running:
-        click.echo(f"local broker already running on {b.bootstrap} (pid {b.status().pid})")
-        return
-    b.start()
+    with b.decision_lock():
+        pid = b.find_pid()
+        if pid is None:
+            b.start()
+        else:
+            # Adopted: a broker some `newsmon run` started (or an orphan) now runs until `broker down`.
+            b.adopt(pid)
     asyncio.run(b.wait_ready())
+    if pid is not None:
+        click.echo(f"local broker already running on {b.bootstrap} (pid {pid}); it now runs until `broker down`")
+        return
     click.echo(f"local broker ready on {b.bootstrap} (pid {b.status().pid}, data in {b.data_dir})")
 
 
@@ -101,7 +107,9 @@ def broker_fetch(obj: _Ctx) -> None:
 def broker_down(obj: _Ctx) -> None:
     """Stop the background broker."""
     b = _local_broker(obj)
-    click.echo("local broker stopped" if b.stop() else "no local broker was running")
+    with b.decision_lock():
+        stopped = b.stop()
+    click.echo("local broker stopped" if stopped else "no local broker was running")
 
 
 @broker.command("status")

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 
 from monitor.broker import LocalBroker
+from monitor.broker.local import BrokerUse
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.fetcher import make_session
 from monitor.ingest.poller import FeedPoller
@@ -30,25 +31,25 @@ Stage = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 @contextlib.asynccontextmanager
 async def local_broker(settings: Settings) -> AsyncIterator[None]:
-    """Start the project's broker when no external cluster is configured; stop it only if we started it."""
+    """Use the project's broker when no external cluster is configured: attach to a running one or start it.
+
+    Processes sharing the data directory agree through its lock files: exactly one starts the broker, and the last
+    one to leave stops it (unless `newsmon broker up` started it).
+    """
     if not settings.kafka.local:
         yield
         return
     broker = LocalBroker(settings.kafka)
-    status = broker.status()
-    started = False
-    if not status.running:
-        log.info("broker.starting", bootstrap=broker.bootstrap, data_dir=str(broker.data_dir))
-        await asyncio.to_thread(broker.start)
-        started = True
-    await broker.wait_ready()
-    log.info("broker.ready", bootstrap=broker.bootstrap, started_here=started)
+    use = BrokerUse(broker)
+    log.info("broker.attaching", bootstrap=broker.bootstrap, data_dir=str(broker.data_dir))
     try:
+        started = await asyncio.to_thread(use.attach_or_start)
+        await broker.wait_ready()
+        log.info("broker.ready", bootstrap=broker.bootstrap, started_here=started)
         yield
     finally:
-        if started:
-            await asyncio.to_thread(broker.stop)
-            log.info("broker.stopped")
+        stopped = await asyncio.to_thread(use.leave)
+        log.info("broker.left", stopped=stopped, started_by=broker.started_by() or None)
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import fcntl
 import os
 import signal
 import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import psutil
 from aiokafka.admin import AIOKafkaAdminClient
 
 from monitor.broker.distribution import BrokerSetupError, check_java, ensure_distribution
 from monitor.settings import KafkaSettings
 
 _READY_LINE = "Kafka Server started"
+# Who started a broker decides who stops it: `newsmon run` processes (the last to leave stops it) or `broker up`.
+STARTED_BY_RUN = "run"
+STARTED_BY_UP = "up"
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,16 @@ class LocalBroker:
     def pid_file(self) -> Path:
         return self.data_dir / "broker.pid"
 
+    @property
+    def lock_file(self) -> Path:
+        """Held exclusively while a process decides whether to start, attach to or stop the broker."""
+        return self.data_dir / "broker.lock"
+
+    @property
+    def users_file(self) -> Path:
+        """Every process using the broker holds a shared lock on it, so the last one out can tell it is last."""
+        return self.data_dir / "broker.users"
+
     def _server_properties(self) -> str:
         h, p, c = self.host, self.port, self.controller_port
         props = {
@@ -153,20 +170,83 @@ class LocalBroker:
         return cid
 
     def status(self) -> BrokerStatus:
-        pid = self._read_pid()
-        running = pid is not None and _pid_alive(pid)
+        pid = self.find_pid(repair=False)
         return BrokerStatus(
-            running=running,
-            pid=pid if running else None,
+            running=pid is not None,
+            pid=pid,
             bootstrap=self.bootstrap,
             reachable=_port_open(self.host, self.port),
         )
 
     def _read_pid(self) -> int | None:
         try:
-            return int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
+            return int(self.pid_file.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
             return None
+
+    def started_by(self) -> str:
+        """Who started the running broker, as recorded in the pid file (`run` or `up`)."""
+        try:
+            words = self.pid_file.read_text().split()
+        except OSError:
+            return ""
+        return words[1] if len(words) > 1 else STARTED_BY_UP
+
+    def _write_pid(self, pid: int, started_by: str) -> None:
+        tmp = self.pid_file.with_suffix(".tmp")
+        tmp.write_text(f"{pid}\n{started_by}\n")
+        tmp.replace(self.pid_file)
+
+    def _is_ours(self, pid: int) -> bool:
+        """True when pid is a live broker JVM running this data directory's config (not a reused pid)."""
+        try:
+            proc = psutil.Process(pid)
+            return proc.status() != psutil.STATUS_ZOMBIE and self._names_our_config(proc.cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return False
+
+    def _names_our_config(self, cmdline: list[str]) -> bool:
+        return "kafka.Kafka" in cmdline and str(self.data_dir / "server.properties") in cmdline
+
+    def _scan(self) -> int | None:
+        """The pid of a broker JVM for this data directory found among all processes, for a lost pid file."""
+        for proc in psutil.process_iter(["cmdline"]):
+            if self._names_our_config(proc.info["cmdline"] or []) and self._is_ours(proc.pid):
+                return proc.pid
+        return None
+
+    def find_pid(self, repair: bool = True) -> int | None:
+        """The running broker's pid, by the pid file or else by a process scan; with repair, a stale file is fixed.
+
+        Repair only under `decision_lock`, so it cannot race a process that is starting the broker.
+        """
+        recorded = self._read_pid()
+        if recorded is not None and self._is_ours(recorded):
+            return recorded
+        pid = self._scan()
+        if not repair:
+            return pid
+        if pid is not None:
+            # An orphan whose owner died or whose pid file was overwritten: record it so every command sees it.
+            self._write_pid(pid, self.started_by() or STARTED_BY_UP)
+        elif recorded is not None:
+            self.pid_file.unlink(missing_ok=True)
+        return pid
+
+    def adopt(self, pid: int) -> None:
+        """Record that the running broker is now managed by `broker up`/`broker down`, not by `run` processes."""
+        self._write_pid(pid, STARTED_BY_UP)
+
+    @contextlib.contextmanager
+    def decision_lock(self) -> Iterator[None]:
+        """Serialise start, attach and stop decisions between processes sharing this data directory."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.lock_file.open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def prepare(self) -> Path:
         """Check Java, fetch the jars, write the config and format storage; return the jar folder."""
@@ -185,7 +265,7 @@ class LocalBroker:
             raise BrokerSetupError(f"formatting Kafka storage failed:\n{(proc.stdout + proc.stderr)[-2000:]}")
         return libs
 
-    def start(self) -> None:
+    def start(self, started_by: str = STARTED_BY_UP) -> None:
         """Start the broker in its own session (it outlives this process unless stopped)."""
         st = self.status()
         if st.running:
@@ -202,7 +282,7 @@ class LocalBroker:
             self._proc = subprocess.Popen(
                 cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
             )
-        self.pid_file.write_text(str(self._proc.pid))
+        self._write_pid(self._proc.pid, started_by)
 
     def _log_tail(self, lines: int = 40) -> str:
         try:
@@ -227,8 +307,8 @@ class LocalBroker:
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Stop the broker (SIGTERM, then SIGKILL after timeout_s); False if none was running."""
-        pid = self._read_pid()
-        if pid is None or not _pid_alive(pid):
+        pid = self.find_pid()
+        if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return False
         os.kill(pid, signal.SIGTERM)
@@ -253,3 +333,48 @@ class LocalBroker:
             os.kill(pid, signal.SIGKILL)
             if self._proc is not None:
                 self._proc.wait(10)
+
+
+class BrokerUse:
+    """One process's use of the shared local broker: attach to a running one or start it, and leave it.
+
+    A broker started by `newsmon run` is stopped by the last process using it when that one leaves; a broker
+    started (or adopted) by `newsmon broker up` runs until `newsmon broker down`.
+    """
+
+    def __init__(self, broker: LocalBroker) -> None:
+        self.broker = broker
+        self._users: int | None = None
+
+    def attach_or_start(self) -> bool:
+        """Use the running broker or start one; True when this process started it."""
+        b = self.broker
+        with b.decision_lock():
+            self._users = os.open(b.users_file, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(self._users, fcntl.LOCK_SH)
+            if b.find_pid() is not None:
+                return False
+            b.start(STARTED_BY_RUN)
+            return True
+
+    def leave(self) -> bool:
+        """Stop using the broker; stop it too when `run` started it and no other process uses it. True if stopped."""
+        b = self.broker
+        with b.decision_lock():
+            if self._users is not None:
+                os.close(self._users)
+                self._users = None
+            if b.started_by() != STARTED_BY_RUN or not self._nobody_else(b.users_file):
+                return False
+            return b.stop()
+
+    @staticmethod
+    def _nobody_else(users_file: Path) -> bool:
+        fd = os.open(users_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
