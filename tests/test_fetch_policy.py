@@ -1,0 +1,217 @@
+"""Where fetches may go: non-public addresses are refused at every hop unless allowed, on real local servers."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp import web
+from click.testing import CliRunner
+
+from monitor.cli import cli
+from monitor.ingest.errors import ErrorKind, FeedError
+from monitor.ingest.feeds import FeedConfig
+from monitor.ingest.fetcher import fetch, make_session
+from monitor.ingest.poller import FeedPoller
+from monitor.ingest.state import FeedStateStore
+from monitor.kafka import make_producer
+from monitor.messages import FeedState, decode
+from monitor.settings import IngestSettings, Settings
+from monitor.topics import ensure_topics, topic_specs
+from tests.conftest import make_settings
+from tests.support.feeds import FeedServer, rss
+from tests.support.kafka import read_topic
+
+FEED = rss([("a1", "Border crossing reopens", "Traffic resumed at dawn.")])
+
+
+class HostServer(FeedServer):
+    """The test feed server, bound to a loopback address of the test's choice (Linux routes all of 127/8)."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__()
+        self.host = host
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("GET", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, 0)
+        await site.start()
+        self.base = f"http://{self.host}:{self._runner.addresses[0][1]}"
+
+    def redirect(self, path: str, location: str, status: int = 302) -> str:
+        return self.set(path, b"", status=status, headers={"Location": location})
+
+    @property
+    def port(self) -> int:
+        return int(self.base.rsplit(":", 1)[1])
+
+
+@pytest.fixture
+async def inner() -> AsyncIterator[HostServer]:
+    """The server a fetch must not reach: on 127.0.0.1."""
+    server = HostServer("127.0.0.1")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def outer() -> AsyncIterator[HostServer]:
+    """A server standing in for a public one: on 127.0.0.2, which the tests allow through `allowed_networks`."""
+    server = HostServer("127.0.0.2")
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def ingest(**kw: Any) -> IngestSettings:
+    base = {"connect_timeout_s": 2.0, "total_timeout_s": 5.0, "read_timeout_s": 3.0}
+    return IngestSettings.model_validate({**base, **kw})
+
+
+@dataclass
+class Attempts:
+    """What the client did, by aiohttp's own tracing: requests started, names looked up, connections made."""
+
+    requests: list[str] = field(default_factory=list)
+    lookups: list[str] = field(default_factory=list)
+    connections: int = 0
+
+    def attach(self, session: aiohttp.ClientSession) -> None:
+        async def on_request(_s: object, _c: object, p: aiohttp.TraceRequestStartParams) -> None:
+            self.requests.append(str(p.url))
+
+        async def on_lookup(_s: object, _c: object, p: aiohttp.TraceDnsResolveHostStartParams) -> None:
+            self.lookups.append(p.host)
+
+        async def on_connect(_s: object, _c: object, _p: object) -> None:
+            self.connections += 1
+
+        trace = aiohttp.TraceConfig()
+        trace.on_request_start.append(on_request)
+        trace.on_dns_resolvehost_start.append(on_lookup)
+        trace.on_connection_create_end.append(on_connect)
+        trace.freeze()
+        session.trace_configs.append(trace)
+
+
+async def refused(url: str, s: IngestSettings) -> tuple[FeedError, Attempts]:
+    attempts = Attempts()
+    async with make_session(s) as session:
+        attempts.attach(session)
+        with pytest.raises(FeedError) as info:
+            await fetch(session, url, s)
+    return info.value, attempts
+
+
+async def test_a_loopback_feed_is_refused_by_address_and_by_name_unless_private_addresses_are_allowed(
+    inner: HostServer,
+) -> None:
+    url = inner.set("/feed.xml", FEED)
+    err, attempts = await refused(url, ingest())
+    assert err.kind is ErrorKind.BLOCKED_ADDRESS and "127.0.0.1" in str(err)
+    assert err.slow_retry and err.retryable
+    # An address in the URL is refused before anything is sent.
+    assert attempts.requests == [] and attempts.connections == 0
+    # A name is looked up, and refused by what it resolves to: no connection is opened.
+    err, attempts = await refused(f"http://localhost:{inner.port}/feed.xml", ingest())
+    assert err.kind is ErrorKind.BLOCKED_ADDRESS and "localhost" in str(err)
+    assert attempts.lookups == ["localhost"] and attempts.connections == 0
+    assert inner.hits == {}
+    allowed = ingest(allow_private_addresses=True)
+    async with make_session(allowed) as session:
+        ok = await fetch(session, f"http://localhost:{inner.port}/feed.xml", allowed)
+    assert ok.status == 200 and inner.hits == {"/feed.xml": 1}
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "169.254.169.254",  # cloud metadata (link-local)
+        "[fd00:ec2::254]",  # cloud metadata over IPv6 (unique local)
+        "[::ffff:169.254.169.254]",  # the same, IPv4-mapped
+        "10.0.0.1",
+        "172.16.5.4",
+        "192.168.1.1",
+        "100.64.0.1",  # shared address space (carrier-grade NAT)
+        "0.0.0.0",
+        "224.0.0.1",
+        "[::1]",
+        "[fe80::1]",
+        "[64:ff9b::a9fe:a9fe]",  # NAT64 of 169.254.169.254
+        "[2002:a9fe:a9fe::1]",  # 6to4 of 169.254.169.254
+    ],
+)
+async def test_non_public_literal_addresses_are_refused_without_any_connection_attempt(host: str) -> None:
+    err, attempts = await refused(f"http://{host}/latest/meta-data/", ingest())
+    assert err.kind is ErrorKind.BLOCKED_ADDRESS, str(err)
+    assert attempts.requests == [] and attempts.lookups == [] and attempts.connections == 0
+
+
+async def test_a_redirect_to_a_refused_address_is_not_followed(inner: HostServer, outer: HostServer) -> None:
+    s = ingest(allowed_networks=["127.0.0.2/32"])
+    target = inner.set("/feed.xml", FEED)
+    for path, location in (("/to-address", target), ("/to-name", f"http://localhost:{inner.port}/feed.xml")):
+        err, attempts = await refused(outer.redirect(path, location, status=301), s)
+        assert err.kind is ErrorKind.BLOCKED_ADDRESS, str(err)
+        assert attempts.connections == 1, "only the allowed first hop is connected to"
+    assert inner.hits == {}
+    # The allowed host itself is fetched, redirects within it too.
+    outer.set("/feed.xml", FEED)
+    async with make_session(s) as session:
+        ok = await fetch(session, outer.redirect("/moved", outer.url("/feed.xml"), status=308), s)
+    assert ok.status == 200 and ok.permanent_redirect == outer.url("/feed.xml")
+
+
+async def test_a_permanent_redirect_to_a_refused_address_is_not_persisted(
+    kafka_bootstrap: str, tmp_path: Path, inner: HostServer, outer: HostServer
+) -> None:
+    settings = make_settings(kafka_bootstrap, tmp_path, allow_private_addresses=False,
+                             allowed_networks=["127.0.0.2/32"])  # fmt: skip
+    await ensure_topics(settings.kafka.bootstrap_servers, topic_specs(settings.topics), 1)
+    feed = FeedConfig(id="moved", url=outer.redirect("/rss", inner.set("/rss", FEED), status=301))
+    async with poller_for(settings) as poller:
+        with pytest.raises(FeedError) as info:
+            await poller.poll(feed)
+    assert info.value.kind is ErrorKind.BLOCKED_ADDRESS
+    recs = await read_topic(settings.kafka.bootstrap_servers, settings.topics.feed_state, expect=1)
+    state = decode(FeedState, recs[-1].value)
+    assert state.last_error_kind == "blocked_address" and state.consecutive_errors == 1
+    assert state.effective_url == "", "the feed must keep its configured URL"
+    assert inner.hits == {}
+
+
+def test_feeds_check_uses_the_same_policy(tmp_path: Path) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text(yaml.safe_dump({"ingest": {"connect_timeout_s": 1, "total_timeout_s": 2}}))
+    result = CliRunner().invoke(cli, ["--settings", str(config), "feeds", "check", "http://169.254.169.254/rss"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: blocked_address: ")
+
+
+@contextlib.asynccontextmanager
+async def poller_for(settings: Settings) -> AsyncIterator[FeedPoller]:
+    """A FeedPoller on the real broker and a real HTTP session."""
+    producer = make_producer(settings.kafka)
+    await producer.start()
+    try:
+        store = FeedStateStore(settings.kafka, settings.topics.feed_state, producer)
+        await store.load()
+        async with make_session(settings.ingest) as session:
+            yield FeedPoller(settings, session, producer, store, random.Random(1))
+    finally:
+        await producer.stop()
