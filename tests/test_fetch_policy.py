@@ -1,10 +1,11 @@
-"""Where fetches may go: non-public addresses are refused at every hop unless allowed, on real local servers."""
+"""Where and how much fetches may go: address policy at every hop, per-host limits; on real local servers."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from monitor.cli import cli
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.fetcher import fetch, make_session
+from monitor.ingest.hosts import HostSlots
 from monitor.ingest.poller import FeedPoller
+from monitor.ingest.scheduler import Scheduler
 from monitor.ingest.state import FeedStateStore
 from monitor.kafka import make_producer
 from monitor.messages import FeedState, decode
@@ -215,3 +218,97 @@ async def poller_for(settings: Settings) -> AsyncIterator[FeedPoller]:
             yield FeedPoller(settings, session, producer, store, random.Random(1))
     finally:
         await producer.stop()
+
+
+class GatedServer(HostServer):
+    """Answers /hang/* only when released and everything else after `delay_s`; records requests in flight."""
+
+    def __init__(self, host: str, delay_s: float = 0.0) -> None:
+        super().__init__(host)
+        self.delay_s = delay_s
+        self.release = asyncio.Event()
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if request.path.startswith("/hang/"):
+                await self.release.wait()
+            else:
+                await asyncio.sleep(self.delay_s)
+            return await super()._handle(request)
+        finally:
+            self.in_flight -= 1
+
+
+@contextlib.asynccontextmanager
+async def gated(host: str, delay_s: float = 0.0) -> AsyncIterator[GatedServer]:
+    server = GatedServer(host, delay_s)
+    await server.start()
+    try:
+        yield server
+    finally:
+        server.release.set()
+        await server.stop()
+
+
+@contextlib.asynccontextmanager
+async def scheduling(settings: Settings, feeds: list[FeedConfig]) -> AsyncIterator[Scheduler]:
+    """The real Scheduler over the feeds; polls still hanging at the end are cancelled, not waited for."""
+    async with poller_for(settings) as poller:
+        scheduler = Scheduler(poller, feeds, settings.ingest)
+        task = asyncio.create_task(scheduler.run(drain_timeout_s=1.0))
+        try:
+            yield scheduler
+        finally:
+            scheduler.stop()
+            await asyncio.wait_for(task, 30)
+
+
+async def until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"not within {timeout_s} s: {what}")
+        await asyncio.sleep(0.05)
+
+
+async def test_a_hanging_host_holds_only_its_own_slots_and_a_fast_host_keeps_being_polled(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = make_settings(kafka_bootstrap, tmp_path, concurrency=2, per_host=1, total_timeout_s=60.0,
+                             read_timeout_s=60.0)  # fmt: skip
+    await ensure_topics(settings.kafka.bootstrap_servers, topic_specs(settings.topics), 1)
+    async with gated("127.0.0.2") as slow, gated("127.0.0.1") as fast:
+        feeds = [FeedConfig(id=f"slow{n}", url=slow.set(f"/hang/{n}.xml", FEED), interval_s=0.3) for n in range(4)]
+        feeds.append(FeedConfig(id="fast", url=fast.set("/fast.xml", FEED), interval_s=0.3))
+        async with scheduling(settings, feeds):
+            await until(lambda: slow.in_flight == 1, 10.0, "a poll of the hanging host")
+            # With the hanging host's polls waiting for its one slot, not for a global one, the other slot stays free.
+            await until(lambda: fast.hits.get("/fast.xml", 0) >= 10, 20.0, f"10 polls of the fast host: {fast.hits}")
+            assert slow.most_in_flight == 1
+
+
+async def test_no_host_ever_sees_more_than_per_host_polls_at_once(kafka_bootstrap: str, tmp_path: Path) -> None:
+    settings = make_settings(kafka_bootstrap, tmp_path, concurrency=10, per_host=2)
+    await ensure_topics(settings.kafka.bootstrap_servers, topic_specs(settings.topics), 1)
+    async with gated("127.0.0.1", delay_s=0.3) as server:
+        feeds = [FeedConfig(id=f"f{n}", url=server.set(f"/{n}.xml", FEED), interval_s=0.2) for n in range(6)]
+        async with scheduling(settings, feeds):
+            await until(lambda: sum(server.hits.values()) >= 12, 30.0, "12 polls")
+    assert server.most_in_flight == 2
+
+
+async def test_host_slots_exist_only_while_polls_want_them() -> None:
+    slots = HostSlots(per_host=1)
+    entered: list[str] = []
+
+    async def poll(host: str) -> None:
+        async with slots.slot(host):
+            entered.append(host)
+            await asyncio.sleep(0.01)
+
+    await asyncio.gather(*(poll(f"h{n % 500}.example") for n in range(2000)))
+    assert len(entered) == 2000 and len(slots) == 0
