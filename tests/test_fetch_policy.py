@@ -17,6 +17,7 @@ from aiohttp import web
 from click.testing import CliRunner
 
 from monitor.cli import cli
+from monitor.demo.server import demo_ingest, start_demo_server
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.fetcher import fetch, make_session
@@ -196,6 +197,19 @@ async def test_a_permanent_redirect_to_a_refused_address_is_not_persisted(
     assert state.last_error_kind == "blocked_address" and state.consecutive_errors == 1
     assert state.effective_url == "", "the feed must keep its configured URL"
     assert inner.hits == {}
+
+
+async def test_the_demo_turns_private_addresses_on_for_its_own_local_server() -> None:
+    runner, base = await start_demo_server()
+    try:
+        url = f"{base}/feeds/wire.xml"
+        err, _ = await refused(url, IngestSettings())
+        assert err.kind is ErrorKind.BLOCKED_ADDRESS
+        demo = demo_ingest(IngestSettings(), "demo-pollers")
+        async with make_session(demo) as session:
+            assert (await fetch(session, url, demo)).status == 200
+    finally:
+        await runner.cleanup()
 
 
 def test_feeds_check_uses_the_same_policy(tmp_path: Path) -> None:

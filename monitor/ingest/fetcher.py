@@ -136,10 +136,13 @@ async def _answer(resp: aiohttp.ClientResponse, s: IngestSettings, permanent: st
 
 async def _follow(session: aiohttp.ClientSession, url: str, s: IngestSettings, headers: dict[str, str]) -> FetchResult:
     """GET the URL and the redirects it leads to, each hop's address checked before it is connected to."""
-    hop: str | URL = url
+    try:
+        hop = URL(url)
+    except ValueError as exc:
+        raise FeedError(ErrorKind.BAD_URL, f"invalid URL {url[:200]!r}") from exc
     statuses: list[int] = []
     while True:
-        addresses.check_url(URL(hop), s)
+        addresses.check_url(hop, s)
         async with session.get(hop, headers=headers, allow_redirects=False) as resp:
             target = _next_hop(resp)
             if target is None:
