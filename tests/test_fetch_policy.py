@@ -199,6 +199,25 @@ async def test_a_permanent_redirect_to_a_refused_address_is_not_persisted(
     assert inner.hits == {}
 
 
+async def test_a_redirect_persisted_before_the_policy_is_dropped_when_refused(
+    kafka_bootstrap: str, tmp_path: Path, inner: HostServer, outer: HostServer
+) -> None:
+    lax = make_settings(kafka_bootstrap, tmp_path)
+    await ensure_topics(lax.kafka.bootstrap_servers, topic_specs(lax.topics), 1)
+    feed = FeedConfig(id="moved", url=outer.redirect("/rss", inner.set("/rss", FEED), status=301))
+    async with poller_for(lax) as poller:
+        assert (await poller.poll(feed)).status == 200
+        assert poller.state_of(feed).effective_url == inner.url("/rss")  # type: ignore[union-attr]
+    strict = lax.model_copy(update={"ingest": ingest(allow_private_addresses=False, allowed_networks=["127.0.0.2/32"])})
+    async with poller_for(strict) as poller:
+        with pytest.raises(FeedError) as info:
+            await poller.poll(feed)
+        assert info.value.kind is ErrorKind.BLOCKED_ADDRESS
+        # The refused URL is forgotten: the next poll starts again from the configured one.
+        assert poller.state_of(feed).effective_url == ""  # type: ignore[union-attr]
+    assert inner.hits == {"/rss": 1}
+
+
 async def test_the_demo_turns_private_addresses_on_for_its_own_local_server() -> None:
     runner, base = await start_demo_server()
     try:
