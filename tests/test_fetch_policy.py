@@ -7,6 +7,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from click.testing import CliRunner
 
 from monitor.cli import cli
 from monitor.demo.server import demo_ingest, start_demo_server
+from monitor.ingest import addresses
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.fetcher import fetch, make_session
@@ -140,6 +142,20 @@ async def test_a_loopback_feed_is_refused_by_address_and_by_name_unless_private_
     async with make_session(allowed) as session:
         ok = await fetch(session, f"http://localhost:{inner.port}/feed.xml", allowed)
     assert ok.status == 200 and inner.hits == {"/feed.xml": 1}
+
+
+def test_public_addresses_and_their_ipv6_forms_are_permitted() -> None:
+    public = [
+        "8.8.8.8",
+        "151.101.1.140",
+        "2001:4860:4860::8888",
+        "::ffff:8.8.8.8",
+        "64:ff9b::808:808",
+        "2002:808:808::1",
+    ]
+    assert all(addresses.is_public(ip_address(a)) for a in public)
+    private = ["127.0.0.2", "::", "fec0::1", "ff02::1", "192.0.2.1", "198.18.0.1", "240.0.0.1", "2001:db8::1"]
+    assert not any(addresses.is_public(ip_address(a)) for a in private)
 
 
 @pytest.mark.parametrize(

@@ -25,14 +25,12 @@ class RefusedAddress(OSError):
 
 
 def _embedded_v4(ip: IPAddress) -> list[IPv4Address]:
-    """IPv4 addresses an IPv6 address carries and that a translating network would reach (6to4, NAT64, Teredo)."""
+    """IPv4 addresses an IPv6 address carries and that a relay would reach (6to4, Teredo)."""
     if isinstance(ip, IPv4Address):
         return []
     found = [ip.sixtofour] if ip.sixtofour else []
     if ip.teredo:
         found.append(ip.teredo[1])
-    if ip in _NAT64:
-        found.append(IPv4Address(int(ip) & 0xFFFFFFFF))
     return found
 
 
@@ -44,6 +42,9 @@ def unmapped(ip: IPAddress) -> IPAddress:
 def is_public(ip: IPAddress) -> bool:
     """Whether the address is public: not loopback, private, link-local, shared, reserved or multicast."""
     ip = unmapped(ip)
+    if ip in _NAT64:
+        # Under DNS64 every IPv4 host has such an address; Python files the prefix under reserved ::/8.
+        return is_public(IPv4Address(int(ip) & 0xFFFFFFFF))
     if not all(is_public(v4) for v4 in _embedded_v4(ip)):
         return False
     special = ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified
