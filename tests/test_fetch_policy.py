@@ -182,6 +182,14 @@ async def test_non_public_literal_addresses_are_refused_without_any_connection_a
     assert attempts.requests == [] and attempts.lookups == [] and attempts.connections == 0
 
 
+@pytest.mark.parametrize("host", ["2130706433", "127.1", "0177.0.0.1", "0x7f.0.0.1"])
+async def test_legacy_numeric_forms_of_loopback_are_refused_without_a_connection(host: str) -> None:
+    err, attempts = await refused(f"http://{host}/rss", ingest())
+    # aiohttp refuses the forms it recognizes as numbers; the rest resolve to 127.0.0.1, which the resolver refuses.
+    assert err.kind in (ErrorKind.BAD_URL, ErrorKind.BLOCKED_ADDRESS), str(err)
+    assert attempts.connections == 0
+
+
 async def test_a_redirect_to_a_refused_address_is_not_followed(inner: HostServer, outer: HostServer) -> None:
     s = ingest(allowed_networks=["127.0.0.2/32"])
     target = inner.set("/feed.xml", FEED)
