@@ -346,6 +346,8 @@ class Bench:
             "NEWSMON_INGEST_CONCURRENCY": str(cfg.concurrency),
             # Every farm feed shares one host; real feed lists spread over thousands of hosts.
             "NEWSMON_INGEST_PER_HOST": str(cfg.concurrency),
+            # The farm is served on the loopback interface, which the fetch policy refuses by default.
+            "NEWSMON_INGEST_ALLOW_PRIVATE_ADDRESSES": "true",
             "NEWSMON_METRICS_PORT": "0",
             "NEWSMON_LOG_LEVEL": "INFO",
             "NEWSMON_LOG_FORMAT": "json",

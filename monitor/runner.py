@@ -50,7 +50,7 @@ async def run_main(
     install_signal_handlers(stop)
     demo_runner = None
     if demo:
-        from monitor.demo.server import demo_feeds, start_demo_server
+        from monitor.demo.server import demo_feeds, demo_ingest, start_demo_server
 
         demo_runner, base = await start_demo_server(step_s=10.0)
         feeds = demo_feeds(base, interval_s=5.0)
@@ -63,7 +63,7 @@ async def run_main(
             }
         )
         group = f"{settings.ingest.group_id}-demo"
-        ingest = settings.ingest.model_copy(update={"min_interval_s": 1.0, "group_id": group})
+        ingest = demo_ingest(settings.ingest, group)
         settings = settings.model_copy(update={"ingest": ingest, "topics": topics})
         log.info("demo.serving", base_url=base, feeds=[f.id for f in feeds])
     stages = build_stages(settings, feeds, only)

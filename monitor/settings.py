@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -179,6 +179,10 @@ class IngestSettings(_Section):
     total_timeout_s: float = Field(45.0, gt=0)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     max_redirects: int = Field(5, ge=0, le=20)
+    # Loopback, private, link-local (cloud metadata) and other non-public addresses are refused, at every hop and
+    # after name resolution, unless this is on (local development, the demo) or the address is in allowed_networks.
+    allow_private_addresses: bool = False
+    allowed_networks: tuple[IPvAnyNetwork, ...] = ()
     user_agent: str = "newsmon/0.1 (+https://github.com/newsmon/newsmon; feed monitor)"
     # Pollers sharing this consumer group split the feed registry; a dead one's feeds move after the session.
     group_id: str = Field("newsmon-pollers", min_length=1)

@@ -57,7 +57,9 @@ def make_settings(bootstrap: str, tmp_path: Path, **ingest: object) -> Settings:
     )
     ing = {"feeds_file": tmp_path / "feeds.yaml", "min_interval_s": 0.2, "default_interval_s": 0.5,
            "max_backoff_s": 2.0, "total_timeout_s": 5.0, "read_timeout_s": 3.0, "connect_timeout_s": 2.0,
-           "group_id": f"{p}.pollers"}  # fmt: skip
+           "group_id": f"{p}.pollers",
+           # Test feeds are served on the loopback interface.
+           "allow_private_addresses": True}  # fmt: skip
     ing.update(ingest)
     return Settings(
         kafka=KafkaSettings(bootstrap=bootstrap),

@@ -24,7 +24,7 @@ def write_config(settings: Settings, tmp_path: Path, feed_urls: list[str]) -> Pa
     cfg = {
         "topics": settings.topics.model_dump(),
         "ingest": {"default_interval_s": 0.3, "min_interval_s": 0.2, "max_backoff_s": 1.0,
-                   "feeds_file": str(tmp_path / "feeds.yaml")},
+                   "feeds_file": str(tmp_path / "feeds.yaml"), "allow_private_addresses": True},
         "log": {"format": "json"},
     }  # fmt: skip
     path = tmp_path / "settings.yaml"

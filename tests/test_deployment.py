@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from importlib import resources
@@ -160,3 +161,35 @@ def test_docker_image_builds_and_runs_newsmon() -> None:
     who = subprocess.run(["docker", "run", "--rm", "--entrypoint", "id", tag, "-u"], capture_output=True,
                          text=True, timeout=120, check=False)  # fmt: skip
     assert who.stdout.strip() not in ("", "0"), who
+
+
+SECRET_NAME = re.compile(r"URL|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL|SASL|API_?KEY|PRIVATE", re.IGNORECASE)
+
+
+def test_compose_passes_no_secret_through_the_environment() -> None:
+    services = compose()["services"]
+    assert isinstance(services, dict)
+    for name, svc in services.items():
+        env = svc.get("environment", {})
+        pairs = env.items() if isinstance(env, dict) else (e.partition("=")[::2] for e in env)
+        for key, value in pairs:
+            assert not SECRET_NAME.search(key), f"{name}: {key} looks like a secret; mount it as a compose secret"
+            assert not SECRET_NAME.search(str(value)), f"{name}: {key} takes a secret-looking value {value!r}"
+
+
+def test_every_secret_file_the_sinks_read_is_a_compose_secret_of_the_delivery_stage() -> None:
+    spec = compose()
+    defined = spec["secrets"]
+    assert isinstance(defined, dict) and isinstance(spec["services"], dict)
+    mounted = set(spec["services"]["deliver"]["secrets"])
+    rules = yaml.safe_load((REPO / "config" / "rules.yaml").read_text())
+    files = [s[k] for s in rules["sinks"].values() for k in ("url_file", "secret_file") if k in s]
+    webhooks = [s for s in rules["sinks"].values() if s["type"] != "file"]
+    # Every sink that sends somewhere reads its URL from a file, and a webhook its signing secret too.
+    assert all("url_file" in s for s in webhooks)
+    assert all("secret_file" in s for s in webhooks if s["type"] == "webhook")
+    for path in files:
+        assert path.startswith("/run/secrets/"), path
+        secret = path.removeprefix("/run/secrets/")
+        assert secret in mounted, f"{secret} is not mounted into the deliver service"
+        assert defined[secret]["file"].startswith("./secrets/"), secret

@@ -142,7 +142,13 @@ async def test_every_corpus_file_ends_as_items_or_a_classified_error() -> None:
     await site.start()
     base = f"http://127.0.0.1:{runner.addresses[0][1]}"
 
-    s = IngestSettings(concurrency=CONCURRENCY, per_host=CONCURRENCY, total_timeout_s=20.0, read_timeout_s=15.0)
+    s = IngestSettings(
+        concurrency=CONCURRENCY,
+        per_host=CONCURRENCY,
+        total_timeout_s=20.0,
+        read_timeout_s=15.0,
+        allow_private_addresses=True,
+    )
     out = Outcome()
     gate = asyncio.Semaphore(CONCURRENCY)
     started = time.monotonic()

@@ -51,7 +51,8 @@ async def env(kafka_bootstrap: str, tmp_path: Path) -> Env:
     await ensure_topics(settings.kafka, topic_specs(settings.topics), 1)
     config = tmp_path / "settings.yaml"
     config.write_text(yaml.safe_dump({"topics": settings.topics.model_dump(), "metrics": {"port": 0},
-                                      "ingest": {"group_id": settings.ingest.group_id}}))  # fmt: skip
+                                      "ingest": {"group_id": settings.ingest.group_id,
+                                                 "allow_private_addresses": True}}))  # fmt: skip
     return Env(settings, config)
 
 

@@ -89,7 +89,7 @@ def write_config(settings: Settings, tmp_path: Path, urls: list[str]) -> Path:
         "topics": settings.topics.model_dump(),
         "ingest": {"default_interval_s": 0.5, "min_interval_s": 0.2, "max_interval_s": 1.0, "max_backoff_s": 1.0,
                    "feeds_file": str(tmp_path / "feeds.yaml"), "group_id": settings.ingest.group_id,
-                   "session_timeout_s": SESSION_S},
+                   "session_timeout_s": SESSION_S, "allow_private_addresses": True},
         "metrics": {"port": 0},
         "log": {"format": "json"},
     }  # fmt: skip

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from monitor.demo.live import LIVE_STORIES
 from monitor.ingest.feeds import FeedConfig
+from monitor.settings import IngestSettings
 
 
 def _conditional(request: web.Request, body: bytes, content_type: str) -> web.Response:
@@ -69,6 +70,11 @@ def demo_feeds(base_url: str, interval_s: float) -> list[FeedConfig]:
         FeedConfig(id="demo-live", url=f"{base_url}/feeds/live.xml", name="Demo Live Desk", lang="en",
                    interval_s=interval_s),
     ]  # fmt: skip
+
+
+def demo_ingest(s: IngestSettings, group_id: str) -> IngestSettings:
+    """Ingest settings for the demo: its feeds are served on the loopback interface and polled every few seconds."""
+    return s.model_copy(update={"min_interval_s": 1.0, "group_id": group_id, "allow_private_addresses": True})
 
 
 async def start_demo_server(host: str = "127.0.0.1", port: int = 0, step_s: float = 15.0) -> tuple[web.AppRunner, str]:

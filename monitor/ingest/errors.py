@@ -17,6 +17,7 @@ class ErrorKind(StrEnum):
     PARSE = "parse"
     BLOCKED = "blocked"
     BAD_URL = "bad_url"
+    BLOCKED_ADDRESS = "blocked_address"  # the fetch policy refuses the address a hop goes to
     # The poll succeeded but the broker did not take the feed's state; the items it produced stay seen.
     STATE_WRITE = "state_write"
 
@@ -24,7 +25,14 @@ class ErrorKind(StrEnum):
 # Kinds that a later poll cannot fix without someone changing the feed or its URL.
 _PERMANENT = {ErrorKind.BAD_URL}
 # Kinds caused by the content or the site's policy, not the network: a retry soon rarely helps.
-_SLOW = {ErrorKind.TOO_LARGE, ErrorKind.REDIRECT, ErrorKind.NOT_A_FEED, ErrorKind.PARSE, ErrorKind.BLOCKED}
+_SLOW = {
+    ErrorKind.TOO_LARGE,
+    ErrorKind.REDIRECT,
+    ErrorKind.NOT_A_FEED,
+    ErrorKind.PARSE,
+    ErrorKind.BLOCKED,
+    ErrorKind.BLOCKED_ADDRESS,
+}
 
 
 class FeedError(Exception):

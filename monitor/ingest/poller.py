@@ -185,6 +185,8 @@ class FeedPoller:
                     "next_poll_at": now + timedelta(seconds=delay),
                     "disabled_reason": disabled,
                     "disabled_at": (state.disabled_at or now) if disabled else None,
+                    # A redirect target the fetch policy refuses (persisted before it) is dropped.
+                    "effective_url": "" if exc.kind is ErrorKind.BLOCKED_ADDRESS else state.effective_url,
                 }
             )
         )

@@ -15,6 +15,7 @@ from monitor import metrics
 from monitor.ingest import policy
 from monitor.ingest.errors import FeedError
 from monitor.ingest.feeds import FeedConfig
+from monitor.ingest.hosts import HostSlots, fetch_host
 from monitor.ingest.poller import FeedPoller
 from monitor.messages import FeedState, utcnow
 from monitor.settings import IngestSettings
@@ -84,6 +85,7 @@ class Scheduler:
         self._feeds = [f for f in feeds if f.enabled]
         self._s = s
         self._sem = asyncio.Semaphore(s.concurrency)
+        self._hosts = HostSlots(s.per_host)
         self._stop = _Stop()
         # Unfinished loops per feed id, oldest first; only the last one may be live (its stop event unset).
         self._loops: dict[str, list[_FeedLoop]] = {}
@@ -229,7 +231,8 @@ class Scheduler:
             return
         delay = self._first_delay(feed)
         while await self._sleep(delay):
-            async with self._sem:
+            # The host's slot first: polls queued behind a slow host must not hold global slots meanwhile.
+            async with self._hosts.slot(fetch_host(feed, self._poller.state_of(feed))), self._sem:
                 if self._stopping():
                     return
                 started = time.monotonic()
