@@ -210,7 +210,7 @@ async def test_a_permanent_redirect_to_a_refused_address_is_not_persisted(
 ) -> None:
     settings = make_settings(kafka_bootstrap, tmp_path, allow_private_addresses=False,
                              allowed_networks=["127.0.0.2/32"])  # fmt: skip
-    await ensure_topics(settings.kafka.bootstrap_servers, topic_specs(settings.topics), 1)
+    await ensure_topics(settings.kafka, topic_specs(settings.topics), 1)
     feed = FeedConfig(id="moved", url=outer.redirect("/rss", inner.set("/rss", FEED), status=301))
     async with poller_for(settings) as poller:
         with pytest.raises(FeedError) as info:
@@ -227,7 +227,7 @@ async def test_a_redirect_persisted_before_the_policy_is_dropped_when_refused(
     kafka_bootstrap: str, tmp_path: Path, inner: HostServer, outer: HostServer
 ) -> None:
     lax = make_settings(kafka_bootstrap, tmp_path)
-    await ensure_topics(lax.kafka.bootstrap_servers, topic_specs(lax.topics), 1)
+    await ensure_topics(lax.kafka, topic_specs(lax.topics), 1)
     feed = FeedConfig(id="moved", url=outer.redirect("/rss", inner.set("/rss", FEED), status=301))
     async with poller_for(lax) as poller:
         assert (await poller.poll(feed)).status == 200
@@ -337,7 +337,7 @@ async def test_a_hanging_host_holds_only_its_own_slots_and_a_fast_host_keeps_bei
 ) -> None:
     settings = make_settings(kafka_bootstrap, tmp_path, concurrency=2, per_host=1, total_timeout_s=60.0,
                              read_timeout_s=60.0)  # fmt: skip
-    await ensure_topics(settings.kafka.bootstrap_servers, topic_specs(settings.topics), 1)
+    await ensure_topics(settings.kafka, topic_specs(settings.topics), 1)
     async with gated("127.0.0.2") as slow, gated("127.0.0.1") as fast:
         feeds = [FeedConfig(id=f"slow{n}", url=slow.set(f"/hang/{n}.xml", FEED), interval_s=0.3) for n in range(4)]
         feeds.append(FeedConfig(id="fast", url=fast.set("/fast.xml", FEED), interval_s=0.3))
@@ -350,7 +350,7 @@ async def test_a_hanging_host_holds_only_its_own_slots_and_a_fast_host_keeps_bei
 
 async def test_no_host_ever_sees_more_than_per_host_polls_at_once(kafka_bootstrap: str, tmp_path: Path) -> None:
     settings = make_settings(kafka_bootstrap, tmp_path, concurrency=10, per_host=2)
-    await ensure_topics(settings.kafka.bootstrap_servers, topic_specs(settings.topics), 1)
+    await ensure_topics(settings.kafka, topic_specs(settings.topics), 1)
     async with gated("127.0.0.1", delay_s=0.3) as server:
         feeds = [FeedConfig(id=f"f{n}", url=server.set(f"/{n}.xml", FEED), interval_s=0.2) for n in range(6)]
         async with scheduling(settings, feeds):

@@ -60,7 +60,9 @@ async def https_feed(tmp_path: Path) -> AsyncIterator[HttpsFeed]:
 
 async def feeds_check(url: str, **env: str) -> tuple[int, str, str]:
     """`newsmon feeds check URL` in its own process; no broker needed."""
-    child = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")} | env
+    # The test's server listens on loopback, which the fetch policy refuses by default.
+    child = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
+    child |= {"NEWSMON_INGEST_ALLOW_PRIVATE_ADDRESSES": "true", **env}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "monitor", "feeds", "check", url,
         cwd=REPO, env=child, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

@@ -17,9 +17,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def write_settings(settings: Settings, tmp_path: Path, **sections: dict[str, Any]) -> Path:
-    """A settings file with this test's topics, no metrics port, JSON logs, and the given sections."""
+    """A settings file with this test's topics, no metrics port, JSON logs, local feeds allowed, and the sections."""
     cfg: dict[str, Any] = {"topics": settings.topics.model_dump(), "metrics": {"port": 0}, "log": {"format": "json"}}
     cfg.update(sections)
+    # The tests' feed servers listen on loopback, which the fetch policy refuses by default.
+    cfg["ingest"] = {"allow_private_addresses": True, **cfg.get("ingest", {})}
     path = tmp_path / "settings.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
