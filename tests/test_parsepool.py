@@ -16,7 +16,7 @@ import pytest
 
 from monitor.ingest import parsepool
 from monitor.ingest.errors import ErrorKind, FeedError
-from monitor.ingest.parser import parse_feed
+from monitor.ingest.parser import MAX_FIELD_CHARS, parse_feed
 from tests.support.feeds import rss
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,6 +58,16 @@ async def test_parses_like_parse_feed(workers: int) -> None:
     ]
     assert pooled.entries[0]["published_parsed"] == direct.entries[0]["published_parsed"]
     assert len(_workers_of(os.getpid())) == workers
+
+
+async def test_entry_text_is_bounded_before_it_leaves_the_parser() -> None:
+    long_text = "A long dispatch. " * 30_000  # 510,000 characters
+    body = rss([("long-1", "Long read " * 100_000, long_text)])
+    parsed = await parsepool.parse(body, HEADERS, URL, workers=1, timeout_s=60)
+    (entry,) = parsed.entries
+    assert len(entry["title"]) == len(entry["title_detail"]["value"]) == MAX_FIELD_CHARS
+    assert len(entry["summary"]) == len(entry["summary_detail"]["value"]) == MAX_FIELD_CHARS
+    assert entry["summary"] == long_text[:MAX_FIELD_CHARS]
 
 
 async def test_feed_errors_keep_their_kind() -> None:

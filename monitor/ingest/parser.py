@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -12,25 +13,62 @@ import feedparser
 from monitor.ingest import wire
 from monitor.ingest.errors import ErrorKind, FeedError
 
-# An internal DTD subset sits in the prolog.
-_PROLOG_BYTES = 64 * 1024
-_ENTITY_DECL = re.compile(rb"<!ENTITY\s+(?:%\s+)?\S+\s+(?:\"([^\"]*)\"|'([^']*)')")
+# Internal entity declarations with a quoted (literal) value; external ones are never fetched and expand nothing.
+_ENTITY_DECL = re.compile(rb"<!ENTITY\s+(%\s*)?([^\s\"'>]+)\s+(?:\"([^\"]*)\"|'([^']*)')")
+_CHAR_REF = re.compile(rb"&#(?:x([0-9A-Fa-f]{1,8})|([0-9]{1,9}));")
 _MAX_ENTITIES = 64
+# Byte order marks, and EBCDIC's "<?xm", of the encodings in which "<!ENTITY" is not ASCII bytes; longest first.
+_WIDE_ENCODINGS = (
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"), (b"\x4c\x6f\xa7\x94", "cp037"),
+)  # fmt: skip
+# How many bytes all references to literal entities may add to a document; real feeds add a few KB at most.
+MAX_ENTITY_GROWTH = 256 * 1024
+# Per text field of an entry, kept right after parsing: far above the normalizer's limits (title 500, summary 2,000
+# characters of text), so markup-heavy HTML still yields them in full, and far below what entities could expand to.
+MAX_FIELD_CHARS = 100_000
+_MAX_BLOCKS = 4  # content blocks kept per entry
 
 
-def expands_entities(body: bytes) -> bool:
-    """True when the DOCTYPE declares entities built from other entities (or very many): billion-laughs material.
+def entity_hazard(body: bytes) -> str:
+    """Why the document's DTD would make the parser expand it out of bounds, or "" when its entities are harmless.
 
-    A plain literal entity ("&id;" for a fixed string) and an external declaration the parser never fetches are
-    harmless and stay readable.
+    Refused: entities built from other entities (also through a character reference to "&" or "%"), more than
+    _MAX_ENTITIES declarations, and literal entities whose references would add more than MAX_ENTITY_GROWTH bytes.
+    Harmless ones (a character entity such as &nbsp;, a short literal, an external DTD) stay for feedparser to read.
     """
-    start = body.find(b"<!DOCTYPE", 0, _PROLOG_BYTES)
-    if start < 0:
-        return False
-    end = body.find(b"]>", start)
-    subset = body[start : end if end >= 0 else len(body)]
-    values = [a or b for a, b in _ENTITY_DECL.findall(subset)]
-    return len(values) > _MAX_ENTITIES or any(b"&" in v or b"%" in v for v in values)
+    body = _as_utf8(body)
+    decls = _ENTITY_DECL.findall(wire.xml_prolog(body).doctype)
+    if len(decls) > _MAX_ENTITIES:
+        return f"the document declares more than {_MAX_ENTITIES} XML entities"
+    growth = 0
+    for percent, name, double, single in decls:
+        value = _CHAR_REF.sub(_char_ref, double or single)
+        if b"&" in value or b"%" in value:
+            return "the document declares XML entities built from other entities"
+        ref = (b"%" if percent else b"&") + name + b";"
+        if len(value) > len(ref):
+            growth += body.count(ref) * (len(value) - len(ref))
+        if growth > MAX_ENTITY_GROWTH:
+            return f"XML entity references would grow the document by more than {MAX_ENTITY_GROWTH} bytes"
+    return ""
+
+
+def _as_utf8(body: bytes) -> bytes:
+    """The document in UTF-8 when its first bytes show a wider encoding (as feedparser detects it), else as it is."""
+    encoding = next((enc for marks, enc in _WIDE_ENCODINGS if body.startswith(marks)), "")
+    if not encoding and b"\x00" in body[:4]:  # no BOM: the position of the zero bytes in "<?" tells the width
+        encoding = "utf-32" if body[:4].count(b"\x00") == 3 else "utf-16-be" if body[:1] == b"\x00" else "utf-16-le"
+        if encoding == "utf-32":
+            encoding = "utf-32-be" if body[:1] == b"\x00" else "utf-32-le"
+    return body.decode(encoding, errors="replace").encode("utf-8") if encoding else body
+
+
+def _char_ref(m: re.Match[bytes]) -> bytes:
+    """A character reference as the character it stands for (UTF-8), as the parser reads it in an entity value."""
+    hex_digits, digits = m.groups()
+    code = int(hex_digits, 16) if hex_digits else int(digits)
+    return chr(code).encode("utf-8", errors="replace") if code <= 0x10FFFF else b"?"
 
 
 @dataclass(frozen=True)
@@ -49,8 +87,9 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     """
     lowered = {k.lower(): v for k, v in headers.items()}
     kind = wire.sniff(body, lowered.get("content-type", ""))
-    if kind == "feed" and expands_entities(body):
-        raise FeedError(ErrorKind.PARSE, "the document declares nested XML entities (refused: entity expansion)")
+    hazard = entity_hazard(body) if kind == "feed" else ""
+    if hazard:
+        raise FeedError(ErrorKind.PARSE, f"{hazard} (refused: entity expansion)")
     try:
         if kind == "feed":
             parsed = _parse_with_feedparser(body, lowered, url)
@@ -61,9 +100,28 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     except RecursionError as exc:  # nesting deep enough to exhaust the stack is hostile input, not a feed
         raise FeedError(ErrorKind.PARSE, "document nested too deeply") from exc
     for entry in parsed.entries:
+        _bound_text(entry)
         entry["feed_format"] = parsed.format
         entry["feed_title"] = parsed.title
     return parsed
+
+
+def _bound_text(entry: dict[str, Any]) -> None:
+    """Cut every text field of an entry to MAX_FIELD_CHARS, so what is handed on stays small whatever was parsed."""
+    for key, value in entry.items():
+        if isinstance(value, str):
+            entry[key] = value[:MAX_FIELD_CHARS]
+        elif isinstance(value, dict):
+            _bound_value(value)
+        elif isinstance(value, list) and value and all(isinstance(v, dict) and "value" in v for v in value):
+            del value[_MAX_BLOCKS:]
+            for block in value:
+                _bound_value(block)
+
+
+def _bound_value(detail: dict[str, Any]) -> None:
+    if isinstance(detail.get("value"), str):
+        detail["value"] = detail["value"][:MAX_FIELD_CHARS]
 
 
 def _parse_with_feedparser(body: bytes, lowered: dict[str, str], url: str) -> ParsedFeed:
