@@ -28,6 +28,12 @@ MAX_ENTITY_GROWTH = 256 * 1024
 # characters of text), so markup-heavy HTML still yields them in full, and far below what entities could expand to.
 MAX_FIELD_CHARS = 100_000
 _MAX_BLOCKS = 4  # content blocks kept per entry
+# Where feedparser ends the prolog it rewrites, and what that prolog may hold: real feeds have a few KB there.
+_FEEDPARSER_HEAD_END = re.compile(rb"<\w")
+_BLANK_RUN = re.compile(rb"\s{2,}")
+_MAX_PROLOG_BYTES = 1024 * 1024
+_MAX_DOCTYPES = 4
+_MAX_WIDE_BLANK_RUN = 64
 
 
 def entity_hazard(body: bytes) -> str:
@@ -37,7 +43,7 @@ def entity_hazard(body: bytes) -> str:
     _MAX_ENTITIES declarations, and literal entities whose references would add more than MAX_ENTITY_GROWTH bytes.
     Harmless ones (a character entity such as &nbsp;, a short literal, an external DTD) stay for feedparser to read.
     """
-    body = _as_utf8(body)
+    body = _as_utf8(body)[0]
     decls = _ENTITY_DECL.findall(wire.xml_prolog(body).doctype)
     if len(decls) > _MAX_ENTITIES:
         return f"the document declares more than {_MAX_ENTITIES} XML entities"
@@ -54,14 +60,39 @@ def entity_hazard(body: bytes) -> str:
     return ""
 
 
-def _as_utf8(body: bytes) -> bytes:
-    """The document in UTF-8 when its first bytes show a wider encoding (as feedparser detects it), else as it is."""
+def _as_utf8(body: bytes) -> tuple[bytes, bool]:
+    """The document in UTF-8 (and True) when its first bytes show an encoding feedparser would convert in which
+    "<" and whitespace are not ASCII bytes; else the body as it is (and False)."""
     encoding = next((enc for marks, enc in _WIDE_ENCODINGS if body.startswith(marks)), "")
     if not encoding and b"\x00" in body[:4]:  # no BOM: the position of the zero bytes in "<?" tells the width
         encoding = "utf-32" if body[:4].count(b"\x00") == 3 else "utf-16-be" if body[:1] == b"\x00" else "utf-16-le"
         if encoding == "utf-32":
             encoding = "utf-32-be" if body[:1] == b"\x00" else "utf-32-le"
-    return body.decode(encoding, errors="replace").encode("utf-8") if encoding else body
+    return (body.decode(encoding, errors="replace").encode("utf-8"), True) if encoding else (body, False)
+
+
+def _tamed_prolog(body: bytes) -> bytes:
+    """The body ready for feedparser, whose DTD rewriting runs line-anchored patterns over everything before the
+    first element: from every line start they rescan the rest of that prolog, quadratic in blank lines and in
+    declarations that never close. Blank runs there are collapsed to one line break (their meaning is the same);
+    what cannot be collapsed (a wide encoding) or is still too costly is refused as a FeedError(PARSE)."""
+    view, converted = _as_utf8(body)
+    end = m.start() if (m := _FEEDPARSER_HEAD_END.search(view)) else 0
+    head = view[:end]
+    hazard = entity_hazard(body) or _prolog_hazard(head, converted)
+    if hazard:
+        raise FeedError(ErrorKind.PARSE, f"{hazard} (refused before parsing)")
+    return body if converted else _BLANK_RUN.sub(b"\n", head) + body[end:]
+
+
+def _prolog_hazard(head: bytes, converted: bool) -> str:
+    if len(head) > _MAX_PROLOG_BYTES:
+        return f"more than {_MAX_PROLOG_BYTES} bytes before the root element"
+    if head.count(b"<!ENTITY") > _MAX_ENTITIES or head.count(b"<!DOCTYPE") > _MAX_DOCTYPES:
+        return "too many DOCTYPE or XML entity declarations before the root element"
+    if converted and any(len(run) > _MAX_WIDE_BLANK_RUN for run in _BLANK_RUN.findall(head)):
+        return f"blank runs of more than {_MAX_WIDE_BLANK_RUN} characters before the root element"
+    return ""
 
 
 def _char_ref(m: re.Match[bytes]) -> bytes:
@@ -87,9 +118,6 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     """
     lowered = {k.lower(): v for k, v in headers.items()}
     kind = wire.sniff(body, lowered.get("content-type", ""))
-    hazard = entity_hazard(body) if kind == "feed" else ""
-    if hazard:
-        raise FeedError(ErrorKind.PARSE, f"{hazard} (refused: entity expansion)")
     try:
         if kind == "feed":
             parsed = _parse_with_feedparser(body, lowered, url)
@@ -130,7 +158,9 @@ def _parse_with_feedparser(body: bytes, lowered: dict[str, str], url: str) -> Pa
     hdrs.setdefault("content-location", url)
     # Entry links are resolved against the feed's URL either way; resolving URIs inside summary HTML costs a third
     # of feedparser's time, and that HTML is flattened to text anyway.
-    result = feedparser.parse(body, response_headers=hdrs, sanitize_html=False, resolve_relative_uris=False)
+    result = feedparser.parse(
+        _tamed_prolog(body), response_headers=hdrs, sanitize_html=False, resolve_relative_uris=False
+    )
     entries = list(result.get("entries", []))
     feed = result.get("feed", {})
     bozo = result.get("bozo", False)
