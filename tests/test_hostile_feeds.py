@@ -91,6 +91,8 @@ HARMLESS_ENTITIES = _entity_feed(
 
 # 20,000 blank lines before the root element: about 14 s of CPU in the parser's line-anchored DTD patterns.
 BLANK_PROLOG = b'<?xml version="1.0"?>' + b"\n" * 20_000 + rss([("b-1", "After the blanks", "B.")]).split(b"?>", 1)[1]
+# A feed on one line whose story quotes 1,000 "encoding" attributes: about 7 s in the parser's encoding pattern.
+ONE_LINE = rss([("b-1", "After the blanks", 'encoding="x" ' * 1_000)])
 
 ENTITY_BOMBS = {
     "/laughs": _billion_laughs(),
@@ -112,6 +114,8 @@ ENTITY_BOMBS = {
     # the end of the prolog from each of them.
     # The blank lines in UTF-16, which cannot be collapsed before the parser converts them.
     "/blank-prolog-utf16": BLANK_PROLOG.decode().replace("1.0", '1.0" encoding="utf-16', 1).encode("utf-16"),
+    # An XML declaration that never ends, repeating "encoding=": the parser's encoding pattern backtracks over it.
+    "/long-declaration": b"<?xml " + b"encoding='x' " * 2_000 + rss([("x", "x", "x")]).split(b"?>", 1)[1],
     "/entity-lines": b'<?xml version="1.0"?>' + b"\n<!ENTITY" * 4_000 + rss([("x", "x", "x")]).split(b"?>", 1)[1],
 }
 
@@ -176,7 +180,12 @@ class HostileServer:
         }
         for path, handler in routes.items():
             app.router.add_get(path, self._counted(path, handler))
-        for path, body in {**ENTITY_BOMBS, "/entities-ok": HARMLESS_ENTITIES, "/blank-prolog": BLANK_PROLOG}.items():
+        for path, body in {
+            **ENTITY_BOMBS,
+            "/entities-ok": HARMLESS_ENTITIES,
+            "/blank-prolog": BLANK_PROLOG,
+            "/one-line": ONE_LINE,
+        }.items():
             app.router.add_get(path, self._counted(path, lambda r, b=body: self._static(b)))
         app.router.add_get("/cond/{name}", self._conditional)
         self._runner = web.AppRunner(app, access_log=None)
@@ -534,14 +543,15 @@ async def test_feeds_with_harmless_entity_declarations_stay_readable(
     assert {i.summary for i in items} == {"Filed under tag:example.com,2024"}
 
 
-async def test_a_feed_after_a_long_blank_prolog_is_parsed_quickly(
-    kafka_bootstrap: str, tmp_path: Path, hostile: HostileServer
+@pytest.mark.parametrize("path", ["/blank-prolog", "/one-line"])
+async def test_feeds_that_stall_the_parsers_prolog_patterns_are_parsed_quickly(
+    kafka_bootstrap: str, tmp_path: Path, hostile: HostileServer, path: str
 ) -> None:
     settings = await with_topics(hostile_settings(kafka_bootstrap, tmp_path, parse_workers=0))
     async with PollerFor(settings) as poller:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        await poller.poll(FeedConfig(id="blank-prolog", url=hostile.url("/blank-prolog")))
+        await poller.poll(FeedConfig(id=path.strip("/"), url=hostile.url(path)))
         elapsed = loop.time() - started
     (item,) = await raw_items(settings, expect=1)
     assert item.title == "After the blanks"

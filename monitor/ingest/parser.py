@@ -34,6 +34,7 @@ _BLANK_RUN = re.compile(rb"\s{2,}")
 _MAX_PROLOG_BYTES = 1024 * 1024
 _MAX_DOCTYPES = 4
 _MAX_WIDE_BLANK_RUN = 64
+_MAX_DECLARATION_BYTES = 1024
 
 
 def entity_hazard(body: bytes) -> str:
@@ -79,10 +80,31 @@ def _tamed_prolog(body: bytes) -> bytes:
     view, converted = _as_utf8(body)
     end = m.start() if (m := _FEEDPARSER_HEAD_END.search(view)) else 0
     head = view[:end]
-    hazard = entity_hazard(body) or _prolog_hazard(head, converted)
+    hazard = entity_hazard(body) or _prolog_hazard(head, converted) or _declaration_hazard(view, converted)
     if hazard:
         raise FeedError(ErrorKind.PARSE, f"{hazard} (refused before parsing)")
-    return body if converted else _BLANK_RUN.sub(b"\n", head) + body[end:]
+    return body if converted else _declaration_on_its_own_line(_BLANK_RUN.sub(b"\n", head) + body[end:])
+
+
+def _declaration_hazard(view: bytes, converted: bool) -> str:
+    """feedparser finds the declared encoding with a backtracking pattern over the whole first line, cubic in a
+    long line with many "encoding=" in it; a declaration that ends early is moved onto a line of its own."""
+    start = len(codecs.BOM_UTF8) if view.startswith(codecs.BOM_UTF8) else 0
+    line = view[start : view.find(b"\n", start) if b"\n" in view[start:] else len(view)]
+    ends_early = line.startswith(b"<?") and 0 <= line.find(b"?>", 0, _MAX_DECLARATION_BYTES)
+    if len(line) <= _MAX_DECLARATION_BYTES or b"encoding=" not in line or (ends_early and not converted):
+        return ""
+    if converted and line.count(b"encoding=") <= 1:
+        return ""
+    return f"a first line of {len(line)} bytes with an unfinished or repeated encoding declaration"
+
+
+def _declaration_on_its_own_line(body: bytes) -> bytes:
+    start = len(codecs.BOM_UTF8) if body.startswith(codecs.BOM_UTF8) else 0
+    end = body.find(b"?>", start, start + _MAX_DECLARATION_BYTES) + 2 if body.startswith(b"<?", start) else -1
+    if end <= 1 or body[end : end + 1] in (b"\n", b"\r"):
+        return body
+    return body[:end] + b"\n" + body[end:]
 
 
 def _prolog_hazard(head: bytes, converted: bool) -> str:
