@@ -44,7 +44,10 @@ def entity_hazard(body: bytes) -> str:
     _MAX_ENTITIES declarations, and literal entities whose references would add more than MAX_ENTITY_GROWTH bytes.
     Harmless ones (a character entity such as &nbsp;, a short literal, an external DTD) stay for feedparser to read.
     """
-    body = _as_utf8(body)[0]
+    return _entity_hazard(_as_utf8(body)[0])
+
+
+def _entity_hazard(body: bytes) -> str:
     decls = _ENTITY_DECL.findall(wire.xml_prolog(body).doctype)
     if len(decls) > _MAX_ENTITIES:
         return f"the document declares more than {_MAX_ENTITIES} XML entities"
@@ -80,7 +83,7 @@ def _tamed_prolog(body: bytes) -> bytes:
     view, converted = _as_utf8(body)
     end = m.start() if (m := _FEEDPARSER_HEAD_END.search(view)) else 0
     head = view[:end]
-    hazard = entity_hazard(body) or _prolog_hazard(head, converted) or _declaration_hazard(view, converted)
+    hazard = _entity_hazard(view) or _prolog_hazard(head, converted) or _declaration_hazard(view, converted)
     if hazard:
         raise FeedError(ErrorKind.PARSE, f"{hazard} (refused before parsing)")
     return body if converted else _declaration_on_its_own_line(_BLANK_RUN.sub(b"\n", head) + body[end:])
@@ -90,7 +93,8 @@ def _declaration_hazard(view: bytes, converted: bool) -> str:
     """feedparser finds the declared encoding with a backtracking pattern over the whole first line, cubic in a
     long line with many "encoding=" in it; a declaration that ends early is moved onto a line of its own."""
     start = len(codecs.BOM_UTF8) if view.startswith(codecs.BOM_UTF8) else 0
-    line = view[start : view.find(b"\n", start) if b"\n" in view[start:] else len(view)]
+    newline = view.find(b"\n", start)
+    line = view[start : newline if newline >= 0 else len(view)]
     ends_early = line.startswith(b"<?") and 0 <= line.find(b"?>", 0, _MAX_DECLARATION_BYTES)
     if len(line) <= _MAX_DECLARATION_BYTES or b"encoding=" not in line or (ends_early and not converted):
         return ""
