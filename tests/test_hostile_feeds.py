@@ -60,10 +60,64 @@ def _compressed(encoding: str) -> bytes:
 
 def _billion_laughs() -> bytes:
     decl = '<!ENTITY lol0 "lol">' + "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
+    return _entity_feed(decl, "&lol9;")
+
+
+def _entity_feed(declarations: str, reference: str, *, prolog: str = "") -> bytes:
+    """An RSS 2.0 feed whose internal DTD subset holds `declarations`; five items each cite `reference`."""
+    items = "".join(
+        f"<item><guid>e-{k}</guid><title>Story {k}</title><description>{reference}</description></item>"
+        for k in range(5)
+    )
     return (
-        f'<?xml version="1.0"?><!DOCTYPE rss [{decl}]><rss version="2.0"><channel><title>&lol9;</title>'
-        f"<item><guid>x</guid><title>&lol9;</title></item></channel></rss>"
+        f'<?xml version="1.0"?>\n{prolog}<!DOCTYPE rss [\n{declarations}\n]>\n'
+        f'<rss version="2.0"><channel><title>Entities</title>{items}</channel></rss>'
     ).encode()
+
+
+def _literal_amplification(entities: int = 3) -> bytes:
+    """50 KB literal entities, each cited 40 times per item: three make a 150 KB body worth 30 MB of text."""
+    value = ("x" * 49 + " ") * 1000
+    decl = "\n".join(f'<!ENTITY e{i} "{value}">' for i in range(entities))
+    return _entity_feed(decl, "".join(f"&e{i};" for i in range(entities)) * 40)
+
+
+# Entity use found in real feeds: a character entity borrowed from HTML and a short literal for a repeated prefix.
+HARMLESS_ENTITIES = _entity_feed(
+    '<!ENTITY nbsp "&#160;">\n<!ENTITY id "tag:example.com,">\n'
+    '<!ENTITY % lat1 PUBLIC "-//W3C//ENTITIES Latin 1//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml-lat1.ent">',
+    "Filed&nbsp;under &id;2024",
+)
+
+# 20,000 blank lines before the root element: about 14 s of CPU in the parser's line-anchored DTD patterns.
+BLANK_PROLOG = b'<?xml version="1.0"?>' + b"\n" * 20_000 + rss([("b-1", "After the blanks", "B.")]).split(b"?>", 1)[1]
+# A feed on one line whose story quotes 1,000 "encoding" attributes: about 7 s in the parser's encoding pattern.
+ONE_LINE = rss([("b-1", "After the blanks", 'encoding="x" ' * 1_000)])
+
+ENTITY_BOMBS = {
+    "/laughs": _billion_laughs(),
+    "/amplify": _literal_amplification(),
+    # The same literal amplification behind 70 KB of comment, past where a DTD is usually looked for.
+    "/amplify-late": _entity_feed(
+        '<!ENTITY e0 "' + "y" * 50_000 + '">', "&e0;" * 120, prolog="<!--" + " pad" * 17_500 + "-->\n"
+    ),
+    # A "]>" inside a literal value is not the end of the DTD: the big entity after it still counts.
+    "/amplify-bracket": _entity_feed('<!ENTITY end "]>">\n<!ENTITY e0 "' + "z" * 50_000 + '">', "&e0;" * 120),
+    # The same in UTF-16, where "<!ENTITY" is not ASCII bytes.
+    "/amplify-utf16": _literal_amplification(2).decode().replace("1.0", '1.0" encoding="utf-16', 1).encode("utf-16"),
+    # A character reference to "&" inside a value builds references from other entities all the same.
+    "/laughs-charref": _entity_feed(
+        '<!ENTITY a "aaaaaaaaaa">\n<!ENTITY b "' + "&#38;a;" * 10 + '">\n<!ENTITY c "' + "&#38;b;" * 10 + '">',
+        "&c;" * 50,
+    ),
+    # Many entity declarations outside any DOCTYPE, each without its ">": the parser's own DTD rewriting scans to
+    # the end of the prolog from each of them.
+    # The blank lines in UTF-16, which cannot be collapsed before the parser converts them.
+    "/blank-prolog-utf16": BLANK_PROLOG.decode().replace("1.0", '1.0" encoding="utf-16', 1).encode("utf-16"),
+    # An XML declaration that never ends, repeating "encoding=": the parser's encoding pattern backtracks over it.
+    "/long-declaration": b"<?xml " + b"encoding='x' " * 2_000 + rss([("x", "x", "x")]).split(b"?>", 1)[1],
+    "/entity-lines": b'<?xml version="1.0"?>' + b"\n<!ENTITY" * 4_000 + rss([("x", "x", "x")]).split(b"?>", 1)[1],
+}
 
 
 @dataclass
@@ -87,7 +141,6 @@ class HostileServer:
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._bombs = {"gzip": _compressed("gzip"), "br": _compressed("br")}
-        self._laughs = _billion_laughs()
 
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
@@ -102,7 +155,6 @@ class HostileServer:
             "/gzip-bomb": self._bomb,
             "/br-bomb": self._bomb,
             "/br-ok": self._br_ok,
-            "/laughs": lambda r: self._static(self._laughs),
             "/bad-utf8": lambda r: self._static(_bad_utf8()),
             "/html": lambda r: self._static(HTML, content_type="text/html"),
             "/loop": lambda r: self._static(b"", status=302, headers={"Location": "/loop"}),
@@ -128,6 +180,13 @@ class HostileServer:
         }
         for path, handler in routes.items():
             app.router.add_get(path, self._counted(path, handler))
+        for path, body in {
+            **ENTITY_BOMBS,
+            "/entities-ok": HARMLESS_ENTITIES,
+            "/blank-prolog": BLANK_PROLOG,
+            "/one-line": ONE_LINE,
+        }.items():
+            app.router.add_get(path, self._counted(path, lambda r, b=body: self._static(b)))
         app.router.add_get("/cond/{name}", self._conditional)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -445,16 +504,58 @@ async def test_compression_bombs_are_cut_at_the_decompressed_limit_in_bounded_me
             assert peak < 16 * 1024 * 1024, (path, peak)
 
 
-async def test_billion_laughs_is_refused_quickly(kafka_bootstrap: str, tmp_path: Path, hostile: HostileServer) -> None:
-    settings = await with_topics(hostile_settings(kafka_bootstrap, tmp_path))
-    feed = FeedConfig(id="laughs", url=hostile.url("/laughs"))
+@pytest.mark.parametrize("path", list(ENTITY_BOMBS))
+async def test_entity_bombs_are_refused_quickly_in_bounded_memory(
+    kafka_bootstrap: str, tmp_path: Path, hostile: HostileServer, path: str
+) -> None:
+    # Parsed in a thread of this process, so tracemalloc sees the whole poll: fetch, parse and normalization.
+    settings = await with_topics(hostile_settings(kafka_bootstrap, tmp_path, parse_workers=0))
+    feed = FeedConfig(id=path.strip("/"), url=hostile.url(path))
     async with PollerFor(settings) as poller:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        with pytest.raises(FeedError) as info:
-            await poller.poll(feed)
-        assert loop.time() - started < 2.0
-    assert info.value.kind is ErrorKind.PARSE and "entities" in str(info.value)
+        tracemalloc.start()
+        try:
+            outcome: BaseException | None = None
+            try:
+                await poller.poll(feed)
+            except FeedError as exc:
+                outcome = exc
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        elapsed = loop.time() - started
+    print(f"{path}: peak {peak / 2**20:.1f} MiB traced, {elapsed:.2f} s")
+    assert peak < 8 * 2**20, f"{path}: peak {peak / 2**20:.1f} MiB"
+    assert isinstance(outcome, FeedError), f"{path} was parsed: {outcome!r}"
+    assert outcome.kind is ErrorKind.PARSE and "refused before parsing" in str(outcome)
+    assert elapsed < 2.0
+
+
+async def test_feeds_with_harmless_entity_declarations_stay_readable(
+    kafka_bootstrap: str, tmp_path: Path, hostile: HostileServer
+) -> None:
+    settings = await with_topics(hostile_settings(kafka_bootstrap, tmp_path, parse_workers=0))
+    async with PollerFor(settings) as poller:
+        await poller.poll(FeedConfig(id="entities-ok", url=hostile.url("/entities-ok")))
+    items = await raw_items(settings, expect=5)
+    assert sorted(i.title for i in items) == [f"Story {k}" for k in range(5)]
+    assert {i.summary for i in items} == {"Filed under tag:example.com,2024"}
+
+
+@pytest.mark.parametrize("path", ["/blank-prolog", "/one-line"])
+async def test_feeds_that_stall_the_parsers_prolog_patterns_are_parsed_quickly(
+    kafka_bootstrap: str, tmp_path: Path, hostile: HostileServer, path: str
+) -> None:
+    settings = await with_topics(hostile_settings(kafka_bootstrap, tmp_path, parse_workers=0))
+    async with PollerFor(settings) as poller:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await poller.poll(FeedConfig(id=path.strip("/"), url=hostile.url(path)))
+        elapsed = loop.time() - started
+    (item,) = await raw_items(settings, expect=1)
+    assert item.title == "After the blanks"
+    assert elapsed < 2.0
 
 
 async def test_a_304_never_heals_a_failing_feed_and_validators_come_only_from_a_200(

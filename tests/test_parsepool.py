@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 
 from monitor.ingest import parsepool
 from monitor.ingest.errors import ErrorKind, FeedError
-from monitor.ingest.parser import parse_feed
+from monitor.ingest.parser import MAX_FIELD_CHARS, parse_feed
 from tests.support.feeds import rss
 
 REPO = Path(__file__).resolve().parents[1]
@@ -28,6 +30,10 @@ BODY = rss(
         ("g-2", "Runoff date set", "The commission set the date."),
     ]
 )
+
+
+# A real feed that keeps feedparser busy far longer than the timeouts below: 10,000 items, 10 to 20 s of CPU.
+SLOW = rss([(f"s-{i}", f"Story {i}", "Text.") for i in range(10_000)])
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +64,41 @@ async def test_parses_like_parse_feed(workers: int) -> None:
     ]
     assert pooled.entries[0]["published_parsed"] == direct.entries[0]["published_parsed"]
     assert len(_workers_of(os.getpid())) == workers
+
+
+async def test_entry_text_is_bounded_before_it_leaves_the_parser() -> None:
+    long_text = "A long dispatch. " * 30_000  # 510,000 characters
+    body = rss([("long-1", "Long read " * 100_000, long_text)])
+    parsed = await parsepool.parse(body, HEADERS, URL, workers=1, timeout_s=60)
+    (entry,) = parsed.entries
+    assert len(entry["title"]) == len(entry["title_detail"]["value"]) == MAX_FIELD_CHARS
+    assert len(entry["summary"]) == len(entry["summary_detail"]["value"]) == MAX_FIELD_CHARS
+    assert entry["summary"] == long_text[:MAX_FIELD_CHARS]
+
+
+def _parse_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == parsepool.THREAD_NAME]
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+async def test_a_parse_out_of_time_fails_as_a_parse_error_and_frees_its_parser(workers: int) -> None:
+    await parsepool.parse(BODY, HEADERS, URL, workers=workers, timeout_s=60)  # the pool is up
+    started = time.monotonic()
+    with pytest.raises(FeedError) as err:
+        await parsepool.parse(SLOW, HEADERS, URL, workers=workers, timeout_s=0.5)
+    print(f"workers={workers}: slow feed failed after {time.monotonic() - started:.2f} s")
+    assert err.value.kind is ErrorKind.PARSE and "longer than 0.5 s" in str(err.value)
+    assert time.monotonic() - started < 3.0
+    # The runaway parse stopped: the next feed is parsed at once, not behind it.
+    started = time.monotonic()
+    parsed = await parsepool.parse(BODY, HEADERS, URL, workers=workers, timeout_s=60)
+    print(f"workers={workers}: next feed parsed after {time.monotonic() - started:.2f} s")
+    assert [e["id"] for e in parsed.entries] == ["g-1", "g-2"]
+    assert time.monotonic() - started < 3.0
+    deadline = time.monotonic() + 3.0
+    while _parse_threads():
+        assert time.monotonic() < deadline, "the interrupted parse thread kept running"
+        await asyncio.sleep(0.05)
 
 
 async def test_feed_errors_keep_their_kind() -> None:

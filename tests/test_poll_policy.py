@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from monitor.ingest import policy
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.feeds import FeedConfig
-from monitor.ingest.parser import expands_entities
+from monitor.ingest.parser import entity_hazard
 from monitor.messages import FeedState
 from monitor.settings import IngestSettings
 
@@ -213,12 +213,17 @@ def test_feed_condition_for_metrics() -> None:
     assert policy.feed_condition(disabled, "https://b.example/rss") == "failing"  # re-enabled by a new URL
 
 
-def test_nested_entity_declarations_are_detected() -> None:
+def test_entity_declarations_are_judged_by_what_they_expand_to() -> None:
     laughs = b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;">]><rss/>'
-    assert expands_entities(laughs)
-    assert not expands_entities(b'<?xml version="1.0"?><!DOCTYPE rss SYSTEM "rss.dtd"><rss version="0.91"/>')
+    assert "other entities" in entity_hazard(laughs)
+    assert not entity_hazard(b'<?xml version="1.0"?><!DOCTYPE rss SYSTEM "rss.dtd"><rss version="0.91"/>')
     # Raw markup about entities inside an article, after the prolog, is not a declaration.
-    assert not expands_entities(b"<rss><item><description><![CDATA[<!ENTITY x>]]></description></item></rss>")
-    # A literal entity or an external one the parser never fetches expands nothing: the feed stays readable.
-    assert not expands_entities(b'<!DOCTYPE rss [<!ENTITY id "tag:example.com,">]><rss version="2.0"/>')
-    assert not expands_entities(b'<!DOCTYPE rdf:RDF [<!ENTITY % lat1 PUBLIC "-//W3C//ENTITIES" "x.ent">%lat1;]><r/>')
+    assert not entity_hazard(b"<rss><item><description><![CDATA[<!ENTITY x>]]></description></item></rss>")
+    # A short literal, a character entity or an external one the parser never fetches: the feed stays readable.
+    harmless = b'<!DOCTYPE rss [<!ENTITY id "tag:example.com,"><!ENTITY nbsp "&#160;">]><rss version="2.0"/>'
+    assert not entity_hazard(harmless)
+    assert not entity_hazard(b'<!DOCTYPE rdf:RDF [<!ENTITY % lat1 PUBLIC "-//W3C//ENTITIES" "x.ent">%lat1;]><r/>')
+    # A flat literal is refused once its references would add more than the allowed growth.
+    big = b'<!DOCTYPE rss [<!ENTITY big "' + b"x" * 10_000 + b'">]><rss>'
+    assert not entity_hazard(big + b"&big;" * 20 + b"</rss>")
+    assert "grow" in entity_hazard(big + b"&big;" * 30 + b"</rss>")

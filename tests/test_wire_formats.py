@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from datetime import UTC, datetime
 
 import pytest
 
+from monitor.ingest import wire
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.normalize import normalize_entries
@@ -368,6 +370,34 @@ def test_format_is_sniffed_from_content_not_only_the_header() -> None:
     # UTF-16 JSON is only recognizable from its content type.
     fmt, _ = items_of(json.dumps(JSONFEED_11).encode("utf-16"), "application/feed+json")
     assert fmt == "jsonfeed11"
+
+
+def test_the_root_element_is_found_past_any_prolog() -> None:
+    g2 = NEWS_ITEM.split(b"?>", 1)[1]
+    prolog = b'<?xml version="1.0"?>\n<?xml-stylesheet href="a.xsl"?><!-- <rss> --><!DOCTYPE newsItem [\n'
+    prolog += b'<!ENTITY end "]>"><!-- ]> --><?pi ]>?>\n]>\n'
+    assert wire.sniff(prolog + g2, "application/xml") == "newsml"
+    assert wire.sniff(b"<!-- a comment that never ends <newsItem>", "application/xml") == "feed"
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        b"<?" * 32_768,
+        b"<!--" * 16_384,
+        b"<!DOCTYPE x [" * 5_000,
+        b"<!DOCTYPE x [<!--" * 3_700,
+        b"<?xml " + b'"' * 65_000,
+    ],
+)
+def test_sniffing_an_unterminated_prolog_takes_linear_time(prefix: bytes) -> None:
+    body = prefix[:65_536] + b"<newsItem/>"
+    started = time.process_time()
+    kind = wire.sniff(body, "application/xml")
+    spent = time.process_time() - started
+    print(f"{prefix[:12]!r}: sniffed in {spent * 1000:.1f} ms")
+    assert spent < 0.5
+    assert kind == "feed"
 
 
 @pytest.mark.parametrize(
