@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,51 @@ def test_rules_match_labels_keywords_countries_languages_and_sources() -> None:
     ) == ["incidents"]
 
 
+LABELLED = """\
+version: 1
+sinks:
+  out: {type: file}
+defaults: {sinks: [out]}
+rules:
+  - id: incident
+    labels: [cross_border_incident]
+  - id: both
+    labels: [cross_border_incident, election]
+    match: all
+  - id: floor
+    labels: {cross_border_incident: 0.6}
+"""
+
+
+def test_a_rule_can_follow_the_models_own_labels() -> None:
+    # Labelled by the model at a score far below any hand-set floor: the label is what counts.
+    assert fired(LABELLED, incident=0.2, election=0.1, labels=("cross_border_incident",)) == ["incident"]
+    assert fired(LABELLED, incident=0.9, election=0.1, labels=()) == ["floor"]
+    both = ("cross_border_incident", "election")
+    assert fired(LABELLED, incident=0.3, election=0.3, labels=both) == ["incident", "both"]
+    rules = parse_rules(LABELLED, Path("rules.yaml"))
+    [(_, reasons)] = rules.matches(classified(1, incident=0.2, labels=("cross_border_incident",)))
+    assert reasons == ["label cross_border_incident (0.20)"]
+
+
+def test_keywords_match_whole_words_in_any_script() -> None:
+    text = GOOD.replace("include: [drone,", "include: [mayor, drone,")
+    assert fired(text, incident=0.45, title="La mayoría vota", places=("PL",)) == []
+    assert fired(text, incident=0.45, title="El MAYOR dimite.", places=("PL",)) == ["drones-east"]
+    assert fired(text, incident=0.45, title="(Drone) over Łódź", places=("PL",)) == ["drones-east"]
+
+
+@pytest.mark.timeout(20)
+def test_a_catastrophic_pattern_runs_in_linear_time() -> None:
+    text = GOOD.replace('include: [drone, "re:\\\\bmissiles?\\\\b"]', 'include: ["re:(a+)+$"]')
+    assert "(a+)+$" in text
+    rules = parse_rules(text, Path("rules.yaml"))
+    hostile = classified(1, incident=0.45, title="a" * 100_000 + "b", summary="b", places=("PL",))
+    started = time.monotonic()
+    assert rules.matches(hostile) == []
+    assert time.monotonic() - started < 1.0
+
+
 def test_reasons_say_why_a_rule_matched() -> None:
     rules = parse_rules(GOOD, Path("rules.yaml"))
     c = classified(1, incident=0.45, title="Drone crashes", places=("PL", "UA"))
@@ -128,6 +174,18 @@ def test_reasons_say_why_a_rule_matched() -> None:
             "appears twice",
         ),
         ("rules:\n  - id: a\n    labels: {election: 0.5\n", 4, "expected ',' or '}'"),
+        ("rules:\n  - id: a\n    labels: [election, electon]\n", 3, "unknown label 'electon'"),
+        ("rules:\n  - id: a\n    labels: []\n", 3, "at least 1"),
+        (
+            "rules:\n  - id: a\n    labels: [election]\n    include:\n      - 're:(\\w+) \\1'\n",
+            5,
+            "rules use RE2, which runs in linear time",
+        ),
+        (
+            "rules:\n  - id: a\n    labels: [election]\n    exclude: ['re:vote(?!r)']\n",
+            4,
+            "no backreferences or lookaround",
+        ),
     ],
 )
 def test_bad_rules_name_the_line_and_the_reason(text: str, line: int, reason: str) -> None:

@@ -30,6 +30,7 @@ def classified(
     summary: str = "Shelling across the border.",
     source: str = "Wire",
     lang: str = "en",
+    labels: tuple[str, ...] | None = None,
 ) -> ClassifiedItem:
     now = datetime.now(UTC)
     raw = RawItem(
@@ -48,11 +49,12 @@ def classified(
         update=update,
     )
     scores = {"cross_border_incident": incident, "election": election}
-    labels: list[Any] = [k for k, v in scores.items() if v >= 0.5]
+    # The model's own decision; by default a plain 0.5 threshold.
+    chosen: list[Any] = list(labels) if labels is not None else [k for k, v in scores.items() if v >= 0.5]
     return ClassifiedItem(
         item=raw,
         scores=scores,
-        labels=labels,
+        labels=chosen,
         model="test-model",
         places=[Place(code=c, name=c) for c in places],
         explanation={
