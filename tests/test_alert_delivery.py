@@ -20,14 +20,24 @@ from consumers.alerts.rules import parse_rules
 from monitor.kafka import make_producer
 from monitor.messages import Alert, DeadLetter, decode, encode
 from monitor.settings import Settings
-from tests.support.alerts import alerting, classified, dead_letters, deliveries, fast, produce, wait_for, webhook_rules
+from tests.support.alerts import (
+    SECRET,
+    alerting,
+    classified,
+    dead_letters,
+    deliveries,
+    fast,
+    produce,
+    wait_for,
+    webhook_rules,
+)
 from tests.support.kafka import read_topic
 from tests.support.receivers import Receiver
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver(secrets={"k1": "old-secret", "k2": "s3cret-key"})
+    r = Receiver(secrets={"k1": "old-secret", "k2": SECRET})
     await r.start()
     try:
         yield r

@@ -15,7 +15,7 @@ import yaml
 from consumers.alerts.matcher import event_id
 from monitor.broker.local import LocalBroker
 from monitor.settings import Settings
-from tests.support.alerts import alerting, classified, fast, produce, wait_for, webhook_rules
+from tests.support.alerts import SECRET, alerting, classified, fast, produce, wait_for, webhook_rules
 from tests.support.receivers import Receiver
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     # Slow enough that deliveries are in flight when the process dies or the broker stops.
-    r = Receiver(secrets={"k2": "s3cret-key"}, delay_s=0.02)
+    r = Receiver(secrets={"k2": SECRET}, delay_s=0.02)
     await r.start()
     try:
         yield r

@@ -218,6 +218,18 @@ def test_unsupported_url_scheme_from_the_environment_is_rejected_at_start_up(tmp
     assert "token-xyz" not in proc.stderr, "the URL must not be printed"
 
 
+def test_a_short_signing_secret_stops_the_deliver_stage_at_start_up(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "sinks:\n  hook: {type: webhook, url: 'https://hooks.example.org/in', secret_env: HOOK_SECRET}\nrules: []\n"
+    )
+    cfg = settings_file(tmp_path, rules)
+    proc = newsmon("--settings", str(cfg), "run", "--stage", "deliver", env={"HOOK_SECRET": "short-xyzzy-secret"})
+    assert proc.returncode == 2, proc.stderr
+    assert "sink 'hook'" in proc.stderr and "at least 32" in proc.stderr and "$HOOK_SECRET" in proc.stderr
+    assert "xyzzy" not in proc.stderr, "the secret must not be printed"
+
+
 def test_default_rules_fall_back_to_stdout_without_webhooks(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("NEWSMON_SLACK_WEBHOOK_URL", "NEWSMON_WEBHOOK_URL", "NEWSMON_WEBHOOK_SECRET"):
         monkeypatch.delenv(var, raising=False)
@@ -228,7 +240,10 @@ def test_default_rules_fall_back_to_stdout_without_webhooks(monkeypatch: pytest.
     monkeypatch.setenv("NEWSMON_WEBHOOK_URL", "https://hooks.example.org/in/abc")
     with pytest.raises(ConfigError, match="no signing secret"):
         resolve_sinks(rules)
-    monkeypatch.setenv("NEWSMON_WEBHOOK_SECRET", "k")
+    monkeypatch.setenv("NEWSMON_WEBHOOK_SECRET", "k" * 31)
+    with pytest.raises(ConfigError, match="31 bytes; it must have at least 32"):
+        resolve_sinks(rules)
+    monkeypatch.setenv("NEWSMON_WEBHOOK_SECRET", "k" * 32)
     resolved = resolve_sinks(rules)
     assert set(resolved) == {"stdout", "webhook"}
     assert "abc" not in repr(resolved["webhook"]) and resolved["webhook"].redact("POST /in/abc failed") == (

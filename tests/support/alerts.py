@@ -17,6 +17,9 @@ from monitor.messages import ClassifiedItem, Contribution, DeadLetter, Delivery,
 from monitor.settings import AlertSettings, Settings
 from tests.support.kafka import read_topic
 
+# A webhook signing secret of the minimum length newsmon accepts (32 bytes).
+SECRET = "s3cret-key-for-signing-webhooks!"
+
 
 def classified(
     i: int | str,
@@ -88,7 +91,7 @@ def webhook_rules(
     tmp_path: Path,
     urls: dict[str, str],
     *,
-    secret: str = "s3cret-key",
+    secret: str = SECRET,
     extra_rules: str = "",
     sink_options: str = "",
     rule_options: str = "",

@@ -23,6 +23,8 @@ DEFAULT_LIMITS: dict[str, tuple[float, int, int]] = {
     "teams": (4.0, 4, 2),
 }
 _SCHEMES = ("http", "https")
+# A shorter HMAC key can be guessed offline from one captured request; 32 bytes matches SHA-256's strength.
+MIN_SECRET_BYTES = 32
 
 
 def check_url(url: str) -> str | None:
@@ -173,10 +175,19 @@ def resolve_sink(name: str, spec: AnySinkSpec) -> ResolvedSink | None:
         return None
     if why := check_url(url):
         raise ConfigError(f"sink {name!r}: the URL from {source} {why}")
-    secret = ""
-    if isinstance(spec, WebhookSinkSpec):
-        secret = read_secret(spec.secret_env, spec.secret_file)
-        if not secret:
-            where = f"${spec.secret_env}" if spec.secret_env else f"file {spec.secret_file}"
-            raise ConfigError(f"sink {name!r} has a URL but no signing secret ({where} is not set)")
+    secret = _signing_secret(name, spec) if isinstance(spec, WebhookSinkSpec) else ""
     return ResolvedSink(name, spec, url, secret, rate, burst, concurrency)
+
+
+def _signing_secret(name: str, spec: WebhookSinkSpec) -> str:
+    """The webhook's signing secret; ConfigError when it is missing or too short (the secret is never quoted)."""
+    secret = read_secret(spec.secret_env, spec.secret_file)
+    where = f"${spec.secret_env}" if spec.secret_env else f"file {spec.secret_file}"
+    if not secret:
+        raise ConfigError(f"sink {name!r} has a URL but no signing secret ({where} is not set)")
+    if (n := len(secret.encode("utf-8"))) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"sink {name!r}: the signing secret from {where} is {n} bytes; it must have at least "
+            f"{MIN_SECRET_BYTES} (e.g. `openssl rand -hex 32`)"
+        )
+    return secret
