@@ -101,6 +101,50 @@ async def test_sigkill_mid_delivery_then_restart_misses_nothing(
     assert twice <= 16, f"{twice} alerts were delivered twice"
 
 
+def message_ids(receiver: Receiver) -> dict[str, set[str]]:
+    """For every alert, the ids of the messages (Newsmon-Event-Id) it arrived in, answered or not."""
+    out: dict[str, set[str]] = {}
+    for r in receiver.requests:
+        for eid in receiver.event_ids(r.body):
+            out.setdefault(eid, set()).add(r.headers["Newsmon-Event-Id"])
+    return out
+
+
+async def test_a_digest_in_flight_at_a_sigkill_is_sent_again_under_the_same_id(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # The receiver takes a second to answer, so the digest is still in flight when the process dies.
+    receiver = Receiver(secrets={"k2": SECRET}, delay_s=1.0)
+    await receiver.start()
+    s = fast(settings)
+    webhook_rules(tmp_path, {"hook": receiver.url}, rule_options="    digest_minutes: 0.05\n")
+    proc = await start_alerting(s, tmp_path)
+    try:
+        await produce(s, [classified(i) for i in range(10)])
+        assert await wait_for(lambda: receiver.tries or proc.returncode is not None, timeout_s=40)
+        assert proc.returncode is None, (tmp_path / "alerting.log").read_text()[-3000:]
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        before = {r.headers["Newsmon-Event-Id"] for r in receiver.requests} | set(receiver.tries)
+        assert not receiver.accepted, "the kill came too late: the digest was answered"
+        # More stories arrive while the process is down; they must not be regrouped with the pending digest.
+        await produce(s, [classified(i) for i in range(10, 20)])
+        proc = await start_alerting(s, tmp_path)
+        assert await wait_for(lambda: set(receiver.accepted) >= ids(20), timeout_s=90), (
+            f"{len(ids(20) - set(receiver.accepted))} alerts missing after the restart"
+        )
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 60)
+        await receiver.stop()
+    # A receiver deduplicating on the message id sees each alert under one id only, before and after the crash.
+    regrouped = {eid: mids for eid, mids in message_ids(receiver).items() if len(mids) > 1}
+    assert not regrouped, f"{len(regrouped)} alerts arrived under more than one message id"
+    assert before & {r.headers["Newsmon-Event-Id"] for r in receiver.requests if r.status == 200}
+    assert not receiver.rejected
+
+
 async def test_broker_stop_and_start_mid_stream_misses_nothing(
     settings: Settings, receiver: Receiver, tmp_path: Path, broker: LocalBroker | None
 ) -> None:

@@ -18,6 +18,7 @@ import structlog
 
 from consumers.alerts.history import DeliveredLog
 from consumers.alerts.limits import CircuitBreaker, TokenBucket, backoff_s
+from consumers.alerts.payload import digest_window
 from consumers.alerts.recorder import Recorder
 from consumers.alerts.sinks.base import Outcome, Sink
 from monitor.messages import Alert, DeadLetter, Delivery, encode
@@ -28,6 +29,11 @@ log = structlog.get_logger(__name__)
 Final = Literal["delivered", "failed", "dead_lettered"]
 Status = Literal["delivered", "retry", "failed", "dead_lettered"]
 T = TypeVar("T")
+DigestKey = tuple[str, float, float]
+
+# A window is sent this long after it ends: its last matches are still on their way through Kafka, and after a
+# restart its alerts are read again in several batches that must all land in the one message.
+DIGEST_GRACE_S = 1.0
 
 
 @dataclass(eq=False)
@@ -78,7 +84,7 @@ class SinkDispatcher:
         self._rng = rng or random.Random()
         self._sem = asyncio.Semaphore(sink.config.concurrency)
         self._open: Unit | None = None
-        self._digests: dict[tuple[str, float], tuple[list[Job], asyncio.TimerHandle]] = {}
+        self._digests: dict[DigestKey, tuple[list[Job], asyncio.TimerHandle]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -102,16 +108,19 @@ class SinkDispatcher:
             self._start(self._open, token=False)
 
     def _collect(self, job: Job) -> None:
-        key = (job.alert.rule_id, job.alert.digest_s)
+        """Add the alert to its rule's digest for the window its match time falls in (clock-aligned windows)."""
+        a = job.alert
+        start = digest_window(a)
+        key = (a.rule_id, a.digest_s, start)
         if key not in self._digests:
-            timer = asyncio.get_running_loop().call_later(job.alert.digest_s, self._flush_digest, key)
-            self._digests[key] = ([], timer)
+            due = max(0.0, start + a.digest_s - time.time()) + DIGEST_GRACE_S
+            self._digests[key] = ([], asyncio.get_running_loop().call_later(due, self._flush_digest, key))
         jobs, _ = self._digests[key]
         jobs.append(job)
         if len(jobs) >= self._s.max_digest_items:
             self._flush_digest(key)
 
-    def _flush_digest(self, key: tuple[str, float]) -> None:
+    def _flush_digest(self, key: DigestKey) -> None:
         entry = self._digests.pop(key, None)
         if entry is None or self._closing.is_set():
             return  # on shutdown the collected alerts stay uncommitted and are collected again after restart
