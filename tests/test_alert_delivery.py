@@ -11,13 +11,14 @@ import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from consumers.alerts.dlq import replay
 from consumers.alerts.matcher import event_id
-from consumers.alerts.rules import parse_rules
+from consumers.alerts.rules import load_rules, parse_rules
 from monitor.kafka import make_producer
 from monitor.messages import Alert, DeadLetter, decode, encode
 from monitor.settings import Settings
@@ -34,6 +35,8 @@ from tests.support.alerts import (
 )
 from tests.support.kafka import read_topic
 from tests.support.receivers import Receiver
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -364,3 +367,48 @@ async def test_rule_rate_limit_sends_the_overflow_as_a_digest(
     assert sizes == [1, 1, 1, 7] and max(receiver.accepted.values()) == 1
     digest = json.loads(next(r.body for r in receiver.requests if len(receiver.event_ids(r.body)) == 7))
     assert digest["type"] == "digest" and "rule rate limit reached" in digest["alerts"][0]["reasons"][-1]
+
+
+def slack_alerts(chat: Receiver) -> int:
+    """How many alerts the Slack messages received so far carry (a digest says how many in its text)."""
+    n = 0
+    for r in chat.requests:
+        head = json.loads(r.body)["text"].split(" alerts: ", 1)
+        n += int(head[0]) if len(head) == 2 and head[0].isdigit() else 1
+    return n
+
+
+async def test_a_burst_through_the_shipped_rules_arrives_within_seconds(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook, chat = Receiver(secrets={"k1": SECRET}), Receiver()
+    await hook.start()
+    await chat.start()
+    monkeypatch.setenv("NEWSMON_WEBHOOK_URL", hook.url)
+    monkeypatch.setenv("NEWSMON_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("NEWSMON_SLACK_WEBHOOK_URL", chat.url)
+    rules = load_rules(REPO / "config" / "rules.yaml")
+    n = 185
+
+    def story(i: int | str) -> Any:
+        # Labelled by the model at a score near its own threshold, far below any hand-set floor.
+        return classified(i, incident=0.3, election=0.05, labels=("cross_border_incident",))
+
+    wanted = {event_id("cross-border-incident", f"item-{i}") for i in range(n)}
+    try:
+        async with alerting(fast(settings), rules):
+            await produce(settings, [story("warm-up")])
+            assert await wait_for(lambda: hook.accepted and chat.requests, timeout_s=30)
+            started = time.monotonic()
+            await produce(settings, [story(i) for i in range(n)])
+            assert await wait_for(lambda: set(hook.accepted) >= wanted, timeout_s=60), len(hook.accepted)
+            hook_s = time.monotonic() - started
+            assert await wait_for(lambda: slack_alerts(chat) >= n + 1, timeout_s=60), slack_alerts(chat)
+            chat_s = time.monotonic() - started
+    finally:
+        await hook.stop()
+        await chat.stop()
+    assert hook_s < 5.0, f"the webhook needed {hook_s:.1f}s for {n} alerts"
+    # Slack takes about one message a second: the burst is folded into a handful of messages, not minutes late.
+    assert chat_s < 10.0 and len(chat.requests) <= 10, (chat_s, len(chat.requests))
+    assert set(hook.accepted) == wanted | {event_id("cross-border-incident", "item-warm-up")}
