@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
+from consumers.alerts import delivery
 from consumers.alerts.dlq import replay
 from consumers.alerts.matcher import event_id
 from consumers.alerts.rules import load_rules, parse_rules
+from consumers.alerts.sinks import Outcome, ResolvedSink, Sink
 from monitor.kafka import make_producer
 from monitor.messages import Alert, DeadLetter, decode, encode
 from monitor.settings import Settings
@@ -30,6 +32,7 @@ from tests.support.alerts import (
     deliveries,
     fast,
     produce,
+    rendered_logs,
     wait_for,
     webhook_rules,
 )
@@ -412,3 +415,78 @@ async def test_a_burst_through_the_shipped_rules_arrives_within_seconds(
     # Slack takes about one message a second: the burst is folded into a handful of messages, not minutes late.
     assert chat_s < 10.0 and len(chat.requests) <= 10, (chat_s, len(chat.requests))
     assert set(hook.accepted) == wanted | {event_id("cross-border-incident", "item-warm-up")}
+
+
+SECRET_PARTS = ("hook-user", "pa55-w0rd-zq", "secret-token-abc123")
+
+
+def with_userinfo(url: str) -> str:
+    return url.replace("http://", "http://hook-user:pa55-w0rd-zq@", 1)
+
+
+def leaks(text: str) -> list[str]:
+    return [part for part in SECRET_PARTS if part in text]
+
+
+async def test_the_webhook_urls_secret_parts_never_reach_logs_or_records(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.fail_first, receiver.echo_path = 1, True
+    s = fast(settings)
+    rules = webhook_rules(tmp_path, {"hook": with_userinfo(receiver.url)})
+    with rendered_logs() as logs:
+        async with alerting(s, rules):
+            await produce(s, [classified(i) for i in range(3)])
+            assert await wait_for(lambda: set(receiver.accepted) >= ids(3), timeout_s=20)
+    recorded = await deliveries(s, expect=6)
+    retries = [d for d in recorded if d.status == "retry"]
+    # The receiver quoted the secret path in its refusal: the record keeps the refusal, not the path.
+    assert len(retries) == 3 and all("no hook at ***" in d.error for d in retries), retries
+    assert "delivery.started" in logs.getvalue() and "delivery.retry" in logs.getvalue()
+    assert not leaks(logs.getvalue() + "".join(d.error for d in recorded))
+
+
+class CrashingSink(Sink):
+    """A sink with a bug that quotes its URL in the exception."""
+
+    def __init__(self, config: ResolvedSink, fatal: bool = False) -> None:
+        super().__init__(config)
+        self._fatal = fatal
+
+    async def send(self, alerts: list[Alert], attempt: int) -> Outcome:
+        if self._fatal:
+            raise SinkBug(f"state lost while posting to {self.config.url}")
+        raise RuntimeError(f"bug while posting to {self.config.url}")
+
+
+class SinkBug(BaseException):
+    """Escapes the sink's own error handling, as a bug in the delivery code itself would."""
+
+
+async def test_a_crashing_sink_is_logged_and_dead_lettered_without_its_url(
+    settings: Settings, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "make_sink", lambda config, session: CrashingSink(config))
+    s = fast(settings)
+    rules = webhook_rules(tmp_path, {"hook": with_userinfo(receiver.url)})
+    with rendered_logs() as logs:
+        async with alerting(s, rules):
+            await produce(s, [classified(1)])
+            [letter] = await dead_letters(s, expect=1)
+    assert "sink.crashed" in logs.getvalue() and "bug while posting to ***" in letter.reason
+    assert not leaks(logs.getvalue() + letter.reason)
+
+
+async def test_a_delivery_bug_stops_the_stage_without_logging_the_url(
+    settings: Settings, receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery, "make_sink", lambda config, session: CrashingSink(config, fatal=True))
+    s = fast(settings)
+    rules = webhook_rules(tmp_path, {"hook": with_userinfo(receiver.url)})
+    with rendered_logs() as logs, pytest.raises(BaseException) as raised:
+        async with alerting(s, rules):
+            await produce(s, [classified(1)])
+            assert await wait_for(lambda: "delivery.unit_crashed" in logs.getvalue(), timeout_s=20)
+    # The stage stops with the error (the service logs it as `stage.failed`): neither may carry the URL.
+    assert "state lost while posting to ***" in str(raised.value)
+    assert not leaks(logs.getvalue() + str(raised.value) + repr(raised.value))

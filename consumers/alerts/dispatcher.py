@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -34,6 +35,10 @@ DigestKey = tuple[str, float, float]
 # A window is sent this long after it ends: its last matches are still on their way through Kafka, and after a
 # restart its alerts are read again in several batches that must all land in the one message.
 DIGEST_GRACE_S = 1.0
+
+
+class UnitCrashed(RuntimeError):
+    """A bug in delivering one message stopped the stage; the message says what, with secrets redacted."""
 
 
 @dataclass(eq=False)
@@ -133,13 +138,19 @@ class SinkDispatcher:
         self.tasks.add(task)
         task.add_done_callback(self._task_done)
 
+    def _redacted(self, exc: BaseException) -> tuple[str, str]:
+        """The error and its traceback with the sink's URL and secret hidden: exceptions may quote either."""
+        redact = self.sink.config.redact
+        return redact(repr(exc)), redact("".join(traceback.format_exception(exc)))
+
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             # A bug, not a delivery failure: stop the stage. The unit's offsets are not committed, so the alerts
             # are delivered after the restart instead of waiting forever on a task that is gone.
-            log.error("delivery.unit_crashed", sink=self.name, error=repr(exc))
-            self._on_error(exc)
+            error, trace = self._redacted(exc)
+            log.error("delivery.unit_crashed", sink=self.name, error=error, traceback=trace)
+            self._on_error(UnitCrashed(f"sink {self.name}: {self.sink.config.redact(str(exc))}"))
 
     def close(self) -> None:
         """Stop taking alerts; collected digests are left for the next run (their offsets are not committed)."""
@@ -238,8 +249,9 @@ class SinkDispatcher:
             return await self.sink.send(unit.alerts, attempt)
         except Exception as exc:
             # A sink that raises has a bug for this payload: dead-letter it (permanent) rather than lose the task.
-            log.exception("sink.crashed", sink=self.name, alerts=len(unit.jobs))
-            return Outcome(False, 0, False, None, self.sink.config.redact(f"internal error: {exc!r}"))
+            error, trace = self._redacted(exc)
+            log.error("sink.crashed", sink=self.name, alerts=len(unit.jobs), error=error, traceback=trace)
+            return Outcome(False, 0, False, None, f"internal error: {error}")
 
     def _records(self, unit: Unit, status: Status, attempt: int, ms: float, out: Outcome) -> list[Delivery]:
         return [

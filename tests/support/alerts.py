@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import io
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from consumers.alerts.delivery import resolve_sinks, run_delivery
 from consumers.alerts.matcher import run_matcher
@@ -161,3 +164,22 @@ async def deliveries(settings: Settings, **kw: Any) -> list[Delivery]:
 async def dead_letters(settings: Settings, **kw: Any) -> list[DeadLetter]:
     recs = await read_topic(settings.kafka.bootstrap_servers, settings.topics.dead_letter, **kw)
     return [decode(DeadLetter, r.value) for r in recs]
+
+
+@contextlib.contextmanager
+def rendered_logs() -> Iterator[io.StringIO]:
+    """Log lines rendered as in production (JSON, tracebacks included), collected for the test to search."""
+    out = io.StringIO()
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield out
+    finally:
+        structlog.reset_defaults()
