@@ -490,3 +490,43 @@ async def test_a_delivery_bug_stops_the_stage_without_logging_the_url(
     # The stage stops with the error (the service logs it as `stage.failed`): neither may carry the URL.
     assert "state lost while posting to ***" in str(raised.value)
     assert not leaks(logs.getvalue() + str(raised.value) + repr(raised.value))
+
+
+async def test_an_alert_undeliverable_for_max_age_is_dead_lettered(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    receiver.fail_first = 10**6  # never answers 2xx
+    s = fast(settings, max_age_s=1.5, max_attempts=1000, breaker_failures=1000)
+    rules = webhook_rules(tmp_path, {"hook": receiver.url})
+    async with alerting(s, rules):
+        started = time.monotonic()
+        await produce(s, [classified(i) for i in range(3)])
+        letters = await dead_letters(s, expect=3, timeout_s=30)
+        took = time.monotonic() - started
+    assert {x.source_key for x in letters} == ids(3)
+    # Given up for age, long before the attempts ran out.
+    assert all(x.error_class == "exhausted" and x.reason.startswith("gave up after") for x in letters)
+    assert all(1 < x.attempts < 100 for x in letters), [x.attempts for x in letters]
+    assert 1.5 <= took < 15, took
+    assert not receiver.accepted
+
+
+async def test_a_story_alerts_again_once_the_suppression_window_has_passed(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    window_s = 3.0
+    s = fast(settings, suppress_window_h=window_s / 3600)
+    rules = webhook_rules(tmp_path, {"hook": receiver.url})
+    [eid] = ids(1)
+    async with alerting(s, rules):
+        await produce(s, [classified(0)])
+        assert await wait_for(lambda: receiver.accepted[eid] == 1)
+        first = time.monotonic()
+        # Within the window a repeat is suppressed: the next story is the positive signal that it was handled.
+        await produce(s, [classified(0, update=True), classified(1)])
+        assert await wait_for(lambda: set(receiver.accepted) == ids(2))
+        assert receiver.accepted[eid] == 1
+        await asyncio.sleep(max(0.0, first + window_s + 0.5 - time.monotonic()))
+        await produce(s, [classified(0, update=True)])
+        assert await wait_for(lambda: receiver.accepted[eid] == 2), dict(receiver.accepted)
+    assert receiver.accepted[eid] == 2 and max(receiver.accepted.values()) == 2
