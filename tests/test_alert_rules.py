@@ -206,6 +206,17 @@ def test_bad_rules_file_stops_the_service_with_exit_2_and_the_line(tmp_path: Pat
         assert "Traceback" not in proc.stderr
 
 
+def test_a_pattern_re2_cannot_run_fails_rules_check_with_the_line(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "sinks:\n  out: {type: file}\nrules:\n  - id: a\n    labels: [election]\n    include: ['re:(?<!no )vote']\n"
+    )
+    proc = newsmon("--settings", str(settings_file(tmp_path, rules)), "rules", "check")
+    assert proc.returncode == 2, proc.stderr
+    assert f"{rules}:6: rules[0].include[0]: bad regular expression" in proc.stderr, proc.stderr
+    assert "lookaround" in proc.stderr and "re2.cc" not in proc.stderr
+
+
 def test_unsupported_url_scheme_from_the_environment_is_rejected_at_start_up(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text("sinks:\n  hook: {type: slack, url_env: HOOK_URL}\nrules: []\n")
