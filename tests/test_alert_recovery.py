@@ -7,13 +7,17 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from consumers.alerts.matcher import event_id
+from consumers.alerts.suppression import SuppressionStore
 from monitor.broker.local import LocalBroker
+from monitor.kafka import make_producer
+from monitor.messages import AlertState
 from monitor.settings import Settings
 from tests.support.alerts import SECRET, alerting, classified, fast, produce, wait_for, webhook_rules
 from tests.support.receivers import Receiver
@@ -171,3 +175,27 @@ async def test_broker_stop_and_start_mid_stream_misses_nothing(
     assert set(receiver.accepted) == ids(200)
     twice = sum(1 for c in receiver.accepted.values() if c > 1)
     assert twice <= 4, f"{twice} alerts were delivered twice"
+
+
+async def test_a_story_that_alerted_again_stays_suppressed_after_a_restart(settings: Settings) -> None:
+    # The state topic holds both alerts of a story for a rule: one a window ago, one just now (the re-alert).
+    window = timedelta(minutes=10)
+    now = datetime.now(UTC)
+    eid = event_id("incidents", "item-0")
+    states = [
+        AlertState(event_id=eid, rule_id="incidents", item_id="item-0", first_matched_at=at)
+        for at in (now - 2 * window, now - timedelta(seconds=5))
+    ]
+    producer = make_producer(settings.kafka)
+    await producer.start()
+    try:
+        await SuppressionStore(settings.kafka, settings.topics.alert_state, 0, producer).persist(states)
+        # A restarted alert stage reads the topic back: the re-alert's window is what suppresses repeats now.
+        store = SuppressionStore(settings.kafka, settings.topics.alert_state, window.total_seconds(), producer)
+        assert await store.start() == 1
+        try:
+            assert store.suppressed(eid, now)
+        finally:
+            await store.stop()
+    finally:
+        await producer.stop()
