@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,51 @@ def test_rules_match_labels_keywords_countries_languages_and_sources() -> None:
     ) == ["incidents"]
 
 
+LABELLED = """\
+version: 1
+sinks:
+  out: {type: file}
+defaults: {sinks: [out]}
+rules:
+  - id: incident
+    labels: [cross_border_incident]
+  - id: both
+    labels: [cross_border_incident, election]
+    match: all
+  - id: floor
+    labels: {cross_border_incident: 0.6}
+"""
+
+
+def test_a_rule_can_follow_the_models_own_labels() -> None:
+    # Labelled by the model at a score far below any hand-set floor: the label is what counts.
+    assert fired(LABELLED, incident=0.2, election=0.1, labels=("cross_border_incident",)) == ["incident"]
+    assert fired(LABELLED, incident=0.9, election=0.1, labels=()) == ["floor"]
+    both = ("cross_border_incident", "election")
+    assert fired(LABELLED, incident=0.3, election=0.3, labels=both) == ["incident", "both"]
+    rules = parse_rules(LABELLED, Path("rules.yaml"))
+    [(_, reasons)] = rules.matches(classified(1, incident=0.2, labels=("cross_border_incident",)))
+    assert reasons == ["label cross_border_incident (0.20)"]
+
+
+def test_keywords_match_whole_words_in_any_script() -> None:
+    text = GOOD.replace("include: [drone,", "include: [mayor, drone,")
+    assert fired(text, incident=0.45, title="La mayoría vota", places=("PL",)) == []
+    assert fired(text, incident=0.45, title="El MAYOR dimite.", places=("PL",)) == ["drones-east"]
+    assert fired(text, incident=0.45, title="(Drone) over Łódź", places=("PL",)) == ["drones-east"]
+
+
+@pytest.mark.timeout(20)
+def test_a_catastrophic_pattern_runs_in_linear_time() -> None:
+    text = GOOD.replace('include: [drone, "re:\\\\bmissiles?\\\\b"]', 'include: ["re:(a+)+$"]')
+    assert "(a+)+$" in text
+    rules = parse_rules(text, Path("rules.yaml"))
+    hostile = classified(1, incident=0.45, title="a" * 100_000 + "b", summary="b", places=("PL",))
+    started = time.monotonic()
+    assert rules.matches(hostile) == []
+    assert time.monotonic() - started < 1.0
+
+
 def test_reasons_say_why_a_rule_matched() -> None:
     rules = parse_rules(GOOD, Path("rules.yaml"))
     c = classified(1, incident=0.45, title="Drone crashes", places=("PL", "UA"))
@@ -128,6 +174,18 @@ def test_reasons_say_why_a_rule_matched() -> None:
             "appears twice",
         ),
         ("rules:\n  - id: a\n    labels: {election: 0.5\n", 4, "expected ',' or '}'"),
+        ("rules:\n  - id: a\n    labels: [election, electon]\n", 3, "unknown label 'electon'"),
+        ("rules:\n  - id: a\n    labels: []\n", 3, "at least 1"),
+        (
+            "rules:\n  - id: a\n    labels: [election]\n    include:\n      - 're:(\\w+) \\1'\n",
+            5,
+            "rules use RE2, which runs in linear time",
+        ),
+        (
+            "rules:\n  - id: a\n    labels: [election]\n    exclude: ['re:vote(?!r)']\n",
+            4,
+            "no backreferences or lookaround",
+        ),
     ],
 )
 def test_bad_rules_name_the_line_and_the_reason(text: str, line: int, reason: str) -> None:
@@ -148,6 +206,17 @@ def test_bad_rules_file_stops_the_service_with_exit_2_and_the_line(tmp_path: Pat
         assert "Traceback" not in proc.stderr
 
 
+def test_a_pattern_re2_cannot_run_fails_rules_check_with_the_line(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "sinks:\n  out: {type: file}\nrules:\n  - id: a\n    labels: [election]\n    include: ['re:(?<!no )vote']\n"
+    )
+    proc = newsmon("--settings", str(settings_file(tmp_path, rules)), "rules", "check")
+    assert proc.returncode == 2, proc.stderr
+    assert f"{rules}:6: rules[0].include[0]: bad regular expression" in proc.stderr, proc.stderr
+    assert "lookaround" in proc.stderr and "re2.cc" not in proc.stderr
+
+
 def test_unsupported_url_scheme_from_the_environment_is_rejected_at_start_up(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text("sinks:\n  hook: {type: slack, url_env: HOOK_URL}\nrules: []\n")
@@ -160,6 +229,18 @@ def test_unsupported_url_scheme_from_the_environment_is_rejected_at_start_up(tmp
     assert "token-xyz" not in proc.stderr, "the URL must not be printed"
 
 
+def test_a_short_signing_secret_stops_the_deliver_stage_at_start_up(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "sinks:\n  hook: {type: webhook, url: 'https://hooks.example.org/in', secret_env: HOOK_SECRET}\nrules: []\n"
+    )
+    cfg = settings_file(tmp_path, rules)
+    proc = newsmon("--settings", str(cfg), "run", "--stage", "deliver", env={"HOOK_SECRET": "short-xyzzy-secret"})
+    assert proc.returncode == 2, proc.stderr
+    assert "sink 'hook'" in proc.stderr and "at least 32" in proc.stderr and "$HOOK_SECRET" in proc.stderr
+    assert "xyzzy" not in proc.stderr, "the secret must not be printed"
+
+
 def test_default_rules_fall_back_to_stdout_without_webhooks(monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("NEWSMON_SLACK_WEBHOOK_URL", "NEWSMON_WEBHOOK_URL", "NEWSMON_WEBHOOK_SECRET"):
         monkeypatch.delenv(var, raising=False)
@@ -170,7 +251,10 @@ def test_default_rules_fall_back_to_stdout_without_webhooks(monkeypatch: pytest.
     monkeypatch.setenv("NEWSMON_WEBHOOK_URL", "https://hooks.example.org/in/abc")
     with pytest.raises(ConfigError, match="no signing secret"):
         resolve_sinks(rules)
-    monkeypatch.setenv("NEWSMON_WEBHOOK_SECRET", "k")
+    monkeypatch.setenv("NEWSMON_WEBHOOK_SECRET", "k" * 31)
+    with pytest.raises(ConfigError, match="31 bytes; it must have at least 32"):
+        resolve_sinks(rules)
+    monkeypatch.setenv("NEWSMON_WEBHOOK_SECRET", "k" * 32)
     resolved = resolve_sinks(rules)
     assert set(resolved) == {"stdout", "webhook"}
     assert "abc" not in repr(resolved["webhook"]) and resolved["webhook"].redact("POST /in/abc failed") == (

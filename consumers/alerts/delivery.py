@@ -138,7 +138,7 @@ class DeliveryStage:
             return
         waiting: list[asyncio.Future[str]] = []
         for sink in targets:
-            if self.history.seen(alert.event_id, sink):
+            if self.history.seen(alert.event_id, sink, alert.matched_at):
                 continue  # delivered before a restart or rebalance
             key = (alert.event_id, sink)
             job = self._jobs.get(key)

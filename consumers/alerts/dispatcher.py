@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -18,6 +19,7 @@ import structlog
 
 from consumers.alerts.history import DeliveredLog
 from consumers.alerts.limits import CircuitBreaker, TokenBucket, backoff_s
+from consumers.alerts.payload import digest_window
 from consumers.alerts.recorder import Recorder
 from consumers.alerts.sinks.base import Outcome, Sink
 from monitor.messages import Alert, DeadLetter, Delivery, encode
@@ -28,6 +30,15 @@ log = structlog.get_logger(__name__)
 Final = Literal["delivered", "failed", "dead_lettered"]
 Status = Literal["delivered", "retry", "failed", "dead_lettered"]
 T = TypeVar("T")
+DigestKey = tuple[str, float, float]
+
+# A window is sent this long after it ends: its last matches are still on their way through Kafka, and after a
+# restart its alerts are read again in several batches that must all land in the one message.
+DIGEST_GRACE_S = 1.0
+
+
+class UnitCrashed(RuntimeError):
+    """A bug in delivering one message stopped the stage; the message says what, with secrets redacted."""
 
 
 @dataclass(eq=False)
@@ -78,7 +89,7 @@ class SinkDispatcher:
         self._rng = rng or random.Random()
         self._sem = asyncio.Semaphore(sink.config.concurrency)
         self._open: Unit | None = None
-        self._digests: dict[tuple[str, float], tuple[list[Job], asyncio.TimerHandle]] = {}
+        self._digests: dict[DigestKey, tuple[list[Job], asyncio.TimerHandle]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -102,16 +113,19 @@ class SinkDispatcher:
             self._start(self._open, token=False)
 
     def _collect(self, job: Job) -> None:
-        key = (job.alert.rule_id, job.alert.digest_s)
+        """Add the alert to its rule's digest for the window its match time falls in (clock-aligned windows)."""
+        a = job.alert
+        start = digest_window(a)
+        key = (a.rule_id, a.digest_s, start)
         if key not in self._digests:
-            timer = asyncio.get_running_loop().call_later(job.alert.digest_s, self._flush_digest, key)
-            self._digests[key] = ([], timer)
+            due = max(0.0, start + a.digest_s - time.time()) + DIGEST_GRACE_S
+            self._digests[key] = ([], asyncio.get_running_loop().call_later(due, self._flush_digest, key))
         jobs, _ = self._digests[key]
         jobs.append(job)
         if len(jobs) >= self._s.max_digest_items:
             self._flush_digest(key)
 
-    def _flush_digest(self, key: tuple[str, float]) -> None:
+    def _flush_digest(self, key: DigestKey) -> None:
         entry = self._digests.pop(key, None)
         if entry is None or self._closing.is_set():
             return  # on shutdown the collected alerts stay uncommitted and are collected again after restart
@@ -124,13 +138,19 @@ class SinkDispatcher:
         self.tasks.add(task)
         task.add_done_callback(self._task_done)
 
+    def _redacted(self, exc: BaseException) -> tuple[str, str]:
+        """The error and its traceback with the sink's URL and secret hidden: exceptions may quote either."""
+        redact = self.sink.config.redact
+        return redact(repr(exc)), redact("".join(traceback.format_exception(exc)))
+
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
             # A bug, not a delivery failure: stop the stage. The unit's offsets are not committed, so the alerts
             # are delivered after the restart instead of waiting forever on a task that is gone.
-            log.error("delivery.unit_crashed", sink=self.name, error=repr(exc))
-            self._on_error(exc)
+            error, trace = self._redacted(exc)
+            log.error("delivery.unit_crashed", sink=self.name, error=error, traceback=trace)
+            self._on_error(UnitCrashed(f"sink {self.name}: {self.sink.config.redact(str(exc))}"))
 
     def close(self) -> None:
         """Stop taking alerts; collected digests are left for the next run (their offsets are not committed)."""
@@ -229,8 +249,9 @@ class SinkDispatcher:
             return await self.sink.send(unit.alerts, attempt)
         except Exception as exc:
             # A sink that raises has a bug for this payload: dead-letter it (permanent) rather than lose the task.
-            log.exception("sink.crashed", sink=self.name, alerts=len(unit.jobs))
-            return Outcome(False, 0, False, None, self.sink.config.redact(f"internal error: {exc!r}"))
+            error, trace = self._redacted(exc)
+            log.error("sink.crashed", sink=self.name, alerts=len(unit.jobs), error=error, traceback=trace)
+            return Outcome(False, 0, False, None, f"internal error: {error}")
 
     def _records(self, unit: Unit, status: Status, attempt: int, ms: float, out: Outcome) -> list[Delivery]:
         return [

@@ -14,6 +14,9 @@ from monitor.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
+# The match and the delivery are stamped by different processes, perhaps on different hosts.
+_CLOCK_SKEW_S = 1.0
+
 
 class DeliveredLog:
     """(event id, sink) pairs delivered within the look-back window, from the topic and from this process."""
@@ -44,8 +47,11 @@ class DeliveredLog:
         if self._lookback_s > 0:
             await self._reader.catch_up()
 
-    def seen(self, event_id: str, sink: str) -> bool:
-        return (event_id, sink) in self._seen
+    def seen(self, event_id: str, sink: str, matched_at: datetime) -> bool:
+        """Whether the sink received this alert: a delivery after its match; an older one was of an earlier alert
+        for the same story and rule, before the suppression window let it alert again."""
+        at = self._seen.get((event_id, sink))
+        return at is not None and at >= matched_at.timestamp() - _CLOCK_SKEW_S
 
     def add(self, event_id: str, sink: str) -> None:
         now = time.time()

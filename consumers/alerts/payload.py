@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any
 
 from monitor.messages import Alert
@@ -11,11 +12,20 @@ from monitor.messages import Alert
 PAYLOAD_VERSION = 1
 
 
+def digest_window(a: Alert) -> float:
+    """Start (Unix seconds) of the digest window an alert belongs to: fixed by its match time, so a restart that
+    reads the alert again puts it in the same window with the same companions."""
+    if a.digest_s <= 0:
+        return 0.0
+    return math.floor(a.matched_at.timestamp() / a.digest_s) * a.digest_s
+
+
 def message_id(alerts: list[Alert]) -> str:
-    """The event id of one message: the alert's own, or for a digest one derived from all the alerts it holds."""
+    """The event id of one message: the alert's own, or for a digest one derived from its windows and members."""
     if len(alerts) == 1:
         return alerts[0].event_id
-    joined = "\n".join(sorted(a.event_id for a in alerts))
+    windows = sorted({f"{a.rule_id}@{digest_window(a):.0f}+{a.digest_s:g}" for a in alerts if a.mode == "digest"})
+    joined = "\n".join([*windows, *sorted(a.event_id for a in alerts)])
     return "dg-" + hashlib.sha256(joined.encode()).hexdigest()[:32]
 
 

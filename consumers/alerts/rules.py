@@ -5,14 +5,14 @@ Every mistake is reported with the file, the line and the reason, and stops the 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import pycountry
+import re2
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
 
 from consumers.alerts.sinks.config import DEFAULT_LIMITS, AnySinkSpec, SinkSpec
 from monitor.messages import LABELS, ClassifiedItem, LabelName
@@ -23,14 +23,37 @@ _NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 _EXTRA_COUNTRIES = {"XK"}
 
 
+# Characters that continue a word (Unicode letters, digits, marks, underscore): a keyword must not touch them.
+_WORD = r"\pL\pN\pM_"
+
+
+class Regex(Protocol):
+    """What the rules need of a compiled pattern."""
+
+    def search(self, text: str) -> object: ...
+
+
+def _compile(pattern: str) -> Regex:
+    """A case-insensitive pattern in RE2, whose matching time is linear in the text: story text is untrusted."""
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # the error is reported with the file and line instead
+    compiled: Regex = re2.compile(pattern, options)
+    return compiled
+
+
 def _pattern(v: str) -> str:
     if not v.strip() or v.strip() == "re:":
         raise ValueError("empty keyword")
     if v.startswith("re:"):
         try:
-            re.compile(v[3:])
-        except re.error as exc:
-            raise ValueError(f"bad regular expression {v[3:]!r}: {exc}") from exc
+            _compile(v[3:])
+        except re2.error as exc:
+            why = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+            raise ValueError(
+                f"bad regular expression {v[3:]!r}: {why} (rules use RE2, which runs in linear time "
+                "and has no backreferences or lookaround)"
+            ) from exc
     return v
 
 
@@ -66,12 +89,24 @@ class RateLimit(_Model):
     overflow_digest_minutes: float = Field(10.0, gt=0, le=1440)
 
 
+def _labels_form(v: Any) -> str:
+    return "names" if isinstance(v, list | tuple) else "floors"
+
+
+# `[cross_border_incident]`: the model put that label on the story; `{cross_border_incident: 0.6}`: a score floor.
+Labels = Annotated[
+    Annotated[dict[LabelName, Score], Tag("floors")] | Annotated[list[LabelName], Tag("names")],
+    Discriminator(_labels_form),
+    Field(min_length=1),
+]
+
+
 class RuleSpec(_Model):
     id: str = Field(pattern=_NAME)
     name: str = ""
     description: str = ""
     enabled: bool = True
-    labels: dict[LabelName, Score] = Field(min_length=1)
+    labels: Labels
     match: Literal["any", "all"] = "any"
     include: list[Pattern] = Field(default_factory=list)
     exclude: list[Pattern] = Field(default_factory=list)
@@ -96,11 +131,11 @@ class RulesFile(_Model):
     rules: list[RuleSpec] = Field(default_factory=list)
 
 
-def _term_regex(term: str) -> re.Pattern[str]:
+def _term_regex(term: str) -> Regex:
     if term.startswith("re:"):
-        return re.compile(term[3:], re.IGNORECASE)
-    # A keyword matches as a whole word or phrase, in any case.
-    return re.compile(rf"(?<!\w){re.escape(term.strip())}(?!\w)", re.IGNORECASE)
+        return _compile(term[3:])
+    # A keyword matches as a whole word or phrase, in any case; RE2 has no lookaround, so the edges are matched.
+    return _compile(rf"(?:^|[^{_WORD}]){re2.escape(term.strip())}(?:$|[^{_WORD}])")
 
 
 @dataclass(frozen=True)
@@ -109,8 +144,8 @@ class Rule:
 
     spec: RuleSpec
     sinks: tuple[str, ...]
-    include: tuple[tuple[str, re.Pattern[str]], ...]
-    exclude: tuple[tuple[str, re.Pattern[str]], ...]
+    include: tuple[tuple[str, Regex], ...]
+    exclude: tuple[tuple[str, Regex], ...]
 
     @property
     def id(self) -> str:
@@ -124,16 +159,23 @@ class Rule:
     def digest_s(self) -> float:
         return (self.spec.digest_minutes or 0.0) * 60.0
 
+    def _label_hits(self, c: ClassifiedItem) -> list[str]:
+        """The rule's labels the story carries: the model's own labels, or scores at or above the floors."""
+        labels = self.spec.labels
+        if isinstance(labels, list):
+            return [f"label {x} ({c.scores.get(x, 0.0):.2f})" for x in labels if x in c.labels]
+        return [
+            f"{label} {c.scores.get(label, 0.0):.2f} >= {floor:.2f}"
+            for label, floor in labels.items()
+            if c.scores.get(label, 0.0) >= floor
+        ]
+
     def match(self, c: ClassifiedItem) -> list[str] | None:
         """The reasons this rule fires for the item, or None when it does not."""
         s = self.spec
         if c.item.backfill and not s.include_backfill:
             return None
-        hits = [
-            f"{label} {c.scores.get(label, 0.0):.2f} >= {floor:.2f}"
-            for label, floor in s.labels.items()
-            if c.scores.get(label, 0.0) >= floor
-        ]
+        hits = self._label_hits(c)
         if not hits or (s.match == "all" and len(hits) < len(s.labels)):
             return None
         reasons = hits
@@ -231,6 +273,9 @@ def _strip_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # Errors inside a sink name the union member (its `type`) after the sink name; the file has no such level.
     if len(loc) > 2 and loc[0] == "sinks" and loc[2] in DEFAULT_LIMITS:
         return (*loc[:2], *loc[3:])
+    # Likewise the two forms of a rule's `labels`.
+    if len(loc) > 3 and loc[0] == "rules" and loc[2] == "labels" and loc[3] in ("floors", "names"):
+        return (*loc[:3], *loc[4:])
     return loc
 
 
@@ -238,8 +283,10 @@ def _message(err: dict[str, Any]) -> str:
     loc = err["loc"]
     if err["type"] == "extra_forbidden":
         return f"unknown field {loc[-1]!r}"
-    if err["type"] == "literal_error" and "labels" in loc and loc and loc[-1] == "[key]":
-        return f"unknown label {loc[-2]!r} (known: {', '.join(LABELS)})"
+    if err["type"] == "literal_error" and "labels" in loc:
+        return f"unknown label {err['input']!r} (known: {', '.join(LABELS)})"
+    if err["type"] == "dict_type" and loc[-2:] == ("labels", "floors"):
+        return "give a list of labels ([election]) or minimum scores ({election: 0.5})"
     msg = str(err["msg"])
     return msg.removeprefix("Value error, ")
 

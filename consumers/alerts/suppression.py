@@ -36,8 +36,15 @@ class SuppressionStore:
             log.warning("alert_state.undecodable", key=rec.key.decode("utf-8", "replace"), error=str(exc))
             return
         known = self._states.get(st.event_id)
-        if known is None or st.first_matched_at < known.first_matched_at:
+        if known is None or self._supersedes(st, known):
             self._states[st.event_id] = st
+
+    def _supersedes(self, st: AlertState, known: AlertState) -> bool:
+        """Two instances racing keep the first match; a match a whole window later is a new alert, whose own
+        window counts from then."""
+        return (
+            st.first_matched_at < known.first_matched_at or st.first_matched_at - known.first_matched_at >= self._window
+        )
 
     async def start(self) -> int:
         """Read the topic to its end and drop what expired; return how many pairs are suppressed."""

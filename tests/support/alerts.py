@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import io
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import structlog
 
 from consumers.alerts.delivery import resolve_sinks, run_delivery
 from consumers.alerts.matcher import run_matcher
@@ -16,6 +19,9 @@ from monitor.kafka import make_producer
 from monitor.messages import ClassifiedItem, Contribution, DeadLetter, Delivery, Place, RawItem, decode, encode
 from monitor.settings import AlertSettings, Settings
 from tests.support.kafka import group_caught_up, read_topic
+
+# A webhook signing secret of the minimum length newsmon accepts (32 bytes).
+SECRET = "s3cret-key-for-signing-webhooks!"
 
 
 def classified(
@@ -30,6 +36,7 @@ def classified(
     summary: str = "Shelling across the border.",
     source: str = "Wire",
     lang: str = "en",
+    labels: tuple[str, ...] | None = None,
 ) -> ClassifiedItem:
     now = datetime.now(UTC)
     raw = RawItem(
@@ -48,11 +55,12 @@ def classified(
         update=update,
     )
     scores = {"cross_border_incident": incident, "election": election}
-    labels: list[Any] = [k for k, v in scores.items() if v >= 0.5]
+    # The model's own decision; by default a plain 0.5 threshold.
+    chosen: list[Any] = list(labels) if labels is not None else [k for k, v in scores.items() if v >= 0.5]
     return ClassifiedItem(
         item=raw,
         scores=scores,
-        labels=labels,
+        labels=chosen,
         model="test-model",
         places=[Place(code=c, name=c) for c in places],
         explanation={
@@ -86,7 +94,7 @@ def webhook_rules(
     tmp_path: Path,
     urls: dict[str, str],
     *,
-    secret: str = "s3cret-key",
+    secret: str = SECRET,
     extra_rules: str = "",
     sink_options: str = "",
     rule_options: str = "",
@@ -153,3 +161,22 @@ async def deliveries(settings: Settings, **kw: Any) -> list[Delivery]:
 async def dead_letters(settings: Settings, **kw: Any) -> list[DeadLetter]:
     recs = await read_topic(settings.kafka.bootstrap_servers, settings.topics.dead_letter, **kw)
     return [decode(DeadLetter, r.value) for r in recs]
+
+
+@contextlib.contextmanager
+def rendered_logs() -> Iterator[io.StringIO]:
+    """Log lines rendered as in production (JSON, tracebacks included), collected for the test to search."""
+    out = io.StringIO()
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(file=out),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield out
+    finally:
+        structlog.reset_defaults()

@@ -30,6 +30,7 @@ class Receiver:
     throttle_first: int = 0  # answer 429 with Retry-After to the first K attempts of each message
     retry_after_s: float = 1.0
     delay_s: float = 0.0  # wait this long before answering (longer than the sink's timeout: a timeout)
+    echo_path: bool = False  # quote the request's path in refusals, as many servers do in their error pages
     requests: list[Received] = field(default_factory=list)
     accepted: Counter[str] = field(default_factory=Counter)
     first_seen: dict[str, float] = field(default_factory=dict)
@@ -77,7 +78,8 @@ class Receiver:
             for eid in self.event_ids(body):
                 self.accepted[eid] += 1
                 self.first_seen.setdefault(eid, time.monotonic())
-        return web.Response(status=status, text="ok" if status == 200 else "no", headers=extra)
+        text = "ok" if status == 200 else (f"no hook at {request.path_qs}" if self.echo_path else "no")
+        return web.Response(status=status, text=text, headers=extra)
 
     async def start(self) -> None:
         app = web.Application()

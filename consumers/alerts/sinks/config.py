@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -23,6 +23,8 @@ DEFAULT_LIMITS: dict[str, tuple[float, int, int]] = {
     "teams": (4.0, 4, 2),
 }
 _SCHEMES = ("http", "https")
+# A shorter HMAC key can be guessed offline from one captured request; 32 bytes matches SHA-256's strength.
+MIN_SECRET_BYTES = 32
 
 
 def check_url(url: str) -> str | None:
@@ -127,20 +129,20 @@ class ResolvedSink:
 
     @property
     def safe_url(self) -> str:
-        """The URL with everything after the host hidden, fit for logs."""
+        """The URL with any user name and password and everything after the host hidden, fit for logs."""
         if not self.url:
             return ""
         parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.netloc}/***"
+        return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/***"
 
     def redact(self, text: str) -> str:
-        """Text with this sink's URL, its path and its secret replaced by ***."""
+        """Text with this sink's URL, its credentials, its path and its secret replaced by ***."""
         for secret in self._secrets():
             text = text.replace(secret, "***")
         return text
 
     def _secrets(self) -> list[str]:
-        out = []
+        out = [self.secret] if self.secret else []
         if self.url:
             parts = urlsplit(self.url)
             out.append(self.url)
@@ -149,12 +151,18 @@ class ResolvedSink:
                 out.append(parts.path)
             if parts.query:
                 out.append(parts.query)
-        if self.secret:
-            out.append(self.secret)
-        return sorted(out, key=len, reverse=True)
+            out.extend(_userinfo(parts.netloc))
+        return sorted({x for x in out if x}, key=len, reverse=True)
 
     def __repr__(self) -> str:
         return f"ResolvedSink(name={self.name!r}, type={self.type!r}, url={self.safe_url!r})"
+
+
+def _userinfo(netloc: str) -> list[str]:
+    """The credentials of a URL's `user:password@`, as written and as decoded (clients may quote either)."""
+    info = netloc.rpartition("@")[0]
+    pieces = [info, *info.split(":", 1)] if info else []
+    return pieces + [unquote(x) for x in pieces]
 
 
 def resolve_sink(name: str, spec: AnySinkSpec) -> ResolvedSink | None:
@@ -173,10 +181,19 @@ def resolve_sink(name: str, spec: AnySinkSpec) -> ResolvedSink | None:
         return None
     if why := check_url(url):
         raise ConfigError(f"sink {name!r}: the URL from {source} {why}")
-    secret = ""
-    if isinstance(spec, WebhookSinkSpec):
-        secret = read_secret(spec.secret_env, spec.secret_file)
-        if not secret:
-            where = f"${spec.secret_env}" if spec.secret_env else f"file {spec.secret_file}"
-            raise ConfigError(f"sink {name!r} has a URL but no signing secret ({where} is not set)")
+    secret = _signing_secret(name, spec) if isinstance(spec, WebhookSinkSpec) else ""
     return ResolvedSink(name, spec, url, secret, rate, burst, concurrency)
+
+
+def _signing_secret(name: str, spec: WebhookSinkSpec) -> str:
+    """The webhook's signing secret; ConfigError when it is missing or too short (the secret is never quoted)."""
+    secret = read_secret(spec.secret_env, spec.secret_file)
+    where = f"${spec.secret_env}" if spec.secret_env else f"file {spec.secret_file}"
+    if not secret:
+        raise ConfigError(f"sink {name!r} has a URL but no signing secret ({where} is not set)")
+    if (n := len(secret.encode("utf-8"))) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"sink {name!r}: the signing secret from {where} is {n} bytes; it must have at least "
+            f"{MIN_SECRET_BYTES} (e.g. `openssl rand -hex 32`)"
+        )
+    return secret
