@@ -93,8 +93,8 @@ async def produce_all(producer: AIOKafkaProducer, records: Sequence[Outgoing]) -
         raise failed
     for (index, _), result in zip(sent, results, strict=True):
         if isinstance(result, BaseException):
-            rejected.extend(await _alone(producer, index, records[index], result))
-    return sorted(rejected, key=lambda r: r.index)
+            raise _refused_by_broker(records[index], result)
+    return rejected
 
 
 def _reject(index: int, rec: Outgoing, exc: BaseException) -> Rejected:
@@ -104,14 +104,22 @@ def _reject(index: int, rec: Outgoing, exc: BaseException) -> Rejected:
     return Rejected(index, rec, f"too large to produce to {rec.topic}: {exc}"[:1000])
 
 
-async def _alone(producer: AIOKafkaProducer, index: int, rec: Outgoing, exc: BaseException) -> list[Rejected]:
-    """Send a record whose batch the broker refused on its own, to tell the culprit from its batch neighbours."""
-    _reject(index, rec, exc)
-    try:
-        await producer.send_and_wait(rec.topic, rec.value, key=rec.key)
-    except KafkaError as again:
-        return [_reject(index, rec, again)]
-    return []
+class TopicLimitError(KafkaError):
+    """The broker refused a batch the producer's own limit let through: the topic's limit is lower (fatal)."""
+
+
+def _refused_by_broker(rec: Outgoing, exc: BaseException) -> BaseException:
+    """The error to raise for a failed acknowledgement.
+
+    A size refusal here is not one record's fault: the broker refuses the whole batch, and the idempotent producer's
+    sequence is spent with it, so no record of the batch can be sent again. It means a misconfigured topic.
+    """
+    if classify_error(exc) is not ErrorClass.BAD_INPUT:
+        return exc
+    return TopicLimitError(
+        f"the broker refused a batch for {rec.topic} that the producer's 1 MiB limit let through: raise the topic's "
+        f"max.message.bytes to at least 1048588 (the broker default): {exc}"
+    )
 
 
 async def produce_retrying(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from aiokafka import TopicPartition
 
 from classifiers.model import NewsClassifier
@@ -106,3 +107,32 @@ async def test_alert_stage_dead_letters_a_story_too_large_to_alert_and_goes_on(
     letter = decode(DeadLetter, dlq[0].value)
     assert letter.source_key == huge.item.id and letter.error_class == "bad_input"
     assert "too large" in letter.reason and letter.payload_truncated
+
+
+async def test_a_topic_limit_below_the_producers_is_a_fatal_error_naming_the_setting(settings: Settings) -> None:
+    """A broker refusal spends the idempotent producer's sequence for the whole batch: a stage must stop, not loop."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    from monitor.produce import ErrorClass, Outgoing, TopicLimitError, classify_error, produce_retrying
+
+    topic = settings.topics.raw
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        limit = {"max.message.bytes": "20000"}
+        await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=limit)])
+    finally:
+        await admin.close()
+    # Incompressible, so the broker sees it over its limit; the producer's own 1 MiB limit lets it through.
+    big = bytes.fromhex("".join(f"{(i * 2654435761) % 2**32:08x}" for i in range(20000)))
+    records = [Outgoing(topic, b"k", f"small-{i}".encode()) for i in range(5)]
+    records.insert(2, Outgoing(topic, b"k", big))
+    producer = make_producer(settings.kafka, linger_ms=50, compression_type=None)
+    await producer.start()
+    try:
+        with pytest.raises(TopicLimitError, match=r"max\.message\.bytes") as refused:
+            await asyncio.wait_for(produce_retrying(producer, records, stage="test"), 30)
+    finally:
+        await producer.stop()
+    assert classify_error(refused.value) is ErrorClass.FATAL
