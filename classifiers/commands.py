@@ -147,11 +147,13 @@ def train(obj: Any, if_stale: bool, data_dir: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
 @click.pass_obj
 def evaluate_cmd(obj: Any, input_path: Path, version: str | None, as_json: bool) -> None:
-    """Evaluate on labeled lines (title, summary, labels, lang): precision, recall, F1 per label and language."""
+    """Evaluate on labeled lines (title, summary, labels, lang, category): P/R/F1 per label, language and category."""
+    from classifiers.evaluate import by_category, category_lines
     from classifiers.train import Labeled, evaluate
 
     model = _load(obj.settings, version)
     rows: list[Labeled] = []
+    categories: list[str] = []
     bad = 0
     with click.open_file(str(input_path), "r", encoding="utf-8") as src:
         for batch, errors in _batches(src, ("title", "labels")):
@@ -161,9 +163,12 @@ def evaluate_cmd(obj: Any, input_path: Path, version: str | None, as_json: bool)
             for r in batch:
                 labels = tuple(x for x in r["labels"] if x in LABELS)
                 rows.append(Labeled(r["title"], str(r.get("summary") or ""), labels, str(r.get("lang") or "")))
+                categories.append(str(r.get("category") or ""))
     if not rows:
         raise click.ClickException("no valid labeled lines")
     report = evaluate(model, rows)
+    if any(categories):
+        report["by_category"] = by_category(model, rows, categories)
     if as_json:
         click.echo(json.dumps(report, indent=2))
     else:
@@ -175,5 +180,7 @@ def evaluate_cmd(obj: Any, input_path: Path, version: str | None, as_json: bool)
                 m = block[lb]
                 click.echo(f"{scope:8} {lb:22} {block['n']:5d} {m['precision']:6.3f} {m['recall']:6.3f} {m['f1']:6.3f}"
                            f" {m['tp']:4d} {m['fp']:4d} {m['fn']:4d} {m['tn']:4d}")  # fmt: skip
+        if "by_category" in report:
+            click.echo("\n".join(category_lines(report["by_category"])))
     if bad:
         sys.exit(1)
