@@ -77,6 +77,8 @@ class RawItem(Message):
     url: str = ""
     title: str
     summary: str = ""
+    # The entry had no title: `title` is the start of the summary (or the link), not text of its own.
+    title_derived: bool = False
     published: UtcDatetime
     fetched_at: UtcDatetime
     published_estimated: bool = False
