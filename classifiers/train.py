@@ -26,7 +26,7 @@ from classifiers.vectorize import N_FEATURES
 from monitor.messages import LABELS
 
 _C_GRID = (2.0, 8.0, 32.0)
-_CODE_FILES = ("dataset.py", "features.py", "gazetteer.py", "lexicon.py", "model.py", "text.py",
+_CODE_FILES = ("dataset.py", "features.py", "gazetteer.py", "lexicon.py", "model.py", "scripts.py", "text.py",
                "train.py", "vectorize.py")  # fmt: skip
 
 

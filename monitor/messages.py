@@ -83,6 +83,8 @@ class RawItem(Message):
     fetched_at: UtcDatetime
     published_estimated: bool = False
     lang: str = ""
+    # `lang` was detected from the text because neither the entry nor the feed named a language.
+    lang_detected: bool = False
     categories: list[str] = Field(default_factory=list)
     author: str = ""
     guid: str = ""
