@@ -337,7 +337,7 @@ class Gazetteer:
         """Places mentioned in the text, in order of first mention, one per (code, name)."""
         found: list[Place] = []
         seen: set[tuple[str, str]] = set()
-        if _SPECIAL.search(text) is None:
+        if text.isascii() or _SPECIAL.search(text) is None:
             _keep(self._in_words(_TOKEN.findall(text)), found, seen)
             return found
         # Runs of unspaced scripts and Hangul are searched inside; the text between them word by word, in order.

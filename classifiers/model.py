@@ -30,8 +30,9 @@ DOMAIN = "domain.pickle"
 MANIFEST = "manifest.json"
 # Every file of an artifact besides the manifest, whose sha256 the manifest records.
 ARTIFACT_FILES = (ARTIFACT, DOMAIN)
-# Bumped when features or the model change in a way that makes old artifacts incompatible.
-MODEL_REVISION = 4
+# Bumped when features or the model change in a way that makes old artifacts incompatible (5: the gazetteer
+# pickles its in-word names and capitalized-only sets, and tokens of unspaced scripts changed).
+MODEL_REVISION = 5
 
 log = structlog.get_logger(__name__)
 

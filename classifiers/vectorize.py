@@ -75,7 +75,8 @@ class HashedNgrams:
     def segment(self, text: str) -> tuple[list[str], str]:
         """The tokens of a text and the characters of its unspaced runs (empty when it has none)."""
         lowered = text.lower()
-        if _SPECIAL.search(lowered) is None:
+        # isascii() reads a flag of the string: most English copy skips the search.
+        if lowered.isascii() or _SPECIAL.search(lowered) is None:
             return _TOKEN.findall(lowered), ""
         toks: list[str] = []
         runs: list[str] = []
