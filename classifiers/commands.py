@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 import click
 
 from classifiers.dataset import DATA_DIR
+from classifiers.text import model_text
 from monitor.messages import LABELS
 from monitor.settings import Settings
 
@@ -38,9 +39,16 @@ def parse_line(line: str, required: tuple[str, ...] = ("id", "title")) -> dict[s
     for key in ("title", "summary"):
         if key in obj and not isinstance(obj[key], str):
             raise BadLine(f"{key!r} must be a string")
+    if not isinstance(obj.get("title_derived", False), bool):
+        raise BadLine("'title_derived' must be true or false")
     if "id" in obj and not isinstance(obj["id"], (str, int)):
         raise BadLine("'id' must be a string or number")
     return obj
+
+
+def row_text(row: dict[str, Any]) -> str:
+    """The text the model scores for an input row, built as the Kafka stage builds it for a `news.raw` item."""
+    return model_text(str(row.get("title", "")), str(row.get("summary", "") or ""), row.get("title_derived") is True)
 
 
 def _batches(stream: IO[str], required: tuple[str, ...]) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
@@ -80,7 +88,7 @@ def _load(settings: Settings, version: str | None) -> NewsClassifier:
 def classify(
     obj: Any, input_path: Path | None, output_path: Path | None, text: str | None, version: str | None
 ) -> None:
-    """Classify items: --input IN.jsonl --output OUT.jsonl (lines with id, title, summary), or --text."""
+    """Classify items: --input IN.jsonl --output OUT.jsonl (id, title, summary[, title_derived] a line), or --text."""
     settings: Settings = obj.settings
     if text is None and input_path is None:
         raise click.UsageError("give --input (with --output) or --text")
@@ -105,7 +113,7 @@ def classify(
             for e in errors:
                 click.echo(f"{input_path}: {e}", err=True)
             bad += len(errors)
-            preds = model.predict([(str(r.get("title", "")), str(r.get("summary", "") or "")) for r in rows])
+            preds = model.predict_texts([row_text(r) for r in rows])
             for r, p in zip(rows, preds, strict=True):
                 dst.write(json.dumps({"id": r["id"], "scores": p.scores, "labels": p.labels, "model": model.version},
                                      ensure_ascii=False) + "\n")  # fmt: skip

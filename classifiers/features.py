@@ -85,11 +85,3 @@ class DomainFeatures:
             for name, v in a.values.items():
                 data[row, self._index[name]] = v
         return data, analyses
-
-
-def item_text(title: str, summary: str) -> str:
-    """The text the model reads: the title carries the most signal, so it leads and ends with a full stop."""
-    title = title.strip()
-    if title and title[-1] not in ".!?…":
-        title += "."
-    return f"{title} {summary.strip()}".strip()

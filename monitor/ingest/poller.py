@@ -17,6 +17,7 @@ from monitor.ingest import parsepool, policy
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.fetcher import FetchResult, fetch
+from monitor.ingest.language import LanguageDetector, with_languages
 from monitor.ingest.normalize import newest_entries, normalize_entries
 from monitor.ingest.parser import ParsedFeed
 from monitor.ingest.state import FeedStateStore, compact
@@ -63,6 +64,7 @@ class FeedPoller:
         self._unwritten: dict[str, tuple[FeedState | None, FeedState]] = {}
         self._written_at: dict[str, float] = {}
         self._capped: set[str] = set()  # feeds already warned about listing more than max_items_per_feed
+        self._languages = LanguageDetector(settings.ingest.language_min_confidence)
         # State read back at start-up is already in the topic: count it as written then.
         self._started = time.monotonic()
 
@@ -276,7 +278,7 @@ class FeedPoller:
             for i, h in zip(items, known, strict=True)
             if h is not None and h != i.content_hash
         ]
-        await self._produce([*new, *changed])
+        await self._produce(self._with_languages([*new, *changed]))
         metrics.POLLS_200.inc()
         metrics.ITEMS_NEW.inc(len(new))
         metrics.ITEMS_UPDATED.inc(len(changed))
@@ -356,6 +358,10 @@ class FeedPoller:
             return
         carried = {k: getattr(before, k) for k in ("consecutive_errors", "error_counts", "not_found_streak")}
         raise StateNotWritten(after.model_copy(update=carried), error)
+
+    def _with_languages(self, items: list[RawItem]) -> list[RawItem]:
+        # Only items about to be produced: a feed's unchanged entries are normalized on every poll, not sent.
+        return with_languages(items, self._languages) if self._s.ingest.detect_language else items
 
     async def _produce(self, items: list[RawItem]) -> None:
         """Produce items, waiting for every acknowledgement; one too large to produce is dead-lettered instead."""
