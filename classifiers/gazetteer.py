@@ -16,7 +16,8 @@ import pycountry
 
 from monitor.messages import Place
 
-_TRANSLATION_LANGS = ("ru", "uk", "es", "fr", "de", "ar")
+# Country names in the languages whose words the gazetteer can split on spaces (CJK and Devanagari it cannot).
+_TRANSLATION_LANGS = ("ru", "uk", "es", "fr", "de", "ar", "it", "pt", "tr", "pl", "nl", "cs", "ro", "sv", "id", "fa")
 _MIN_CITY_POPULATION = 150_000
 _TOKEN = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*", re.UNICODE)
 
@@ -200,7 +201,7 @@ class Gazetteer:
                 # "Korea, Republic of" style names are listed without the comma part too.
                 names.add(n.split(",")[0])
                 for tr in translations.values():
-                    names.add(tr.gettext(n).split(",")[0])
+                    names.add(re.split("[,،]", tr.gettext(n))[0])  # Persian writes "،"
             for n in names:
                 self._add(n, (code,), name, "country", stem=True)
         for code, info in countries.items():
