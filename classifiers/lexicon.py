@@ -235,7 +235,7 @@ CATEGORIES = tuple(TERMS)
 
 def _in_word(ch: str) -> bool:
     # Vowel signs and other combining marks are not alphanumeric to Python, but they are inside a word.
-    return ch.isalnum() or unicodedata.category(ch).startswith("M")
+    return ch.isalnum() or (not ch.isascii() and unicodedata.category(ch).startswith("M"))
 
 
 @dataclass(frozen=True)
