@@ -38,7 +38,8 @@ class Labeled:
 def _code_digest() -> str:
     # Features and training code decide what a model is, so their source is part of its identity.
     h = hashlib.sha256(f"{MODEL_REVISION}|{sklearn.__version__}".encode())
-    for name in ("dataset.py", "features.py", "gazetteer.py", "lexicon.py", "model.py", "train.py", "vectorize.py"):
+    sources = ("dataset.py", "features.py", "gazetteer.py", "lexicon.py", "lexicon_context.py", "lexicon_world.py")
+    for name in (*sources, "model.py", "train.py", "vectorize.py"):
         h.update((Path(__file__).resolve().parent / name).read_bytes())
     return h.hexdigest()
 
