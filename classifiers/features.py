@@ -28,6 +28,17 @@ _INTERACTIONS = (
     ("hostile", "economy"),
     ("election", "country"),
     ("hostile", "hotspot"),
+    # Contexts that make border and hostile words mean something else: works, statistics and staff at a border,
+    # exercises, a war inside one country, a text saying nothing was violated, an election in a contested area.
+    ("border", "civil"),
+    ("hostile", "civil"),
+    ("border", "drill"),
+    ("hostile", "drill"),
+    ("hostile", "internal"),
+    ("hostile", "lawful"),
+    ("hostile", "inland"),
+    ("election", "border"),
+    ("election_weak", "civil"),
 )
 
 
@@ -48,7 +59,7 @@ class DomainFeatures:
         self.gazetteer = gazetteer or Gazetteer()
         self.lexicon = lexicon or Lexicon()
         base = [f"lex:{c}" for c in CATEGORIES]
-        geo = ["geo:country", "geo:two_countries", "geo:neighbours", "geo:hotspot", "geo:no_place"]
+        geo = ["geo:country", "geo:two_countries", "geo:neighbours", "geo:hotspot", "geo:no_place", "geo:inland"]
         self.names = base + geo + [f"x:{a}*{b}" for a, b in _INTERACTIONS]
         self._index = {n: i for i, n in enumerate(self.names)}
 
@@ -68,12 +79,15 @@ class DomainFeatures:
         present["two_countries"] = len(codes) >= 2
         present["country"] = bool(codes)
         present["hotspot"] = any(p.kind == "region" for p in places)
+        # One country and no border, crossing or neighbour word: fighting there is most likely inside that country.
+        present["inland"] = len(codes) == 1 and not present["border"] and not present["hotspot"]
         values: dict[str, float] = {f"lex:{c}": math.log1p(counts[c]) for c in CATEGORIES}
         values["geo:country"] = float(bool(codes))
         values["geo:two_countries"] = float(present["two_countries"])
         values["geo:neighbours"] = float(bool(pairs))
         values["geo:hotspot"] = float(present["hotspot"])
         values["geo:no_place"] = float(not codes)
+        values["geo:inland"] = float(present["inland"])
         for a, b in _INTERACTIONS:
             values[f"x:{a}*{b}"] = float(present[a] and present[b])
         return Analysis(values=values, places=places, pairs=pairs, terms=terms)

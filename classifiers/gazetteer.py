@@ -280,7 +280,7 @@ class Gazetteer:
                 # "Korea, Republic of" style names are listed without the comma part too.
                 names.add(n.split(",")[0])
                 for tr in translations.values():
-                    names.add(tr.gettext(n).split(",")[0])
+                    names.add(re.split("[,،]", tr.gettext(n))[0])  # Persian writes "،"
             for n in names:
                 self._add(n, (code,), name, "country", stem=True)
         for code, info in countries.items():

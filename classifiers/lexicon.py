@@ -1,22 +1,28 @@
 """Hand-written lexicons of hostile actions, border terms and electoral terms in the supported languages.
 
 Terms are stems matched at the start of a word (so "shelling" covers "shellings", "обстрел" covers "обстрелял"),
-except in German and Arabic, where compounds and attached particles put the stem inside a word. A term ending in
+except in German, Dutch, Swedish and Arabic, where compounds and attached particles put the stem inside a word, and
+in Japanese, Chinese and Korean, written without spaces between words or with particles attached. A term ending in
 "$" must also end a word ("count$" is not "country"); a term starting with "^" must start one in every language
-("^stimmen" is not "bestimmen").
+("^stimmen" is not "bestimmen"). Combining marks (Devanagari vowel signs) count as part of a word.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import ahocorasick
 
-LANGS = ("en", "ru", "uk", "es", "fr", "de", "ar")
-_ANYWHERE = {"de", "ar"}
+from classifiers.lexicon_context import CONTEXT_TERMS, LAWMAKING_EXTRA, ORGVOTE_EXTRA
+from classifiers.lexicon_world import WORLD_TERMS
+
+LANGS = ("en", "ru", "uk", "es", "fr", "de", "ar", "it", "pt", "tr", "pl", "nl", "ja", "zh", "ko", "hi", "id", "fa",
+         "cs", "ro", "sv")  # fmt: skip
+_ANYWHERE = {"de", "ar", "nl", "sv", "ja", "zh", "ko"}
 
 # category -> language -> stems
-TERMS: dict[str, dict[str, tuple[str, ...]]] = {
+_BASE_TERMS: dict[str, dict[str, tuple[str, ...]]] = {
     "hostile": {
         "en": ("shell$", "shells$", "shelled", "shelling", "artillery", "mortar", "rocket", "missile", "drone",
                "airstrike", "air strike", "strike", "raid", "incursion", "infiltrat", "invade", "invasion", "attack",
@@ -29,7 +35,7 @@ TERMS: dict[str, dict[str, tuple[str, ...]]] = {
         "ru": ("обстрел", "удар", "атак", "беспилотник", "бпла", "дрон", "ракет", "вторжен", "вторгл", "диверс", "дрг",
                "столкновен", "бой", "боев", "погиб", "ранен", "захват", "нарушен", "нарушил", "перестрелк", "артиллер",
                "миномет", "миномёт", "сбит", "сбил", "перехват", "прорыв", "прорвал", "задерж", "обстреля", "снаряд",
-               "боевик", "военн", "взрыв", "проник", "таран", "обстреливают"),
+               "боевик", "военн", "взрыв", "проник", "таран", "обстреливают", "гибел", "гибн"),
         "uk": ("обстріл", "удар", "атак", "безпілотник", "бпла", "дрон", "ракет", "вторгнен", "вторгл", "диверс", "дрг",
                "зіткнен", "бій", "бої", "бойов", "загин", "поранен", "захоп", "порушен", "порушив", "перестрілк",
                "артилер", "міномет", "збит", "збил", "перехоп", "прорив", "затрима", "снаряд", "бойовик", "вибух",
@@ -61,21 +67,22 @@ TERMS: dict[str, dict[str, tuple[str, ...]]] = {
                "exclusive economic zone", "eez$", "neighbouring", "neighboring", "across the", "frontline village",
                "border guard", "coast guard", "coastguard", "disputed", "shoal", "strait$", "straits$", "enclave",
                "no man's land", "buffer zone", "adiz", "air defence identification zone", "from across",
-               "into its territory", "sovereign territory", "national territory"),
+               "into its territory", "sovereign territory", "national territory", "median line"),
         "ru": ("границ", "пограничн", "приграничн", "погранзастав", "погранич", "воздушн", "пространств",
                "территориальн", "кпп", "кордон", "сопредельн", "соседн", "со стороны", "пересекл", "пересек",
-               "береговой охран", "акватори", "территори"),
+               "береговой охран", "акватори", "территори", "линии разделения", "линия разграничения",
+               "линии разграничения", "переправил"),
         "uk": ("кордон", "прикордон", "державн кордон", "повітрян", "простір", "простору", "територіальн",
                "пункт пропуску", "сусідн", "з боку", "перетнул", "перетин", "берегов", "акваторі", "територі"),
         "es": ("fronter", "fronteriz", "limítrof", "límite", "espacio aéreo", "aguas territoriales", "paso fronterizo",
                "guardia costera", "guardacostas", "vecin", "territorio", "soberan", "cruzaron", "cruzó", "disputad",
-               "zona económica exclusiva", "línea de control", "estrecho"),
+               "zona económica exclusiva", "línea de control", "estrecho", "orilla"),
         "fr": ("frontière", "frontali", "transfrontal", "espace aérien", "eaux territoriales", "poste-frontière",
                "poste frontière", "garde-côte", "garde côte", "garde-frontière", "voisin", "territoire", "souverain",
                "franchi", "disputé", "zone économique exclusive", "ligne de contrôle", "détroit"),
         "de": ("grenz", "luftraum", "hoheitsgewässer", "hoheitsgebiet", "küstenwache", "nachbar", "territori",
                "grenzübergang", "grenzschutz", "überquert", "umstritten", "wirtschaftszone", "kontrolllinie",
-               "meerenge"),
+               "meerenge", "mittellinie", "jenseits"),
         "ar": ("حدود", "حدودي", "الحدودية", "الحدودي", "المجال الجوي", "مجالها الجوي", "المياه الإقليمية", "معبر",
                "خفر السواحل", "الجار", "المجاورة", "أراضي", "السيادة", "عبر الحدود", "خط التماس", "المتنازع", "مضيق"),
     },
@@ -211,7 +218,25 @@ TERMS: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }  # fmt: skip
 
+
+def _merged(*parts: dict[str, dict[str, tuple[str, ...]]]) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Joins category -> language -> stems tables, keeping every stem once and in order."""
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for part in parts:
+        for cat, by_lang in part.items():
+            langs = out.setdefault(cat, {})
+            for lang, stems in by_lang.items():
+                langs[lang] = tuple(dict.fromkeys((*langs.get(lang, ()), *stems)))
+    return out
+
+
+TERMS = _merged(_BASE_TERMS, {"orgvote": ORGVOTE_EXTRA, "lawmaking": LAWMAKING_EXTRA}, CONTEXT_TERMS, WORLD_TERMS)
 CATEGORIES = tuple(TERMS)
+
+
+def _in_word(ch: str) -> bool:
+    # Vowel signs and other combining marks are not alphanumeric to Python, but they are inside a word.
+    return ch.isalnum() or (not ch.isascii() and unicodedata.category(ch).startswith("M"))
 
 
 @dataclass(frozen=True)
@@ -254,9 +279,9 @@ class Lexicon:
             for cat, length, anywhere, whole_end in values:
                 start = end - length + 1
                 # Stems match at the start of a word, except where compounds or particles hide them inside one.
-                if not anywhere and start > 0 and lowered[start - 1].isalnum():
+                if not anywhere and start > 0 and _in_word(lowered[start - 1]):
                     continue
-                if whole_end and end + 1 < len(lowered) and lowered[end + 1].isalnum():
+                if whole_end and end + 1 < len(lowered) and _in_word(lowered[end + 1]):
                     continue
                 if (cat, start) in seen:
                     continue

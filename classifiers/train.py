@@ -26,8 +26,8 @@ from classifiers.vectorize import N_FEATURES
 from monitor.messages import LABELS
 
 _C_GRID = (2.0, 8.0, 32.0)
-_CODE_FILES = ("dataset.py", "features.py", "gazetteer.py", "lexicon.py", "model.py", "scripts.py", "text.py",
-               "train.py", "vectorize.py")  # fmt: skip
+_CODE_FILES = ("dataset.py", "features.py", "gazetteer.py", "lexicon.py", "lexicon_context.py", "lexicon_world.py",
+               "model.py", "scripts.py", "text.py", "train.py", "vectorize.py")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,39 @@ UNSEEN = [
 ]  # fmt: skip
 
 
+# Hard negatives of the round-2 categories and stories in the languages added then; also not in the training data.
+UNSEEN_WORLD = [
+    (("Kazakhstan and Uzbekistan open rebuilt road crossing at Zhibek Zholy", "The upgraded checkpoint can "
+      "process 2,000 lorries a day, the customs committee said at the opening ceremony."), set()),
+    (("Ethiopian forces recapture towns in Amhara after weeks of fighting with Fano militia", "Residents said "
+      "drone strikes hit a market; the conflict is one of several inside the country."), set()),
+    (("French customs officers on strike at Channel ports; queues expected", "Unions want more staff; the "
+      "walkout lasts 48 hours."), set()),
+    (("Cardinals enter conclave to elect a successor to the pope", "Voting begins on Wednesday afternoon in "
+      "the Sistine Chapel."), set()),
+    (("Senate votes 53-47 to confirm treasury nominee", "The chamber earlier passed a procedural motion to "
+      "limit debate."), set()),
+    (("Bundeswehr übt mit polnischen Soldaten an der Oder", "Die Übung dauert zehn Tage; Anwohner müssen mit "
+      "Lärm rechnen."), set()),
+    (("中越边境口岸进出口货车数量同比增长20%", "统计显示，排队等候时间有所缩短。"), set()),
+    (("Spari contro una pattuglia slovena al confine con la Croazia", "Nessun ferito; Lubiana ha convocato "
+      "l'ambasciatore croato."), {"cross_border_incident"}),
+    (("Białoruski dron naruszył przestrzeń powietrzną nad Podlasiem", "Wojsko poderwało myśliwce; obiekt "
+      "spadł w lesie."), {"cross_border_incident"}),
+    (("中国海警局の船が与那国島沖の接続水域に入り、一時領海に侵入", "海上保安庁が退去を求めた。"),
+     {"cross_border_incident"}),
+    (("북한 무인기 군사분계선 넘어 강화도 상공 침범", "군은 경고 사격을 했다고 밝혔다."), {"cross_border_incident"}),
+    (("सीमा पार से घुसपैठ की कोशिश नाकाम, दो आतंकी मारे गए", "सेना ने कहा कि कुपवाड़ा में नियंत्रण रेखा पर मुठभेड़ हुई।"),
+     {"cross_border_incident"}),
+    (("Suriye'den atılan roket Kilis'te bir okulun bahçesine düştü", "Sınır ötesinden gelen saldırıda iki kişi "
+      "yaralandı."), {"cross_border_incident"}),
+    (("知事選の投票始まる　有権者の関心は物価対策", "即日開票され、深夜に当選者が決まる見通し。"), {"election"}),
+    (("지방선거 투표율 오후 3시 기준 45%", "선관위는 개표 결과를 자정께 발표한다."), {"election"}),
+    (("Krajské volby: vítězné hnutí ovládlo deset krajů", "Účast byla 33 procent."), {"election"}),
+    (("انتخابات شوراهای شهر با مشارکت ۴۰ درصدی برگزار شد", "شمارش آرا تا صبح ادامه داشت."), {"election"}),
+]  # fmt: skip
+
+
 def test_canonical_story_carries_both_labels(model: NewsClassifier) -> None:
     pred = model.predict([CANONICAL], explain=5)[0]
     assert set(pred.labels) == {"cross_border_incident", "election"}, pred.scores
@@ -51,6 +84,14 @@ def test_canonical_story_carries_both_labels(model: NewsClassifier) -> None:
 
 @pytest.mark.parametrize(("item", "expected"), UNSEEN)
 def test_unseen_stories(model: NewsClassifier, item: tuple[str, str], expected: set[str]) -> None:
+    pred = model.predict([item])[0]
+    assert set(pred.labels) == expected, pred.scores
+
+
+@pytest.mark.parametrize(("item", "expected"), UNSEEN_WORLD)
+def test_unseen_hard_negatives_and_stories_in_added_languages(
+    model: NewsClassifier, item: tuple[str, str], expected: set[str]
+) -> None:
     pred = model.predict([item])[0]
     assert set(pred.labels) == expected, pred.scores
 

@@ -38,6 +38,19 @@ def test_every_required_language_has_enough_examples_of_each_label(examples: lis
     assert sum(1 for e in mine if e.kind == "hard_negative") >= 15
 
 
+@pytest.mark.parametrize("lang", ["it", "pt", "tr", "pl", "nl", "ja", "zh", "ko", "hi", "id", "fa", "cs", "ro", "sv"])
+def test_every_added_language_has_positives_of_both_labels_and_hard_negatives(
+    examples: list[Example], lang: str
+) -> None:
+    mine = [e for e in examples if e.lang == lang]
+    assert len(mine) >= 25
+    labels = Counter(lb for e in mine for lb in e.labels)
+    assert labels["cross_border_incident"] >= 6 and labels["election"] >= 6
+    assert sum(1 for e in mine if e.kind == "hard_negative") >= 8
+    # Items of one language must reach more than one split, or the split figures for it mean nothing.
+    assert len({e.split for e in mine}) == 3
+
+
 def test_split_is_by_story_so_no_story_crosses_splits(examples: list[Example]) -> None:
     splits: dict[str, set[str]] = defaultdict(set)
     for e in examples:
