@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import ConsumerRecord
 
 from classifiers.model import NewsClassifier
 from consumers.classify import run_classifier
@@ -64,6 +65,21 @@ async def assert_restart_classifies_only_new_items(
     assert await committed_offsets(bootstrap, settings.classifier.group_id, settings.topics.raw) == ends
 
 
+async def classify_until(
+    settings: Settings, expect: int, model: NewsClassifier | None = None, timeout_s: float = 20.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Run the stage until `expect` records are in news.classified, then stop it; return the records."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_classifier(settings, stop, model=model))
+    try:
+        return await read_topic(
+            settings.kafka.bootstrap_servers, settings.topics.classified, expect=expect, timeout_s=timeout_s
+        )
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+
 async def produce_raw(settings: Settings, items: list[RawItem]) -> None:
     producer = make_producer(settings.kafka)
     await producer.start()
@@ -92,11 +108,7 @@ async def test_stage_classifies_every_item_and_commits(settings: Settings, model
         await producer.stop()
 
     settings = own_group(settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_classifier(settings, stop, model=model))
-    recs = await read_topic(settings.kafka.bootstrap_servers, settings.topics.classified, expect=len(items))
-    stop.set()
-    await asyncio.wait_for(task, 30)
+    recs = await classify_until(settings, len(items), model)
 
     out = {decode(ClassifiedItem, r.value).item.id: decode(ClassifiedItem, r.value) for r in recs}
     assert len(recs) == len(items) and set(out) == {i.id for i in items}
@@ -130,11 +142,7 @@ async def test_stage_scores_in_worker_processes(settings: Settings, models_dir: 
     finally:
         await producer.stop()
 
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_classifier(cfg, stop))
-    recs = await read_topic(cfg.kafka.bootstrap_servers, cfg.topics.classified, expect=len(items), timeout_s=120)
-    stop.set()
-    await asyncio.wait_for(task, 60)
+    recs = await classify_until(cfg, len(items), timeout_s=120)
     out = {decode(ClassifiedItem, r.value).item.id: decode(ClassifiedItem, r.value) for r in recs}
     assert len(recs) == len(items) and set(out) == {i.id for i in items}
     assert out["item-0"].labels == ["cross_border_incident"] and out["item-0"].model == model.version
@@ -181,11 +189,7 @@ async def test_stage_and_file_mode_score_the_same_text(
     assert [it.title_derived for it in items] == [True, True, True, True, False, False]
     await produce_raw(settings, items)
     cfg = own_group(settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_classifier(cfg, stop, model=model))
-    recs = await read_topic(cfg.kafka.bootstrap_servers, cfg.topics.classified, expect=len(items))
-    stop.set()
-    await asyncio.wait_for(task, 30)
+    recs = await classify_until(cfg, len(items), model)
     live = {c.item.guid: c.scores for c in (decode(ClassifiedItem, r.value) for r in recs)}
 
     # The same stories as file rows: the news.raw fields, those of an export that dropped the flag, and the feed's

@@ -13,9 +13,17 @@ from monitor.messages import RawItem, decode
 from monitor.settings import Settings
 from tests.support.feeds import rss
 from tests.support.kafka import read_topic
-from tests.support.processes import log_events, start_newsmon, write_settings
+from tests.support.processes import log_events
 from tests.support.waiting import wait_for
-from tests.test_scale_out import TrackingFeedServer, add_stories, steady_split, stories, wait_until_recorded
+from tests.test_scale_out import (
+    TrackingFeedServer,
+    add_stories,
+    start_poller,
+    steady_split,
+    stories,
+    wait_until_recorded,
+    write_config,
+)
 
 FEEDS = 20
 # Long, so a hand-over that waited for the session to expire (as after a crash) could not pass.
@@ -34,15 +42,9 @@ async def test_sigterm_hands_the_feeds_to_the_survivor_at_once_without_duplicate
         listed = {f: stories(f, 3) for f in range(FEEDS)}
         urls = [server.set(f"/f{f}.xml", rss(listed[f])) for f in range(FEEDS)]
         paths = {f"/f{f}.xml" for f in range(FEEDS)}
-        feeds = "".join(f"  - id: f{n}\n    url: {u}\n" for n, u in enumerate(urls))
-        (tmp_path / "feeds.yaml").write_text(f"feeds:\n{feeds}")
-        config = write_settings(settings, tmp_path, ingest={
-            "default_interval_s": 0.5, "min_interval_s": 0.2, "max_interval_s": 1.0, "max_backoff_s": 1.0,
-            "feeds_file": str(tmp_path / "feeds.yaml"), "group_id": settings.ingest.group_id,
-            "session_timeout_s": SESSION_S})  # fmt: skip
+        config = write_config(settings, tmp_path, urls, SESSION_S)
         for agent in ("poller-a", "poller-b"):
-            procs[agent] = await start_newsmon(settings, config, tmp_path / f"{agent}.log", "run", "--stage",
-                                               "ingest", env={"NEWSMON_INGEST_USER_AGENT": agent})  # fmt: skip
+            procs[agent] = await start_poller(settings, config, tmp_path, agent)
         owners = await steady_split(server, paths, window_s=3.0, timeout_s=45.0)
         # A story per feed while the split holds, recorded in the feed state by whoever owns the feed.
         add_stories(server, listed, 1)

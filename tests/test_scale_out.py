@@ -6,13 +6,10 @@ Each process sends its own User-Agent, so the local feed server can tell which p
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import BinaryIO
 
 import yaml
 from aiohttp import web
@@ -23,8 +20,8 @@ from monitor.topics import ensure_topics, topic_specs
 from tests.conftest import make_settings
 from tests.support.feeds import FeedServer, rss
 from tests.support.kafka import read_topic
+from tests.support.processes import start_newsmon, write_settings
 
-REPO = Path(__file__).resolve().parents[1]
 FEEDS = 30
 SESSION_S = 6.0  # the broker's minimum session timeout
 # Failure detection is one session timeout; the rest is the survivor's next heartbeat, the rejoin and reloading.
@@ -84,32 +81,21 @@ async def wait_until_recorded(settings: Settings, listed: int, timeout_s: float 
     raise AssertionError(f"after {timeout_s}s: {len(raw)} items in news.raw, {seen} seen, {listed} listed")
 
 
-def write_config(settings: Settings, tmp_path: Path, urls: list[str]) -> Path:
-    cfg = {
-        "topics": settings.topics.model_dump(),
-        "ingest": {"default_interval_s": 0.5, "min_interval_s": 0.2, "max_interval_s": 1.0, "max_backoff_s": 1.0,
-                   "feeds_file": str(tmp_path / "feeds.yaml"), "group_id": settings.ingest.group_id,
-                   "session_timeout_s": SESSION_S, "allow_private_addresses": True},
-        "metrics": {"port": 0},
-        "log": {"format": "json"},
-    }  # fmt: skip
-    path = tmp_path / "settings.yaml"
-    path.write_text(yaml.safe_dump(cfg))
+def write_config(settings: Settings, tmp_path: Path, urls: list[str], session_s: float = SESSION_S) -> Path:
+    """The pollers' settings file and a feed list of the given URLs (ids f0, f1, ...)."""
     (tmp_path / "feeds.yaml").write_text(
         yaml.safe_dump({"feeds": [{"id": f"f{n}", "url": u} for n, u in enumerate(urls)]})
     )
-    return path
+    return write_settings(settings, tmp_path, ingest={
+        "default_interval_s": 0.5, "min_interval_s": 0.2, "max_interval_s": 1.0, "max_backoff_s": 1.0,
+        "feeds_file": str(tmp_path / "feeds.yaml"), "group_id": settings.ingest.group_id,
+        "session_timeout_s": session_s})  # fmt: skip
 
 
 async def start_poller(settings: Settings, config: Path, tmp_path: Path, agent: str) -> asyncio.subprocess.Process:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
-    env["NEWSMON_KAFKA_BOOTSTRAP"] = settings.kafka.bootstrap_servers
-    env["NEWSMON_INGEST_USER_AGENT"] = agent
-    log: BinaryIO = (tmp_path / f"{agent}.log").open("ab")
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "monitor", "--settings", str(config), "run", "--stage", "ingest",
-        cwd=REPO, env=env, stdout=log, stderr=log,
-    )  # fmt: skip
+    """`newsmon run --stage ingest` whose requests carry `agent` as User-Agent, logging to AGENT.log."""
+    return await start_newsmon(settings, config, tmp_path / f"{agent}.log", "run", "--stage", "ingest",
+                               env={"NEWSMON_INGEST_USER_AGENT": agent})  # fmt: skip
 
 
 def logs(tmp_path: Path) -> str:
