@@ -89,7 +89,13 @@ def _parse_and_normalize(body: bytes, headers: dict[str, str], url: str, feed: F
         assert readable == 0, f"rejected ({exc}) although feedparser reads {readable} stories from it"
         raise
     items, empty = normalize_entries(
-        parsed.entries, feed, feed_lang=parsed.lang, fetched_at=utcnow(), backfill_before=None
+        parsed.entries,
+        feed,
+        feed_lang=parsed.lang,
+        feed_title=parsed.title,
+        feed_format=parsed.format,
+        fetched_at=utcnow(),
+        backfill_before=None,
     )
     keys = {(str(e.get("id")), str(e.get("link")), str(e.get("title")), str(e.get("summary"))) for e in parsed.entries}
     repeats = len(parsed.entries) - len(keys)

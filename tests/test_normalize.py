@@ -257,10 +257,11 @@ def test_source_metadata_is_on_every_item() -> None:
     feed = FeedConfig(id="src", url="https://news.example.org/rss", name="Example News", lang="pt-BR",
                       region="latam", categories=("politics",))  # fmt: skip
     es: list[dict[str, Any]] = [
-        {"title": "A", "link": "https://x.example/a", "feed_title": "<b>Example</b> Daily", "feed_format": "rss20"},
+        {"title": "A", "link": "https://x.example/a"},
         {"title": "B", "link": "https://x.example/b", "language": "es_AR", "tags": [{"term": "votes"}, "bad"]},
     ]
-    a, b = normalize_entries(es, feed, feed_lang="en", fetched_at=NOW, backfill_before=None)[0]
+    a, b = normalize_entries(es, feed, feed_lang="en", feed_title="<b>Example</b> Daily", feed_format="rss20",
+                             fetched_at=NOW, backfill_before=None)[0]  # fmt: skip
     assert (a.feed_id, a.source, a.feed_url, a.region) == ("src", "Example News", feed.url, "latam")
     assert (a.feed_title, a.feed_format, a.feed_lang, a.lang) == ("Example Daily", "rss20", "pt", "pt")
     assert (b.lang, b.feed_lang, b.categories) == ("es", "pt", ["politics", "votes"])
@@ -273,7 +274,7 @@ def _hostile_entry(n: int) -> dict[str, Any]:
     link = "https://news.example.org/" + "a" * n
     return {
         "title": big, "summary": big, "link": link, "id": link, "author": big, "language": big,
-        "tags": [{"term": big} for _ in range(500)], "feed_title": big, "feed_format": big,
+        "tags": [{"term": big} for _ in range(500)],
         "places": [big] * 500, "subjects": [big] * 500,
         "published_parsed": (2024, 3, 15, 11, 0, 0, 4, 75, 0),
     }  # fmt: skip
@@ -281,8 +282,9 @@ def _hostile_entry(n: int) -> dict[str, Any]:
 
 def test_every_field_of_a_hostile_entry_is_bounded_and_free_of_control_characters() -> None:
     feed = FeedConfig(id="t", url="https://news.example.org/rss", name="Example", categories=("a" * 100,) * 20)
-    [item], _ = normalize_entries([_hostile_entry(200_000)], feed, feed_lang="", fetched_at=NOW,
-                                  backfill_before=None)  # fmt: skip
+    hostile = _hostile_entry(200_000)
+    [item], _ = normalize_entries([hostile], feed, feed_lang="", feed_title=hostile["title"],
+                                  feed_format=hostile["title"], fetched_at=NOW, backfill_before=None)  # fmt: skip
     encoded = item.model_dump_json()
     assert len(encoded.encode()) < 32 * 1024  # with the default limits; 2 MB went in
     texts = [v for v in item.model_dump(mode="json").values() if isinstance(v, str)]

@@ -36,7 +36,15 @@ def digest(body: bytes, headers: dict[str, str]) -> str:
     except FeedError as exc:
         return f"error {exc.kind.value}"
     entries = newest_entries(parsed.entries, _KEPT)
-    items, empty = normalize_entries(entries, FEED, feed_lang=parsed.lang, fetched_at=NOW, backfill_before=NOW)
+    items, empty = normalize_entries(
+        entries,
+        FEED,
+        feed_lang=parsed.lang,
+        feed_title=parsed.title,
+        feed_format=parsed.format,
+        fetched_at=NOW,
+        backfill_before=NOW,
+    )
     dumps = [i.model_dump(mode="json") for i in items]
     facts = [parsed.title, parsed.lang, parsed.warning]
     return f"{parsed.format or '-'} {len(parsed.entries)} {empty} {len(items)} {_hash([facts, dumps])}"

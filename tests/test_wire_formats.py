@@ -29,7 +29,15 @@ def items_of(
 ) -> tuple[str, list[RawItem]]:
     feed = feed or FeedConfig(id="w", url=URL, name="Wire", region="eu", categories=("world",))
     parsed = parse_feed(body, {"Content-Type": content_type}, URL)
-    items, empty = normalize_entries(parsed.entries, feed, feed_lang=parsed.lang, fetched_at=NOW, backfill_before=None)
+    items, empty = normalize_entries(
+        parsed.entries,
+        feed,
+        feed_lang=parsed.lang,
+        feed_title=parsed.title,
+        feed_format=parsed.format,
+        fetched_at=NOW,
+        backfill_before=None,
+    )
     assert empty == 0
     return parsed.format, items
 

@@ -202,6 +202,8 @@ async def check_feed(s: Settings, feed: FeedConfig) -> tuple[str, list[RawItem]]
         parsed.entries,
         feed,
         feed_lang=parsed.lang,
+        feed_title=parsed.title,
+        feed_format=parsed.format,
         fetched_at=now,
         backfill_before=now - window,
         title_max=s.ingest.title_max_chars,

@@ -186,6 +186,15 @@ def _identifier(value: object, max_chars: int) -> str:
     return _CONTROL.sub("", str(value or "")[: max_chars * 2]).strip()[:max_chars]
 
 
+@dataclass(frozen=True)
+class _FeedFacts:
+    """What every item of one document shares, cleaned once: source language, feed title and format."""
+
+    lang: str
+    title: str
+    format: str
+
+
 @dataclass
 class _Draft:
     entry: dict[str, Any]
@@ -206,11 +215,17 @@ def normalize_entries(
     backfill_before: datetime | None,
     title_max: int = 500,
     summary_max: int = 2000,
+    feed_title: str = "",
+    feed_format: str = "",
 ) -> tuple[list[RawItem], int]:
     """Normalize one fetch's entries; return the items and how many entries had nothing to identify.
 
     On a feed's first poll `backfill_before` is set: stories published before it (or undated) are its backlog.
+    The feed-level facts (`feed_lang`, `feed_title`, `feed_format`) are the parsed document's, carried on each item.
     """
+    facts = _FeedFacts(
+        _lang(feed.lang) or _lang(feed_lang), html_to_text(feed_title, 200), _identifier(feed_format, 20)
+    )
     drafts, empty = _drafts(entries, title_max, summary_max)
     _assign_bases(drafts, feed.id)
     items: list[RawItem] = []
@@ -220,7 +235,7 @@ def normalize_entries(
         if item_id in seen_ids:
             continue  # an exact repeat within one document: the same story listed twice
         seen_ids.add(item_id)
-        items.append(_item(d, item_id, feed, feed_lang, fetched_at, backfill_before))
+        items.append(_item(d, item_id, feed, facts, fetched_at, backfill_before))
     return items, empty
 
 
@@ -265,7 +280,7 @@ def _item(
     d: _Draft,
     item_id: str,
     feed: FeedConfig,
-    feed_lang: str,
+    facts: _FeedFacts,
     fetched_at: datetime,
     backfill_before: datetime | None,
 ) -> RawItem:
@@ -279,7 +294,6 @@ def _item(
     modified = _to_utc(dict.get(entry, "updated_parsed"))
     if modified is not None and modified > fetched_at + _FUTURE_TOLERANCE:
         modified = None
-    source_lang = _lang(feed.lang) or _lang(feed_lang)
     url = d.link or (d.guid if _is_url(d.guid) else "")
     url = canonical_url(url) if url else ""
     return RawItem(
@@ -294,16 +308,16 @@ def _item(
         published=published,
         fetched_at=fetched_at,
         published_estimated=estimated,
-        lang=_lang(entry.get("language")) or source_lang,
+        lang=_lang(entry.get("language")) or facts.lang,
         categories=list(dict.fromkeys([*feed.categories, *_tags(entry, 20)]))[:20],
         author=html_to_text(str(entry.get("author") or ""), 200),
         guid=_identifier(d.guid, 1000),
         content_hash=content_hash(d.title, d.summary),
         backfill=backfill_before is not None and (estimated or published < backfill_before),
-        feed_title=html_to_text(str(entry.get("feed_title") or ""), 200),
-        feed_lang=source_lang,
+        feed_title=facts.title,
+        feed_lang=facts.lang,
         region=feed.region,
-        feed_format=_identifier(entry.get("feed_format"), 20),
+        feed_format=facts.format,
         modified=modified,
         places=_strings(entry.get("places"), 20),
         subjects=_strings(entry.get("subjects"), 50),

@@ -138,10 +138,7 @@ class ParsedFeed:
 
 
 def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
-    """Parse any supported format; raise FeedError(NOT_A_FEED or PARSE) when nothing usable is there.
-
-    Every entry is stamped with `feed_format` and `feed_title`, so the normalizer can carry them on each item.
-    """
+    """Parse any supported format; raise FeedError(NOT_A_FEED or PARSE) when nothing usable is there."""
     lowered = {k.lower(): v for k, v in headers.items()}
     kind = wire.sniff(body, lowered.get("content-type", ""))
     try:
@@ -155,8 +152,6 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
         raise FeedError(ErrorKind.PARSE, "document nested too deeply") from exc
     for entry in parsed.entries:
         _bound_text(entry)
-        entry["feed_format"] = parsed.format
-        entry["feed_title"] = parsed.title
     return parsed
 
 

@@ -266,6 +266,8 @@ class FeedPoller:
             entries,
             source,
             feed_lang=parsed.lang,
+            feed_title=parsed.title,
+            feed_format=parsed.format,
             fetched_at=now,
             backfill_before=(now - fresh_window) if first_poll else None,
             title_max=ing.title_max_chars,
