@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from dataclasses import dataclass
@@ -287,7 +288,7 @@ class FeedPoller:
             for i, h in zip(items, known, strict=True)
             if h is not None and h != i.content_hash
         ]
-        await self._produce(self._with_languages([*new, *changed]))
+        await self._produce(await self._with_languages([*new, *changed]))
         metrics.POLLS_200.inc()
         metrics.ITEMS_NEW.inc(len(new))
         metrics.ITEMS_UPDATED.inc(len(changed))
@@ -368,9 +369,14 @@ class FeedPoller:
         carried = {k: getattr(before, k) for k in ("consecutive_errors", "error_counts", "not_found_streak")}
         raise StateNotWritten(after.model_copy(update=carried), error)
 
-    def _with_languages(self, items: list[RawItem]) -> list[RawItem]:
+    async def _with_languages(self, items: list[RawItem]) -> list[RawItem]:
         # Only items about to be produced: a feed's unchanged entries are normalized on every poll, not sent.
-        return with_languages(items, self._languages) if self._s.ingest.detect_language else items
+        if not self._s.ingest.detect_language:
+            return items
+        if not self._languages.loaded and any(not i.lang for i in items):
+            # Loaded in a thread: on the event loop, its second or more would stall every other feed's poll.
+            await asyncio.to_thread(self._languages.load)
+        return with_languages(items, self._languages)
 
     async def _produce(self, items: list[RawItem]) -> None:
         """Produce items, waiting for every acknowledgement; one too large to produce is dead-lettered instead."""
