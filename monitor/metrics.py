@@ -15,6 +15,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from monitor.ingest.policy import FeedHealth
 from monitor.settings import MetricsSettings
 
 log = structlog.get_logger(__name__)
@@ -35,8 +36,6 @@ POLLS_304 = POLLS.labels("304")
 ITEMS_NEW = ITEMS.labels("new")
 ITEMS_UPDATED = ITEMS.labels("update")
 
-CONDITIONS = ("healthy", "failing", "disabled")
-
 
 def poll_failed(kind: str) -> None:
     POLLS.labels(kind).inc()
@@ -44,8 +43,8 @@ def poll_failed(kind: str) -> None:
 
 
 class FeedSource(Protocol):
-    def feed_conditions(self) -> Iterable[tuple[str, str, bool]]:
-        """(feed id, condition, silent) of every feed the source polls."""
+    def feed_health(self) -> Iterable[tuple[str, FeedHealth]]:
+        """(feed id, health) of every feed the source polls."""
         ...
 
 
@@ -56,23 +55,20 @@ class _FeedCollector(Collector):
         self.sources: weakref.WeakSet[FeedSource] = weakref.WeakSet()
 
     def collect(self) -> Iterator[Metric]:
-        by_condition: Tally[str] = Tally()
+        by_health: Tally[FeedHealth] = Tally()
         silent = GaugeMetricFamily(
             "newsmon_feed_silent",
             "1 for each feed that has published nothing new for longer than expected.",
             labels=["feed"],
         )
-        silent_count = 0
         for source in list(self.sources):
-            for feed_id, condition, is_silent in source.feed_conditions():
-                by_condition[condition] += 1
-                if is_silent:
-                    silent_count += 1
+            for feed_id, health in source.feed_health():
+                by_health[health] += 1
+                if health is FeedHealth.SILENT:
                     silent.add_metric([feed_id], 1.0)
-        feeds = GaugeMetricFamily("newsmon_feeds", "Feeds by condition (silent counts apart).", labels=["condition"])
-        for condition in CONDITIONS:
-            feeds.add_metric([condition], float(by_condition[condition]))
-        feeds.add_metric(["silent"], float(silent_count))
+        feeds = GaugeMetricFamily("newsmon_feeds", "Feeds by health, each counted once.", labels=["condition"])
+        for health in FeedHealth:
+            feeds.add_metric([health.value], float(by_health[health]))
         yield feeds
         yield silent
 

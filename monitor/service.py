@@ -68,7 +68,7 @@ async def run_ingestion(settings: Settings, feeds: list[FeedConfig], stop: async
     try:
         store = FeedStateStore(settings.kafka, settings.topics.feed_state, producer)
         async with make_session(settings.ingest) as session:
-            scheduler = Scheduler(FeedPoller(settings, session, producer, store), [], settings.ingest)
+            scheduler = Scheduler(FeedPoller(settings, session, producer, store), store, [], settings.ingest)
             member = RegistryMember(settings, scheduler, store)
             runner = asyncio.create_task(scheduler.run())
             registered = asyncio.Event()

@@ -195,7 +195,7 @@ async def test_health_lists_feeds_by_state_with_their_last_error(env: Env, feed_
     by_id = {h["id"]: h for h in health.json_lines()}
     states = {fid: h["state"] for fid, h in by_id.items()}
     assert states == {"good": "healthy", "broken": "failing", "gone": "disabled", "quiet": "silent",
-                      "later": "never polled"}  # fmt: skip
+                      "later": "never_polled"}  # fmt: skip
     assert by_id["broken"]["last_error_kind"] == "http_status" and "500" in by_id["broken"]["last_error"]
     assert by_id["broken"]["consecutive_errors"] >= 1 and by_id["broken"]["last_success"] is None
     assert "410" in by_id["gone"]["disabled_reason"]
@@ -203,7 +203,7 @@ async def test_health_lists_feeds_by_state_with_their_last_error(env: Env, feed_
 
     text = (await newsmon(env, "feeds", "health")).out
     # Groups in order of urgency, each with its feeds.
-    order = [text.index(f"{group} (1)") for group in ("failing", "disabled", "silent", "never polled", "healthy")]
+    order = [text.index(f"{group} (1)") for group in ("failing", "disabled", "silent", "never_polled", "healthy")]
     assert order == sorted(order), text
     assert "broken" in text.split("failing (1)")[1].split("disabled (1)")[0]
 

@@ -202,15 +202,20 @@ def test_silence_with_a_fake_clock() -> None:
     assert not policy.is_silent(0.0, gap, gaps=4.0, floor_s=1800.0, configured_s=0.0)
 
 
-def test_feed_condition_for_metrics() -> None:
+def test_feed_health_is_one_vocabulary_most_urgent_first() -> None:
     base = FeedState(feed_id="f", url="https://a.example/rss", subscribed_at=T0)
-    assert policy.feed_condition(None, base.url) == "healthy"
-    assert policy.feed_condition(base, base.url) == "healthy"
-    failing = base.model_copy(update={"consecutive_errors": 2})
-    assert policy.feed_condition(failing, base.url) == "failing"
+    health = policy.FeedHealth
+    assert policy.feed_health(None, base.url) is health.NEVER_POLLED
+    assert policy.feed_health(base, base.url) is health.NEVER_POLLED
+    polled = base.model_copy(update={"last_attempt": T0, "last_success": T0})
+    assert policy.feed_health(polled, base.url) is health.HEALTHY
+    assert policy.feed_health(polled.model_copy(update={"silent": True}), base.url) is health.SILENT
+    failing = polled.model_copy(update={"consecutive_errors": 2, "silent": True})
+    assert policy.feed_health(failing, base.url) is health.FAILING
     disabled = failing.model_copy(update={"disabled_reason": "410 Gone"})
-    assert policy.feed_condition(disabled, base.url) == "disabled"
-    assert policy.feed_condition(disabled, "https://b.example/rss") == "failing"  # re-enabled by a new URL
+    assert policy.feed_health(disabled, base.url) is health.DISABLED
+    assert policy.feed_health(disabled, "https://b.example/rss") is health.FAILING  # re-enabled by a new URL
+    assert policy.feed_health(polled, base.url, enabled=False) is health.DISABLED
 
 
 def test_entity_declarations_are_judged_by_what_they_expand_to() -> None:

@@ -18,6 +18,7 @@ from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.fetcher import fetch, make_session
 from monitor.ingest.normalize import normalize_entries
 from monitor.ingest.parser import parse_feed
+from monitor.ingest.policy import FeedHealth, feed_health
 from monitor.ingest.registry import (
     RegistryError,
     publish,
@@ -32,9 +33,6 @@ from monitor.settings import Settings
 from monitor.topics import ensure_topics, topic_specs
 
 T = TypeVar("T")
-
-# Order of the groups `feeds health` prints: what needs attention first.
-HEALTH_STATES = ("failing", "disabled", "silent", "never polled", "healthy")
 
 
 def _settings(obj: Any) -> Settings:
@@ -212,19 +210,9 @@ async def check_feed(s: Settings, feed: FeedConfig) -> tuple[str, list[RawItem]]
     return parsed.title, items
 
 
-def health_of(reg: FeedRegistration, state: FeedState | None) -> str:
-    """One of HEALTH_STATES for a registered feed and its latest poller state."""
-    # A disabled reason stands only for the URL it was found at; a changed URL gets polled again.
-    stopped = state is not None and bool(state.disabled_reason) and state.url == reg.feed.get("url")
-    if stopped or not reg.feed.get("enabled", True):
-        return "disabled"
-    if state is None or state.last_attempt is None:
-        return "never polled"
-    if state.consecutive_errors:
-        return "failing"
-    if state.silent:
-        return "silent"
-    return "healthy" if state.last_success is not None else "never polled"
+def health_of(reg: FeedRegistration, state: FeedState | None) -> FeedHealth:
+    """The health of a registered feed from its latest poller state."""
+    return feed_health(state, reg.feed.get("url", ""), enabled=reg.feed.get("enabled", True))
 
 
 async def _read_health(s: Settings) -> list[tuple[FeedRegistration, FeedState | None]]:
@@ -247,24 +235,25 @@ async def _read_health(s: Settings) -> list[tuple[FeedRegistration, FeedState | 
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per feed.")
 @click.pass_obj
 def feeds_health(obj: Any, as_json: bool) -> None:
-    """List the registered feeds by state (failing, disabled, silent, never polled, healthy) with the last error."""
+    """List the registered feeds by health (failing, disabled, silent, never_polled, healthy) with the last error."""
     s = _settings(obj)
     rows = _run(s, _read_health(s))
-    groups: dict[str, list[tuple[FeedRegistration, FeedState | None]]] = {h: [] for h in HEALTH_STATES}
+    # FeedHealth lists what needs attention first.
+    groups: dict[FeedHealth, list[tuple[FeedRegistration, FeedState | None]]] = {h: [] for h in FeedHealth}
     for reg, state in rows:
         groups[health_of(reg, state)].append((reg, state))
     for health, members in groups.items():
         if not as_json and members:
-            click.echo(f"{health} ({len(members)})")
+            click.echo(f"{health.value} ({len(members)})")
         for reg, state in members:
             click.echo(json.dumps(_health_record(reg, state, health)) if as_json else _health_line(reg, state))
 
 
-def _health_record(reg: FeedRegistration, state: FeedState | None, health: str) -> dict[str, Any]:
+def _health_record(reg: FeedRegistration, state: FeedState | None, health: FeedHealth) -> dict[str, Any]:
     fields = {"last_success", "last_attempt", "next_poll_at", "consecutive_errors", "last_error_kind", "last_error",
               "error_counts", "disabled_reason", "silent"}  # fmt: skip
     detail = state.model_dump(mode="json", include=fields) if state is not None else {}
-    return {"id": reg.feed_id, "url": reg.feed.get("url", ""), "state": health, **detail}
+    return {"id": reg.feed_id, "url": reg.feed.get("url", ""), "state": health.value, **detail}
 
 
 def _health_line(reg: FeedRegistration, state: FeedState | None) -> str:

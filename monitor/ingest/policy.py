@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from enum import StrEnum
 
 from monitor.ingest.feeds import FeedConfig
 from monitor.messages import FeedState
@@ -52,6 +53,19 @@ def poll_interval(b: Bounds, expected_gap_s: float, *, fraction: float, default_
     if expected_gap_s <= 0:
         return clamp(default_s, b.min_s, b.max_s)
     return clamp(expected_gap_s * fraction, b.min_s, b.max_s)
+
+
+def interval_of(feed: FeedConfig, state: FeedState | None, s: IngestSettings) -> float:
+    """The feed's current polling interval: the one its state learned, else fixed or the default, within bounds."""
+    if state is not None and state.interval_s > 0 and state.url == feed.url:
+        return state.interval_s
+    bounds = bounds_for(feed, s)
+    return poll_interval(bounds, 0.0, fraction=s.poll_fraction, default_s=s.default_interval_s, silent=False)
+
+
+def disabled_reason_at(state: FeedState | None, configured_url: str) -> str:
+    """Why the feed is disabled, or '' when it is not (a changed configured URL re-enables it)."""
+    return state.disabled_reason if state is not None and state.url == configured_url else ""
 
 
 def next_delay(interval_s: float, max_age_s: float | None, max_s: float, rng: random.Random) -> float:
@@ -153,10 +167,24 @@ def is_silent(quiet_s: float, expected_gap_s: float, *, gaps: float, floor_s: fl
     return quiet_s > max(gaps * expected_gap_s, floor_s)
 
 
-def feed_condition(state: FeedState | None, configured_url: str) -> str:
-    """`healthy`, `failing` or `disabled` for metrics; a disabled feed whose URL was changed counts as healthy."""
-    if state is None:
-        return "healthy"
-    if state.disabled_reason and state.url == configured_url:
-        return "disabled"
-    return "failing" if state.consecutive_errors else "healthy"
+class FeedHealth(StrEnum):
+    """A feed's health: the one vocabulary of `newsmon feeds health` and the `newsmon_feeds` metric, urgent first."""
+
+    FAILING = "failing"
+    DISABLED = "disabled"
+    SILENT = "silent"
+    NEVER_POLLED = "never_polled"
+    HEALTHY = "healthy"
+
+
+def feed_health(state: FeedState | None, configured_url: str, *, enabled: bool = True) -> FeedHealth:
+    """The feed's health from its latest state; a disabled reason stands only for the URL it was found at."""
+    if not enabled or disabled_reason_at(state, configured_url):
+        return FeedHealth.DISABLED
+    if state is None or state.last_attempt is None:
+        return FeedHealth.NEVER_POLLED
+    if state.consecutive_errors:
+        return FeedHealth.FAILING
+    if state.silent:
+        return FeedHealth.SILENT
+    return FeedHealth.HEALTHY if state.last_success is not None else FeedHealth.NEVER_POLLED

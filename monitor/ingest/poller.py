@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 import aiohttp
 import structlog
@@ -28,15 +30,23 @@ from monitor.settings import Settings
 log = structlog.get_logger(__name__)
 
 
+PollKind = Literal["fetched", "not_modified", "failed", "disabled", "produce_failed"]
+
+
 @dataclass(frozen=True)
 class PollOutcome:
-    status: int  # HTTP status of the fetch (200 or 304)
+    """What one poll did and when the feed is due again; the scheduler acts on it alone."""
+
+    kind: PollKind
+    status: int  # HTTP status of the fetch (200, 304, or the failing one; 0 when none was received)
     listed: int = 0
     produced: int = 0
     updated: int = 0
     skipped_empty: int = 0
     warning: str = ""
-    next_poll_in_s: float = 0.0  # when the feed is due again, by the polling policy
+    next_poll_in_s: float = 0.0  # when the feed is due again, by the polling policy or the backoff
+    disabled_reason: str = ""
+    error: FeedError | None = None
 
 
 class FeedPoller:
@@ -74,15 +84,8 @@ class FeedPoller:
         # If the store was refreshed since (another poller polled the feed), its state wins.
         return pending[1] if pending is not None and pending[0] is stored else stored
 
-    def disabled_reason(self, feed: FeedConfig) -> str:
-        """Why the feed is disabled, or '' when it is not (a changed configured URL re-enables it)."""
-        state = self.state_of(feed)
-        if state is None or state.url != feed.url:
-            return ""
-        return state.disabled_reason
-
     async def poll(self, feed: FeedConfig) -> PollOutcome:
-        """Poll once; raise FeedError for feed failures and KafkaError when the broker cannot take items."""
+        """Poll once; every failure, of the feed or of the broker taking its items, is an outcome, never raised."""
         now = utcnow()
         state = self._current(feed, now)
         bounds = policy.bounds_for(feed, self._s.ingest)
@@ -112,8 +115,13 @@ class FeedPoller:
             return await self._fresh(feed, state, result, parsed, now, bounds)
         except FeedError as exc:
             metrics.poll_failed(exc.kind.value)
-            await self._failed(feed, exc.state if isinstance(exc, StateNotWritten) else state, exc, now, bounds)
-            raise
+            return await self._failed(feed, exc.state if isinstance(exc, StateNotWritten) else state, exc, now, bounds)
+        except KafkaError as exc:
+            # The items are not acknowledged, so nothing was marked seen: the next poll offers them again.
+            delay = min(30.0, policy.interval_of(feed, state, self._s.ingest))
+            metrics.POLLS.labels("produce_failed").inc()
+            log.error("feed.produce_failed", feed=feed.id, error=repr(exc), retry_in_s=delay)
+            return PollOutcome("produce_failed", 0, next_poll_in_s=delay)
 
     def _current(self, feed: FeedConfig, now: datetime) -> FeedState:
         state = self.state_of(feed)
@@ -154,7 +162,7 @@ class FeedPoller:
 
     async def _failed(
         self, feed: FeedConfig, state: FeedState, exc: FeedError, now: datetime, bounds: policy.Bounds
-    ) -> None:
+    ) -> PollOutcome:
         ing = self._s.ingest
         errors = state.consecutive_errors + 1
         counts = dict(state.error_counts)
@@ -192,6 +200,8 @@ class FeedPoller:
                 }
             )
         )
+        kind: PollKind = "disabled" if disabled else "failed"
+        return PollOutcome(kind, exc.status or 0, next_poll_in_s=delay, disabled_reason=disabled, error=exc)
 
     def _quiet(self, feed: FeedConfig, state: FeedState, now: datetime, bounds: policy.Bounds) -> tuple[bool, float]:
         """Whether the feed is silent now, and how long it has been quiet."""
@@ -241,7 +251,7 @@ class FeedPoller:
         else:
             self._unwritten[feed.id] = (self._store.get(feed.id), compact(new))
         self._log_silence(feed, state, new, quiet)
-        return PollOutcome(304, next_poll_in_s=delay)
+        return PollOutcome("not_modified", 304, next_poll_in_s=delay)
 
     async def _fresh(
         self,
@@ -280,7 +290,7 @@ class FeedPoller:
             for i, h in zip(items, known, strict=True)
             if h is not None and h != i.content_hash
         ]
-        await self._produce(self._with_languages([*new, *changed]))
+        await self._produce(await self._with_languages([*new, *changed]))
         metrics.POLLS_200.inc()
         metrics.ITEMS_NEW.inc(len(new))
         metrics.ITEMS_UPDATED.inc(len(changed))
@@ -308,7 +318,7 @@ class FeedPoller:
         )
         await self._write_or_fail(state, updated)
         self._log_silence(feed, state, updated, quiet)
-        return PollOutcome(200, len(items), len(new), len(changed), empty, parsed.warning, delay)
+        return PollOutcome("fetched", 200, len(items), len(new), len(changed), empty, parsed.warning, delay)
 
     def _learn(self, state: FeedState, new: list[RawItem], first_poll: bool) -> tuple[float, datetime | None]:
         """The feed's publishing gap and newest-item time after this poll's new items."""
@@ -361,9 +371,14 @@ class FeedPoller:
         carried = {k: getattr(before, k) for k in ("consecutive_errors", "error_counts", "not_found_streak")}
         raise StateNotWritten(after.model_copy(update=carried), error)
 
-    def _with_languages(self, items: list[RawItem]) -> list[RawItem]:
+    async def _with_languages(self, items: list[RawItem]) -> list[RawItem]:
         # Only items about to be produced: a feed's unchanged entries are normalized on every poll, not sent.
-        return with_languages(items, self._languages) if self._s.ingest.detect_language else items
+        if not self._s.ingest.detect_language:
+            return items
+        if not self._languages.loaded and any(not i.lang for i in items):
+            # Loaded in a thread: on the event loop, its second or more would stall every other feed's poll.
+            await asyncio.to_thread(self._languages.load)
+        return with_languages(items, self._languages)
 
     async def _produce(self, items: list[RawItem]) -> None:
         """Produce items, waiting for every acknowledgement; one too large to produce is dead-lettered instead."""

@@ -9,14 +9,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import structlog
-from aiokafka.errors import KafkaError
 
 from monitor import metrics
 from monitor.ingest import policy
-from monitor.ingest.errors import FeedError
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.hosts import HostSlots, fetch_host
-from monitor.ingest.poller import FeedPoller
+from monitor.ingest.poller import FeedPoller, PollOutcome
+from monitor.ingest.state import FeedStateStore
 from monitor.messages import FeedState, utcnow
 from monitor.settings import IngestSettings
 
@@ -80,8 +79,16 @@ class Scheduler:
     two polls at once.
     """
 
-    def __init__(self, poller: FeedPoller, feeds: list[FeedConfig], s: IngestSettings, seed: int | None = None):
+    def __init__(
+        self,
+        poller: FeedPoller,
+        store: FeedStateStore,
+        feeds: list[FeedConfig],
+        s: IngestSettings,
+        seed: int | None = None,
+    ):
         self._poller = poller
+        self._store = store
         self._feeds = [f for f in feeds if f.enabled]
         self._s = s
         self._sem = asyncio.Semaphore(s.concurrency)
@@ -94,33 +101,21 @@ class Scheduler:
         self.polls = 0
         self.items = 0
 
-    def _interval(self, feed: FeedConfig) -> float:
-        """The feed's current polling interval: learned, fixed or the default, within its bounds."""
-        state = self._poller.state_of(feed)
-        if state is not None and state.interval_s > 0 and state.url == feed.url:
-            return state.interval_s
-        bounds = policy.bounds_for(feed, self._s)
-        return policy.poll_interval(
-            bounds, 0.0, fraction=self._s.poll_fraction, default_s=self._s.default_interval_s, silent=False
-        )
-
     def _first_delay(self, feed: FeedConfig) -> float:
         # Resume a restarted poller's schedule instead of fetching everything at once; overdue feeds are spread out.
-        spread = self._rng.uniform(0.0, min(2.0, self._interval(feed)))
-        state = self._poller.state_of(feed)
+        state = self._store.get(feed.id)
+        spread = self._rng.uniform(0.0, min(2.0, policy.interval_of(feed, state, self._s)))
         if state is not None and state.url != feed.url:
             return spread  # a new URL owes nothing to the old one's schedule
         due_in = _due_in(state)
         return due_in if due_in is not None and due_in > 0 else spread
 
-    def feed_conditions(self) -> Iterator[tuple[str, str, bool]]:
-        """(feed id, healthy/failing/disabled, silent) of every feed this scheduler polls, for metrics."""
+    def feed_health(self) -> Iterator[tuple[str, policy.FeedHealth]]:
+        """(feed id, health) of every feed this scheduler polls, for metrics."""
         for loops in list(self._loops.values()):
-            if not loops:
-                continue
-            feed = loops[-1].feed
-            state = self._poller.state_of(feed)
-            yield feed.id, policy.feed_condition(state, feed.url), state is not None and state.silent
+            if loops:
+                feed = loops[-1].feed
+                yield feed.id, policy.feed_health(self._store.get(feed.id), feed.url)
 
     async def run(self, drain_timeout_s: float = 30.0) -> None:
         self.add(self._feeds)
@@ -223,66 +218,59 @@ class Scheduler:
         return not await self._stop_event().wait(seconds)
 
     async def _loop(self, feed: FeedConfig) -> None:
-        reason = self._poller.disabled_reason(feed)
+        reason = policy.disabled_reason_at(self._store.get(feed.id), feed.url)
         if reason:
             # Logged with a WARNING when it was disabled; until its URL changes it is not polled again.
             log.info("feed.skipped_disabled", feed=feed.id, reason=reason)
             await self._park()
             return
         delay = self._first_delay(feed)
+        # Only numbers stay in this frame between polls: a state kept here would outlive its replacement.
+        errors = self._errors(feed)
         while await self._sleep(delay):
             # The host's slot first: polls queued behind a slow host must not hold global slots meanwhile.
-            async with self._hosts.slot(fetch_host(feed, self._poller.state_of(feed))), self._sem:
+            async with self._hosts.slot(fetch_host(feed, self._store.get(feed.id))), self._sem:
                 if self._stopping():
                     return
                 started = time.monotonic()
-                # Only numbers stay in this frame between polls: a state kept here would outlive its replacement.
-                errors_before = self._errors(feed)
-                try:
-                    outcome = await self._poller.poll(feed)
-                except FeedError as exc:
-                    retry_in = self._failed(feed, exc)
-                    if retry_in is None:
-                        break
-                    delay = retry_in
-                    continue
-                except KafkaError as exc:
-                    delay = min(30.0, self._interval(feed))
-                    metrics.POLLS.labels("produce_failed").inc()
-                    log.error("feed.produce_failed", feed=feed.id, error=repr(exc), retry_in_s=delay)
-                    continue
-                self.polls += 1
-                self.items += outcome.produced + outcome.updated
-                delay = outcome.next_poll_in_s or self._interval(feed)
-                if errors_before:
-                    log.info("feed.recovered", feed=feed.id, after_errors=errors_before)
-                if outcome.status == 200 and (outcome.produced or outcome.updated or outcome.skipped_empty):
-                    log.info("feed.polled", feed=feed.id, listed=outcome.listed, produced=outcome.produced,
-                             updated=outcome.updated, skipped_empty=outcome.skipped_empty,
-                             ms=round((time.monotonic() - started) * 1000))  # fmt: skip
-        if self._poller.disabled_reason(feed):
-            await self._park()
+                outcome = await self._poller.poll(feed)
+            delay = outcome.next_poll_in_s
+            if outcome.kind == "disabled":
+                self._log_failure(feed, outcome, errors + 1)
+                await self._park()
+                return
+            if outcome.kind in ("failed", "produce_failed"):
+                errors += outcome.kind == "failed"
+                self._log_failure(feed, outcome, errors)
+                continue
+            self._polled(feed, outcome, errors, time.monotonic() - started)
+            errors = 0
 
     def _errors(self, feed: FeedConfig) -> int:
         """The feed's consecutive failures so far (none when its URL changed since)."""
-        state = self._poller.state_of(feed)
+        state = self._store.get(feed.id)
         return state.consecutive_errors if state is not None and state.url == feed.url else 0
 
-    def _failed(self, feed: FeedConfig, exc: FeedError) -> float | None:
-        """Log a failed poll; return when to retry, or None when the failure disabled the feed."""
-        state = self._poller.state_of(feed)
-        errors = state.consecutive_errors if state else 1
-        if state is not None and state.disabled_reason:
-            url = state.effective_url or feed.url
-            log.warning("feed.disabled", feed=feed.id, reason=state.disabled_reason, kind=exc.kind.value,
-                        status=exc.status, url=url, consecutive=errors)  # fmt: skip
-            return None
-        due_in = _due_in(state)
-        delay = max(0.0, due_in) if due_in is not None else self._interval(feed)
-        # One line per failure; failures are spaced by the backoff, so a dead feed stays quiet.
+    def _polled(self, feed: FeedConfig, outcome: PollOutcome, errors_before: int, took_s: float) -> None:
+        self.polls += 1
+        self.items += outcome.produced + outcome.updated
+        if errors_before:
+            log.info("feed.recovered", feed=feed.id, after_errors=errors_before)
+        if outcome.kind == "fetched" and (outcome.produced or outcome.updated or outcome.skipped_empty):
+            log.info("feed.polled", feed=feed.id, listed=outcome.listed, produced=outcome.produced,
+                     updated=outcome.updated, skipped_empty=outcome.skipped_empty, ms=round(took_s * 1000))  # fmt: skip
+
+    def _log_failure(self, feed: FeedConfig, outcome: PollOutcome, errors: int) -> None:
+        """One line per feed failure; failures are spaced by the backoff, so a dead feed stays quiet."""
+        exc = outcome.error
+        if exc is None:
+            return  # the broker refused the items; the poller logged it where it happened
+        if outcome.kind == "disabled":
+            log.warning("feed.disabled", feed=feed.id, reason=outcome.disabled_reason, kind=exc.kind.value,
+                        status=exc.status, url=feed.url, consecutive=errors)  # fmt: skip
+            return
         log.warning("feed.error", feed=feed.id, kind=exc.kind.value, status=exc.status,
-                    error=str(exc), consecutive=errors, retry_in_s=round(delay, 1))  # fmt: skip
-        return delay
+                    error=str(exc), consecutive=errors, retry_in_s=round(outcome.next_poll_in_s, 1))  # fmt: skip
 
     async def _park(self) -> None:
         """Keep a disabled feed's loop, idle, until it is stopped: the feed stays assigned and visible in metrics."""
