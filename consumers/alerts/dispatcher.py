@@ -18,10 +18,11 @@ from typing import Literal, TypeVar
 import structlog
 
 from consumers.alerts.history import DeliveredLog
-from consumers.alerts.limits import CircuitBreaker, TokenBucket, backoff_s
+from consumers.alerts.limits import CircuitBreaker, TokenBucket
 from consumers.alerts.payload import digest_window
 from consumers.alerts.recorder import Recorder
 from consumers.alerts.sinks.base import Outcome, Sink
+from monitor import retry
 from monitor.messages import Alert, DeadLetter, Delivery, encode
 from monitor.settings import AlertSettings
 
@@ -224,12 +225,10 @@ class SinkDispatcher:
                 why = f"gave up after {attempt} attempts: {last.error}"
                 await self._finish(unit, "dead_lettered", attempt, ms, last, why)
                 return
-            delay = backoff_s(attempt, self._s.backoff_base_s, self._s.backoff_max_s, self._rng)
-            if last.retry_after_s is not None:
-                wait = min(last.retry_after_s, self._s.retry_after_max_s)
-                delay = max(delay, wait)
-                if last.status in (429, 503):
-                    self._limiter.pause_for(wait)
+            delay = retry.backoff_s(attempt, self._s.backoff_base_s, self._s.backoff_max_s, self._rng)
+            delay = retry.wait_s(delay, last.retry_after_s, self._s.retry_after_max_s)
+            if last.retry_after_s is not None and last.status in (429, 503):
+                self._limiter.pause_for(min(last.retry_after_s, self._s.retry_after_max_s))
             self._recorder.note(self._records(unit, "retry", attempt, ms, last))
             log.warning(
                 "delivery.retry",

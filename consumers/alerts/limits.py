@@ -1,19 +1,12 @@
-"""Pacing for sinks: retry backoff with jitter, a token bucket per destination, a circuit breaker per sink."""
+"""Pacing for sinks: a token bucket per destination, a circuit breaker per sink."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable
 
 Clock = Callable[[], float]
-
-
-def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """Exponential backoff with equal jitter: half the step is fixed, half random, so retries spread yet progress."""
-    step = min(cap_s, base_s * 2 ** max(0, attempt - 1))
-    return step / 2 + rng.uniform(0, step / 2)
 
 
 class TokenBucket:
