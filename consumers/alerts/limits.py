@@ -9,6 +9,7 @@ from collections.abc import Callable
 Clock = Callable[[], float]
 
 
+# aiolimiter's leaky bucket cannot pause a destination for its Retry-After nor say the wait before taking.
 class TokenBucket:
     """`rate_per_s` messages per second with bursts of `burst`; rate 0 means no limit. Shared per destination."""
 
@@ -57,6 +58,7 @@ class TokenBucket:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
 
+# pybreaker and purgatory wrap the call and fail fast; here a message waits for the circuit until a deadline.
 class CircuitBreaker:
     """After `threshold` failures in a row the sink is left alone for `cooldown_s`; then one probe decides.
 
