@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -20,7 +19,7 @@ import structlog
 from classifiers.model import MANIFEST, NewsClassifier, file_sha256, latest_version
 from classifiers.text import model_text
 from monitor.messages import ClassifiedItem, DecodeError, RawItem, decode, encode, encode_key
-from monitor.workers import init_worker
+from monitor.workers import spawn_pool
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +66,6 @@ _worker_error = ""
 
 def _init_scoring_worker(model_dir: str, version: str) -> None:
     global _worker_model, _worker_error
-    init_worker()
     try:
         _worker_model = NewsClassifier.load(Path(model_dir), version)
     except Exception as exc:  # reported by the first task, which the parent awaits, instead of a broken pool
@@ -101,10 +99,7 @@ class Scorer:
         if self.model is None and self.workers <= 1:
             self.model = await asyncio.to_thread(NewsClassifier.load, self._model_dir, self.version)
         elif self.model is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_scoring_worker, initargs=(str(self._model_dir), self.version),
-            )  # fmt: skip
+            self._pool = spawn_pool(self.workers, _init_scoring_worker, str(self._model_dir), self.version)
             # Every worker loads the model before the first batch, so a broken artifact stops the stage at once.
             loop = asyncio.get_running_loop()
             try:

@@ -7,19 +7,17 @@ import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
 
+from monitor import config_file
+from monitor.config_file import ConfigError
+
 DEFAULT_SETTINGS_FILE = Path("config/settings.yaml")
-
-
-class ConfigError(Exception):
-    """A setting or configuration file is invalid; the process must stop with exit code 2."""
 
 
 class _Section(BaseModel):
@@ -305,33 +303,19 @@ def read_secret(env: str = "", file: Path | None = None) -> str:
     return ""
 
 
-def _format_validation_error(err: ValidationError, source: str) -> str:
-    lines = [f"invalid settings ({source}):"]
-    for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<root>"
-        env = "NEWSMON_" + "_".join(str(p) for p in e["loc"]).upper()
-        lines.append(f"  {key} (env {env}): {e['msg']}")
-    return "\n".join(lines)
+def _with_env(loc: tuple[Any, ...]) -> str:
+    # A bad value may come from the environment rather than the file: name the variable too.
+    return f"{config_file.where(loc)} (env NEWSMON_{'_'.join(str(p) for p in loc).upper()})"
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """Read the settings file (if any) and the environment; raise ConfigError naming the bad key."""
+    """Read the settings file (if any) and the environment; raise ConfigError naming the file, line and key."""
     env_path = os.environ.get("NEWSMON_SETTINGS_FILE")
     chosen = path or (Path(env_path) if env_path else DEFAULT_SETTINGS_FILE)
-    data: dict[str, Any] = {}
-    if chosen.exists():
-        try:
-            loaded = yaml.safe_load(chosen.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"invalid settings file {chosen}: {exc}") from exc
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"invalid settings file {chosen}: top level must be a mapping")
-        data = loaded
-    elif path is not None or env_path:
-        raise ConfigError(f"settings file {chosen} does not exist")
-    try:
-        return Settings(**data)
-    except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, str(chosen))) from exc
+    what = "settings file"
+    if chosen.exists() or path is not None or env_path:
+        doc = config_file.parse(config_file.read_text(chosen, what), str(chosen), what)
+    else:
+        what, doc = "settings", config_file.Document("environment", {})
+    wording = config_file.Wording(name=_with_env)
+    return config_file.validate(doc, Settings, what, build=lambda d: Settings(**d), wording=wording)

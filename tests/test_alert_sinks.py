@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import json
-import random
 import time
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
 
-from consumers.alerts.limits import CircuitBreaker, TokenBucket, backoff_s
+from consumers.alerts.limits import CircuitBreaker, TokenBucket
 from consumers.alerts.matcher import event_id
 from consumers.alerts.offsets import OffsetTracker
 from consumers.alerts.payload import envelope, message_id
 from consumers.alerts.sinks.config import ResolvedSink, WebhookSinkSpec
 from consumers.alerts.sinks.discord import render_discord
-from consumers.alerts.sinks.http import parse_retry_after
 from consumers.alerts.sinks.slack import render_slack
 from consumers.alerts.sinks.teams import render_teams
 from consumers.alerts.sinks.webhook import WebhookSink, signature, verify
@@ -163,14 +159,6 @@ def test_signature_verifies_and_rejects_tampering_replays_and_unknown_keys() -> 
     )
 
 
-def test_retry_after_accepts_seconds_and_http_dates() -> None:
-    now = time.time()
-    assert parse_retry_after("7") == 7.0
-    when = format_datetime(datetime.fromtimestamp(now, UTC) + timedelta(seconds=30), usegmt=True)
-    assert 28 <= (parse_retry_after(when, now=now) or 0) <= 31
-    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
-
-
 class Clock:
     def __init__(self) -> None:
         self.t = 1000.0
@@ -208,13 +196,6 @@ def test_circuit_breaker_opens_then_lets_one_probe_through() -> None:
     assert cb.try_acquire() == "probe"
     assert cb.success() and not cb.success()
     assert cb.state == "closed" and cb.try_acquire() == "pass"
-
-
-def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:
-    rng = random.Random(1)
-    for attempt, step in ((1, 1.0), (2, 2.0), (3, 4.0), (10, 30.0)):
-        for _ in range(50):
-            assert step / 2 <= backoff_s(attempt, 1.0, 30.0, rng) <= step
 
 
 def test_offsets_commit_only_up_to_the_first_unfinished_record() -> None:

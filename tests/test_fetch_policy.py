@@ -131,7 +131,7 @@ async def test_a_loopback_feed_is_refused_by_address_and_by_name_unless_private_
     url = inner.set("/feed.xml", FEED)
     err, attempts = await refused(url, ingest())
     assert err.kind is ErrorKind.BLOCKED_ADDRESS and "127.0.0.1" in str(err)
-    assert err.slow_retry and err.retryable
+    assert err.slow_retry
     # An address in the URL is refused before anything is sent.
     assert attempts.requests == [] and attempts.connections == 0
     # A name is looked up, and refused by what it resolves to: no connection is opened.

@@ -77,27 +77,6 @@ def test_cache_control_max_age(header: str | None, age: str | None, expected: fl
     assert policy.cache_max_age(header, age) == expected
 
 
-def test_retry_after_as_seconds_or_http_date() -> None:
-    assert policy.parse_retry_after("120", T0) == 120.0
-    assert policy.parse_retry_after(" 7 ", T0) == 7.0
-    assert policy.parse_retry_after("Fri, 15 Mar 2024 06:05:00 GMT", T0) == 300.0
-    assert policy.parse_retry_after("Fri, 15 Mar 2024 05:00:00 GMT", T0) == 0.0  # already past
-    for bad in ("", None, "soon", "-5", "1.5"):
-        assert policy.parse_retry_after(bad, T0) is None
-
-
-def test_backoff_doubles_with_jitter_and_is_capped() -> None:
-    rng = random.Random(3)
-    kw = {"base_s": 60.0, "max_s": 3600.0, "retry_after_s": None, "slow": False, "rng": rng}
-    for errors, nominal in [(1, 60.0), (2, 120.0), (3, 240.0), (6, 1920.0)]:
-        delays = [policy.backoff_delay(errors, **kw) for _ in range(300)]  # type: ignore[arg-type]
-        assert min(delays) >= nominal * 0.8 and max(delays) <= nominal * 1.2
-        assert max(delays) - min(delays) > nominal * 0.2, "delays must be jittered"
-    capped = [policy.backoff_delay(30, **kw) for _ in range(300)]  # type: ignore[arg-type]
-    assert max(capped) <= 3600.0 and min(capped) >= 2880.0
-    assert len({round(d) for d in capped}) > 50, "feeds that fail together must not retry together"
-
-
 def test_content_failures_back_off_four_times_slower() -> None:
     rng = random.Random(4)
     fast = [policy.backoff_delay(1, base_s=60.0, max_s=3600.0, retry_after_s=None, slow=False, rng=rng)

@@ -22,32 +22,36 @@ def newsmon(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> 
 
 
 @pytest.mark.parametrize(
-    ("content", "key", "reason"),
+    ("content", "line", "key", "reason"),
     [
-        ("ingest:\n  concurrency: -3\n", "ingest.concurrency", "greater than or equal to 1"),
-        ("kafka:\n  port: not-a-port\n", "kafka.port", "valid integer"),
-        ("kafka:\n  colour: blue\n", "kafka.colour", "Extra inputs are not permitted"),
+        ("ingest:\n  concurrency: -3\n", 2, "ingest.concurrency", "greater than or equal to 1"),
+        ("log:\n  level: info\nkafka:\n  port: not-a-port\n", 4, "kafka.port", "valid integer"),
+        ("kafka:\n  colour: blue\n", 2, "kafka.colour", "unknown field 'colour'"),
         (
             "ingest:\n  min_interval_s: 100\n  max_interval_s: 10\n",
+            1,
             "ingest",
             "min_interval_s must not exceed",
         ),
-        ("kafka: [1, 2\n", "settings", "invalid settings file"),
+        ("kafka:\n  port: 1\n  port: 2\n", 3, "kafka.port", "key given twice"),
+        ("kafka: [1, 2\n", 2, "", "expected ',' or ']'"),
     ],
 )
-def test_bad_settings_file_exits_2_naming_the_key(tmp_path: Path, content: str, key: str, reason: str) -> None:
+def test_bad_settings_file_exits_2_naming_the_file_line_and_key(
+    tmp_path: Path, content: str, line: int, key: str, reason: str
+) -> None:
     path = tmp_path / "settings.yaml"
     path.write_text(content)
     proc = newsmon("--settings", str(path), "topics")
     assert proc.returncode == 2, proc.stderr
-    assert key in proc.stderr and reason in proc.stderr, proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert f"{path}:{line}: {key}" in proc.stderr and reason in proc.stderr, proc.stderr
+    assert "invalid settings file" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_bad_environment_value_exits_2_naming_the_variable(tmp_path: Path) -> None:
     proc = newsmon("topics", env={"NEWSMON_TOPICS_PARTITIONS": "0"})
     assert proc.returncode == 2
-    assert "NEWSMON_TOPICS_PARTITIONS" in proc.stderr
+    assert "topics.partitions (env NEWSMON_TOPICS_PARTITIONS)" in proc.stderr, proc.stderr
 
 
 def test_missing_settings_file_is_a_config_error(tmp_path: Path) -> None:
@@ -60,7 +64,27 @@ def test_bad_feed_list_exits_2_with_the_entry(tmp_path: Path) -> None:
     feeds.write_text("feeds:\n  - {url: 'https://ok.example/rss'}\n  - {url: 'ftp://bad.example/x'}\n")
     proc = newsmon("run", "--feeds", str(feeds), env={"NEWSMON_KAFKA_BOOTSTRAP": "127.0.0.1:1"})
     assert proc.returncode == 2
-    assert "feeds[1]" in proc.stderr and "http" in proc.stderr
+    assert f"{feeds}:3: feeds[1].url" in proc.stderr and "http" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "reason"),
+    [
+        ("feeds:\n  - url: https://a.example/rss\n    interval_s: -1\n", 3, "feeds[0].interval_s: Input should be"),
+        ("feeds:\n  - url: https://a.example/rss\n    colour: red\n", 3, "feeds[0].colour: unknown field"),
+        ("feeds:\n  - url: https://a.example/rss\n    url: https://b.example/rss\n", 3, "key given twice"),
+        ("feeds:\n  - {url: https://a.example/rss, id: a}\n  - {url: https://b.example/rss, id: a}\n", 1, "twice"),
+        ("- https://a.example/rss\n", 1, "the top level must be a mapping"),
+    ],
+)
+def test_bad_feed_list_names_the_file_and_line(tmp_path: Path, content: str, line: int, reason: str) -> None:
+    from monitor.ingest.feeds import load_feeds
+
+    path = tmp_path / "feeds.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as err:
+        load_feeds(path)
+    assert f"{path}:{line}: " in str(err.value) and reason in str(err.value), str(err.value)
 
 
 def test_environment_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

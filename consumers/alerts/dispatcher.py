@@ -13,15 +13,17 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Literal, TypeVar
 
 import structlog
 
 from consumers.alerts.history import DeliveredLog
-from consumers.alerts.limits import CircuitBreaker, TokenBucket, backoff_s
+from consumers.alerts.limits import CircuitBreaker, TokenBucket
 from consumers.alerts.payload import digest_window
 from consumers.alerts.recorder import Recorder
 from consumers.alerts.sinks.base import Outcome, Sink
+from monitor import retry
 from monitor.messages import Alert, DeadLetter, Delivery, encode
 from monitor.settings import AlertSettings
 
@@ -61,6 +63,24 @@ class Unit:
     @property
     def alerts(self) -> list[Alert]:
         return [j.alert for j in self.jobs]
+
+
+class Admission(StrEnum):
+    """What the circuit breaker allows an attempt (its values are the breaker's own answers)."""
+
+    PASS = "pass"
+    PROBE = "probe"
+    REFUSED = ""  # still open when the message's time ran out
+    CLOSING = "closing"  # shutdown came first
+
+
+@dataclass(frozen=True)
+class Tried:
+    """The latest attempt at a message: its number, how long it took and how the sink answered."""
+
+    attempt: int
+    ms: float
+    outcome: Outcome
 
 
 class SinkDispatcher:
@@ -174,75 +194,97 @@ class SinkDispatcher:
         return False, None
 
     async def _run(self, unit: Unit, token: bool) -> None:
+        """Attempt the message until it is delivered, refused, given up on, or shutdown leaves it uncommitted."""
         deadline = unit.created + self._s.max_age_s
-        attempt = 0
-        last = Outcome(False, error="not attempted")
+        tried = Tried(0, 0.0, Outcome(False, error="not attempted"))
         while True:
-            ok, admitted = True, self._breaker.try_acquire()
-            if not admitted:
-                ok, waited = await self._unless_closing(self._breaker.acquire(deadline))
-                admitted = waited or ""
-            if not ok:
+            admission = await self._admit(deadline)
+            if admission is Admission.CLOSING:
                 return  # shutdown: the alerts stay uncommitted and are delivered after restart
-            if not admitted:
-                await self._finish(unit, "dead_lettered", attempt, 0.0, last, f"circuit open; last error: {last.error}")
+            if admission is Admission.REFUSED:
+                why = f"circuit open; last error: {tried.outcome.error}"
+                await self._finish(unit, "dead_lettered", tried.attempt, 0.0, tried.outcome, why)
                 return
-            async with self._sem:
-                if not token and not self._limiter.try_take():
-                    ok, _ = await self._unless_closing(self._limiter.take())
-                    if not ok:
-                        if admitted == "probe":
-                            self._breaker.release()
-                        return
-                token = False
-                unit.closed = True
-                if self._open is unit:
-                    self._open = None
-                attempt += 1
-                started = time.monotonic()
-                last = await self._send(unit, attempt)
-                ms = (time.monotonic() - started) * 1000
-            # Any answer below 500 shows the sink is up, even a refusal; only silence and 5xx count against it.
-            if last.ok or (0 < last.status < 500 and last.status != 408):
-                if self._breaker.success():
-                    log.info("sink.circuit_closed", sink=self.name)
-            elif self._breaker.failure():
-                log.warning(
-                    "sink.circuit_open",
-                    sink=self.name,
-                    failures=self._breaker.failures,
-                    cooldown_s=self._breaker.cooldown_s,
-                    error=last.error,
-                )
-            if last.ok:
-                await self._finish(unit, "delivered", attempt, ms, last)
+            attempted = await self._attempt(unit, token, admission, tried.attempt + 1)
+            if attempted is None:
                 return
-            if not last.retryable:
-                await self._finish(unit, "failed", attempt, ms, last, last.error)
+            token, tried = False, attempted
+            self._judge(tried.outcome)
+            if await self._settle(unit, tried, deadline) or not await self._pause_before_retry(unit, tried):
                 return
-            if attempt >= self._s.max_attempts or time.monotonic() >= deadline:
-                why = f"gave up after {attempt} attempts: {last.error}"
-                await self._finish(unit, "dead_lettered", attempt, ms, last, why)
-                return
-            delay = backoff_s(attempt, self._s.backoff_base_s, self._s.backoff_max_s, self._rng)
-            if last.retry_after_s is not None:
-                wait = min(last.retry_after_s, self._s.retry_after_max_s)
-                delay = max(delay, wait)
-                if last.status in (429, 503):
-                    self._limiter.pause_for(wait)
-            self._recorder.note(self._records(unit, "retry", attempt, ms, last))
+
+    async def _admit(self, deadline: float) -> Admission:
+        """Wait, if the circuit is open, until an attempt may start, `deadline` passes, or shutdown begins."""
+        admitted = self._breaker.try_acquire()
+        if admitted:
+            return Admission(admitted)
+        ok, waited = await self._unless_closing(self._breaker.acquire(deadline))
+        return Admission(waited or "") if ok else Admission.CLOSING
+
+    async def _attempt(self, unit: Unit, token: bool, admission: Admission, attempt: int) -> Tried | None:
+        """One send within the sink's concurrency and rate budget; None when shutdown came first."""
+        async with self._sem:
+            if not token and not self._limiter.try_take():
+                ok, _ = await self._unless_closing(self._limiter.take())
+                if not ok:
+                    if admission is Admission.PROBE:
+                        self._breaker.release()
+                    return None
+            unit.closed = True
+            if self._open is unit:
+                self._open = None
+            started = time.monotonic()
+            outcome = await self._send(unit, attempt)
+            return Tried(attempt, (time.monotonic() - started) * 1000, outcome)
+
+    def _judge(self, last: Outcome) -> None:
+        """Tell the breaker how the sink answered."""
+        # Any answer below 500 shows the sink is up, even a refusal; only silence and 5xx count against it.
+        if last.ok or (0 < last.status < 500 and last.status != 408):
+            if self._breaker.success():
+                log.info("sink.circuit_closed", sink=self.name)
+        elif self._breaker.failure():
             log.warning(
-                "delivery.retry",
+                "sink.circuit_open",
                 sink=self.name,
-                alerts=len(unit.jobs),
-                attempt=attempt,
-                status=last.status,
+                failures=self._breaker.failures,
+                cooldown_s=self._breaker.cooldown_s,
                 error=last.error,
-                retry_in_s=round(delay, 2),
             )
-            ok, _ = await self._unless_closing(asyncio.sleep(delay))
-            if not ok:
-                return
+
+    async def _settle(self, unit: Unit, t: Tried, deadline: float) -> bool:
+        """Finish the message when the attempt decided it (delivered, refused, or out of attempts or time)."""
+        last = t.outcome
+        if last.ok:
+            await self._finish(unit, "delivered", t.attempt, t.ms, last)
+        elif not last.retryable:
+            await self._finish(unit, "failed", t.attempt, t.ms, last, last.error)
+        elif t.attempt >= self._s.max_attempts or time.monotonic() >= deadline:
+            why = f"gave up after {t.attempt} attempts: {last.error}"
+            await self._finish(unit, "dead_lettered", t.attempt, t.ms, last, why)
+        else:
+            return False
+        return True
+
+    async def _pause_before_retry(self, unit: Unit, t: Tried) -> bool:
+        """Wait out the backoff (and the sink's Retry-After); False when shutdown came first."""
+        last = t.outcome
+        delay = retry.backoff_s(t.attempt, self._s.backoff_base_s, self._s.backoff_max_s, self._rng)
+        delay = retry.wait_s(delay, last.retry_after_s, self._s.retry_after_max_s)
+        if last.retry_after_s is not None and last.status in (429, 503):
+            self._limiter.pause_for(min(last.retry_after_s, self._s.retry_after_max_s))
+        self._recorder.note(self._records(unit, "retry", t.attempt, t.ms, last))
+        log.warning(
+            "delivery.retry",
+            sink=self.name,
+            alerts=len(unit.jobs),
+            attempt=t.attempt,
+            status=last.status,
+            error=last.error,
+            retry_in_s=round(delay, 2),
+        )
+        ok, _ = await self._unless_closing(asyncio.sleep(delay))
+        return ok
 
     async def _send(self, unit: Unit, attempt: int) -> Outcome:
         try:

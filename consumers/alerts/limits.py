@@ -1,21 +1,15 @@
-"""Pacing for sinks: retry backoff with jitter, a token bucket per destination, a circuit breaker per sink."""
+"""Pacing for sinks: a token bucket per destination, a circuit breaker per sink."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable
 
 Clock = Callable[[], float]
 
 
-def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """Exponential backoff with equal jitter: half the step is fixed, half random, so retries spread yet progress."""
-    step = min(cap_s, base_s * 2 ** max(0, attempt - 1))
-    return step / 2 + rng.uniform(0, step / 2)
-
-
+# aiolimiter's leaky bucket cannot pause a destination for its Retry-After nor say the wait before taking.
 class TokenBucket:
     """`rate_per_s` messages per second with bursts of `burst`; rate 0 means no limit. Shared per destination."""
 
@@ -64,6 +58,7 @@ class TokenBucket:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
 
 
+# pybreaker and purgatory wrap the call and fail fast; here a message waits for the circuit until a deadline.
 class CircuitBreaker:
     """After `threshold` failures in a row the sink is left alone for `cooldown_s`; then one probe decides.
 

@@ -11,12 +11,11 @@ from typing import Annotated, Any, Literal, Protocol
 
 import pycountry
 import re2
-import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from consumers.alerts.sinks.config import DEFAULT_LIMITS, AnySinkSpec, SinkSpec
+from monitor import config_file
 from monitor.messages import LABELS, ClassifiedItem, LabelName
-from monitor.settings import ConfigError
 
 _NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 # Kosovo has a user-assigned code that gazetteers use but ISO 3166-1 does not list.
@@ -222,53 +221,6 @@ class RuleSet:
 # --- loading with line numbers -------------------------------------------------------------------------------
 
 
-def _line(root: yaml.Node | None, loc: tuple[Any, ...]) -> int:
-    """The line of the YAML node a validation error points at (skipping pydantic-only parts of the path)."""
-    if root is None:
-        return 1
-    node: yaml.Node = root
-    line = node.start_mark.line + 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if isinstance(k, yaml.ScalarNode) and k.value == str(part):
-                    line, node = k.start_mark.line + 1, v
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-    return line
-
-
-def _where(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if part == "[key]":
-            continue
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "<top>"
-
-
-def _duplicate_keys(node: yaml.Node | None, path: tuple[Any, ...] = ()) -> list[tuple[int, str]]:
-    """Keys given twice in one mapping: YAML silently keeps the last, which would hide a rule or a setting."""
-    found: list[tuple[int, str]] = []
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for k, v in node.value:
-            key = k.value if isinstance(k, yaml.ScalarNode) else str(k)
-            if key in seen:
-                found.append((k.start_mark.line + 1, f"{_where((*path, key))}: key given twice"))
-            seen.add(key)
-            found.extend(_duplicate_keys(v, (*path, key)))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            found.extend(_duplicate_keys(v, (*path, i)))
-    return found
-
-
 def _strip_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # Errors inside a sink name the union member (its `type`) after the sink name; the file has no such level.
     if len(loc) > 2 and loc[0] == "sinks" and loc[2] in DEFAULT_LIMITS:
@@ -281,14 +233,11 @@ def _strip_tag(loc: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def _message(err: dict[str, Any]) -> str:
     loc = err["loc"]
-    if err["type"] == "extra_forbidden":
-        return f"unknown field {loc[-1]!r}"
     if err["type"] == "literal_error" and "labels" in loc:
         return f"unknown label {err['input']!r} (known: {', '.join(LABELS)})"
     if err["type"] == "dict_type" and loc[-2:] == ("labels", "floors"):
         return "give a list of labels ([election]) or minimum scores ({election: 0.5})"
-    msg = str(err["msg"])
-    return msg.removeprefix("Value error, ")
+    return config_file.message(err)
 
 
 def _references(data: RulesFile) -> list[tuple[tuple[Any, ...], str]]:
@@ -317,34 +266,9 @@ def _references(data: RulesFile) -> list[tuple[tuple[Any, ...], str]]:
 
 def parse_rules(text: str, path: Path) -> RuleSet:
     """Validate a rules document; raise ConfigError listing every problem as `file:line: where: reason`."""
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise ConfigError(f"invalid rules file:\n  {path}:{line}: {exc.problem or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid rules file:\n  {path}: {exc}") from exc
-    problems = _duplicate_keys(root)
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        problems.append((1, "the top level must be a mapping with 'sinks' and 'rules'"))
-    data: RulesFile | None = None
-    if not problems:
-        try:
-            data = RulesFile.model_validate(raw)
-        except ValidationError as exc:
-            for e in exc.errors():
-                loc = _strip_tag(tuple(e["loc"]))
-                problems.append((_line(root, loc), f"{_where(loc)}: {_message(dict(e))}"))
-    if data is not None:
-        problems.extend((_line(root, loc), f"{_where(loc)}: {msg}") for loc, msg in _references(data))
-    if problems:
-        body = "\n".join(f"  {path}:{line}: {msg}" for line, msg in sorted(problems))
-        raise ConfigError(f"invalid rules file:\n{body}")
-    assert data is not None
+    doc = config_file.parse(text, str(path), "rules file")
+    wording = config_file.Wording(tidy=_strip_tag, explain=_message)
+    data = config_file.validate(doc, RulesFile, "rules file", wording=wording, check=_references)
     rules = tuple(
         Rule(
             spec=r,
@@ -359,10 +283,5 @@ def parse_rules(text: str, path: Path) -> RuleSet:
 
 def load_rules(path: Path) -> RuleSet:
     """Read and validate the rules file; raise ConfigError with the file, line and reason."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"rules file {path} does not exist (setting alerts.rules_file)") from exc
-    except OSError as exc:
-        raise ConfigError(f"cannot read rules file {path}: {exc.strerror}") from exc
+    text = config_file.read_text(path, "rules file", " (setting alerts.rules_file)")
     return parse_rules(text, path)

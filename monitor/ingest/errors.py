@@ -22,8 +22,6 @@ class ErrorKind(StrEnum):
     STATE_WRITE = "state_write"
 
 
-# Kinds that a later poll cannot fix without someone changing the feed or its URL.
-_PERMANENT = {ErrorKind.BAD_URL}
 # Kinds caused by the content or the site's policy, not the network: a retry soon rarely helps.
 _SLOW = {
     ErrorKind.TOO_LARGE,
@@ -45,10 +43,6 @@ class FeedError(Exception):
         self.kind = kind
         self.status = status
         self.retry_after = retry_after
-
-    @property
-    def retryable(self) -> bool:
-        return self.kind not in _PERMANENT
 
     @property
     def slow_retry(self) -> bool:

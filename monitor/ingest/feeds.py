@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from monitor.settings import ConfigError
+from monitor import config_file
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
@@ -74,24 +73,6 @@ class FeedList(BaseModel):
 
 
 def load_feeds(path: Path) -> list[FeedConfig]:
-    """Read and validate the feed list; raise ConfigError with the file and the offending entry."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"feed list {path} does not exist") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid feed list {path}: {exc}") from exc
-    if raw is None:
-        raw = {"feeds": []}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"invalid feed list {path}: top level must be a mapping with a 'feeds' list")
-    try:
-        return FeedList.model_validate(raw).feeds
-    except ValidationError as exc:
-        msgs = []
-        for e in exc.errors():
-            loc = e["loc"]
-            where = f"feeds[{loc[1]}]" if len(loc) > 1 and loc[0] == "feeds" else ".".join(map(str, loc))
-            field = ".".join(map(str, loc[2:]))
-            msgs.append(f"  {where}{'.' + field if field else ''}: {e['msg']}")
-        raise ConfigError(f"invalid feed list {path}:\n" + "\n".join(msgs)) from exc
+    """Read and validate the feed list; raise ConfigError with the file, line and offending entry."""
+    doc = config_file.parse(config_file.read_text(path, "feed list"), str(path), "feed list")
+    return config_file.validate(doc, FeedList, "feed list").feeds

@@ -11,7 +11,7 @@ from yarl import URL
 
 from monitor.ingest import addresses
 from monitor.ingest.errors import ErrorKind, FeedError
-from monitor.ingest.policy import parse_retry_after
+from monitor.retry import parse_retry_after
 from monitor.settings import IngestSettings
 
 _CHALLENGE_MARKERS = (

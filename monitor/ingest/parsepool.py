@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import multiprocessing
 import signal
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -19,7 +18,7 @@ import structlog
 
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.parser import ParsedFeed, parse_feed
-from monitor.workers import init_worker
+from monitor.workers import spawn_pool
 
 log = structlog.get_logger(__name__)
 THREAD_NAME = "feed-parse"  # of the thread each parse runs in when there are no worker processes
@@ -119,9 +118,7 @@ def _shared_pool(workers: int) -> ProcessPoolExecutor:
         if _pool is None or _pool_workers != workers:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker
-            )
+            _pool = spawn_pool(workers)
             _pool_workers = workers
             log.info("parsepool.started", workers=workers)
         return _pool

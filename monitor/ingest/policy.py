@@ -8,10 +8,10 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from enum import StrEnum
 
+from monitor import retry
 from monitor.ingest.feeds import FeedConfig
 from monitor.messages import FeedState
 from monitor.settings import IngestSettings
@@ -80,33 +80,9 @@ def next_delay(interval_s: float, max_age_s: float | None, max_s: float, rng: ra
 def backoff_delay(
     errors: int, *, base_s: float, max_s: float, retry_after_s: float | None, slow: bool, rng: random.Random
 ) -> float:
-    """Exponential backoff from `base_s` with jitter, capped at `max_s`; a server's Retry-After (capped) wins."""
-    steps = max(0, errors - 1) + (SLOW_RETRY_STEPS if slow else 0)
-    raw = base_s * 2.0 ** min(steps, 40)
-    if raw >= max_s:
-        # At the cap jitter only goes down, so feeds that failed together do not retry together.
-        delay = max_s * rng.uniform(0.8, 1.0)
-    else:
-        delay = min(max_s, raw * rng.uniform(0.8, 1.2))
-    if retry_after_s is not None:
-        delay = max(delay, min(retry_after_s, max_s))
-    return delay
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None when absent or invalid."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
+    """The shared backoff from `base_s`, capped at `max_s`, starting later for slow failures; Retry-After wins."""
+    delay = retry.backoff_s(errors + (SLOW_RETRY_STEPS if slow else 0), base_s, max_s, rng)
+    return retry.wait_s(delay, retry_after_s, max_s)
 
 
 def cache_max_age(cache_control: str | None, age: str | None = None) -> float | None:

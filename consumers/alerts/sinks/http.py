@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
 
 import aiohttp
 
 from consumers.alerts.sinks.base import Outcome
+from monitor.retry import parse_retry_after
 
 _SNIPPET = 300
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 async def post(
@@ -51,7 +35,7 @@ async def post(
                 False,
                 status,
                 retryable,
-                parse_retry_after(resp.headers.get("Retry-After")),
+                parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC)),
                 redact(f"HTTP {status} {resp.reason or ''}: {snippet}".strip()),
             )
     except TimeoutError:
