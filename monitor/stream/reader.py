@@ -85,7 +85,8 @@ class TopicReader:
     async def start(self, since: datetime | None = None, timeout_s: float = 60.0) -> int:
         """Open the reader and read to the current end; return how many records were read."""
         self._tps = [TopicPartition(self._topic, p) for p in await partitions(self._kafka, self._topic)]
-        consumer = reading_consumer(self._kafka)
+        # Default waits: this consumer stays open for the stage's life, through broker outages.
+        consumer = make_consumer(self._kafka, group_id=None)
         await consumer.start()
         self._consumer = consumer
         consumer.assign(self._tps)
