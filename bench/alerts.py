@@ -23,9 +23,9 @@ import yaml
 from aiohttp import web
 
 from bench.common import REPO, child_env, median, throwaway_broker
-from monitor.kafka import make_producer
 from monitor.messages import ClassifiedItem, Contribution, Place, RawItem, encode
 from monitor.settings import KafkaSettings, TopicSettings
+from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 
 

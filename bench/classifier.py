@@ -25,9 +25,9 @@ from bench.common import REPO, child_env, median, throwaway_broker
 from classifiers.dataset import load_examples
 from classifiers.model import ModelNotFoundError, NewsClassifier, latest_version
 from classifiers.train import Labeled, evaluate, is_current
-from monitor.kafka import make_producer
 from monitor.messages import LABELS, RawItem, encode, encode_key
 from monitor.settings import KafkaSettings, TopicSettings
+from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 
 

@@ -18,10 +18,10 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from classifiers.model import NewsClassifier
 from consumers.scoring import Scored, Scorer
-from monitor.kafka import make_consumer, make_producer
 from monitor.messages import DeadLetter, encode, encode_key
-from monitor.produce import Outgoing, produce_all, produce_retrying
 from monitor.settings import Settings
+from monitor.stream.clients import make_consumer, make_producer
+from monitor.stream.produce import Outgoing, produce_all, produce_retrying
 
 log = structlog.get_logger(__name__)
 # Batches read ahead of the one being produced: one is enough to keep the scorers busy during a round trip.

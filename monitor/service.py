@@ -18,9 +18,9 @@ from monitor.ingest.poller import FeedPoller
 from monitor.ingest.registry import RegistryMember, sync_config
 from monitor.ingest.scheduler import Scheduler
 from monitor.ingest.state import FeedStateStore
-from monitor.kafka import make_producer
 from monitor.metrics import serve_metrics
 from monitor.settings import Settings
+from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 
 log = structlog.get_logger(__name__)

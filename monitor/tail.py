@@ -7,9 +7,9 @@ import sys
 from typing import TextIO
 
 from monitor.ingest.normalize import strip_controls
-from monitor.kafka import make_consumer, start_client
 from monitor.messages import ClassifiedItem, DecodeError, RawItem, decode
 from monitor.settings import Settings
+from monitor.stream.clients import make_consumer, start_client
 
 
 def describe(topic: str, value: bytes | None, settings: Settings) -> str:

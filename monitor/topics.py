@@ -9,7 +9,6 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from monitor.kafka import make_admin, make_consumer, start_client
 from monitor.messages import (
     Alert,
     AlertState,
@@ -22,6 +21,7 @@ from monitor.messages import (
     RawItem,
 )
 from monitor.settings import KafkaSettings, TopicSettings
+from monitor.stream.clients import make_admin, make_consumer, start_client
 
 _DAY_MS = 24 * 3600 * 1000
 

@@ -21,9 +21,9 @@ from consumers.alerts.dlq import replay
 from consumers.alerts.matcher import event_id
 from consumers.alerts.rules import load_rules, parse_rules
 from consumers.alerts.sinks import Outcome, ResolvedSink, Sink
-from monitor.kafka import make_producer
 from monitor.messages import Alert, DeadLetter, decode, encode
 from monitor.settings import Settings
+from monitor.stream.clients import make_producer
 from tests.support.alerts import (
     SECRET,
     alerting,

@@ -16,9 +16,9 @@ import yaml
 from consumers.alerts.matcher import event_id
 from consumers.alerts.suppression import SuppressionStore
 from monitor.broker.local import LocalBroker
-from monitor.kafka import make_producer
 from monitor.messages import AlertState
 from monitor.settings import Settings
+from monitor.stream.clients import make_producer
 from tests.support.alerts import SECRET, alerting, classified, fast, produce, webhook_rules
 from tests.support.receivers import Receiver
 from tests.support.waiting import wait_for

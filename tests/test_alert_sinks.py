@@ -12,7 +12,6 @@ from aiokafka import TopicPartition
 
 from consumers.alerts.limits import CircuitBreaker, TokenBucket
 from consumers.alerts.matcher import event_id
-from consumers.alerts.offsets import OffsetTracker
 from consumers.alerts.payload import envelope, message_id
 from consumers.alerts.sinks.config import ResolvedSink, WebhookSinkSpec
 from consumers.alerts.sinks.discord import render_discord
@@ -20,6 +19,7 @@ from consumers.alerts.sinks.slack import render_slack
 from consumers.alerts.sinks.teams import render_teams
 from consumers.alerts.sinks.webhook import WebhookSink, signature, verify
 from monitor.messages import Alert, ClassifiedItem, Contribution, Place
+from monitor.stream.offsets import OffsetTracker
 from tests.support.alerts import classified
 
 REPO = Path(__file__).resolve().parents[1]

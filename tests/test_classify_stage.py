@@ -19,9 +19,9 @@ from consumers.classify import run_classifier
 from consumers.scoring import ScoringError
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.normalize import normalize_entries
-from monitor.kafka import make_producer
 from monitor.messages import ClassifiedItem, DeadLetter, RawItem, decode, encode, encode_key
 from monitor.settings import Settings
+from monitor.stream.clients import make_producer
 from tests.support.kafka import committed_offsets, end_offsets, read_topic
 
 REPO = Path(__file__).resolve().parents[1]

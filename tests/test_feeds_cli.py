@@ -16,10 +16,10 @@ import yaml
 
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.registry import read_registry, registration, sync_config
-from monitor.kafka import make_producer
 from monitor.messages import RawItem, decode
 from monitor.service import run_ingestion
 from monitor.settings import Settings
+from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 from tests.conftest import make_settings
 from tests.support.feeds import FeedServer, rss

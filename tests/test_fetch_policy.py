@@ -27,9 +27,9 @@ from monitor.ingest.hosts import HostSlots
 from monitor.ingest.poller import FeedPoller
 from monitor.ingest.scheduler import Scheduler
 from monitor.ingest.state import FeedStateStore
-from monitor.kafka import make_producer
 from monitor.messages import FeedState, decode
 from monitor.settings import IngestSettings, Settings
+from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 from tests.conftest import make_settings
 from tests.support.feeds import FeedServer, rss

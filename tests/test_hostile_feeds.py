@@ -31,10 +31,10 @@ from monitor.ingest.fetcher import fetch, make_session
 from monitor.ingest.poller import FeedPoller
 from monitor.ingest.scheduler import Scheduler
 from monitor.ingest.state import FeedStateStore
-from monitor.kafka import make_producer
 from monitor.messages import FeedState, RawItem, decode
 from monitor.service import run_service
 from monitor.settings import MetricsSettings, Settings
+from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 from tests.conftest import make_settings
 from tests.support.feeds import FeedServer, rss

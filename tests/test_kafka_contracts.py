@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from monitor.kafka import make_producer
 from monitor.messages import (
     Alert,
     AlertState,
@@ -21,6 +20,7 @@ from monitor.messages import (
     encode_key,
 )
 from monitor.settings import Settings
+from monitor.stream.clients import make_producer
 from monitor.topics import topic_specs
 from tests.support.kafka import read_topic
 

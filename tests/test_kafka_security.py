@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from monitor.broker.local import free_port
-from monitor.kafka import KafkaAccessError, make_consumer, make_producer
 from monitor.messages import RawItem
 from monitor.settings import ConfigError, KafkaSettings, load_settings
+from monitor.stream.clients import KafkaAccessError, make_consumer, make_producer
 from monitor.topics import TopicSpec, ensure_topics
 from tests.support.secured_broker import PASSWORD, USER, Pki, SecuredBroker, make_pki
 

@@ -10,9 +10,9 @@ from aiokafka import TopicPartition
 
 from classifiers.model import NewsClassifier
 from consumers.classify import run_classifier
-from monitor.kafka import make_consumer, make_producer
 from monitor.messages import Alert, ClassifiedItem, DeadLetter, decode, encode, encode_key
 from monitor.settings import Settings
+from monitor.stream.clients import make_consumer, make_producer
 from tests.support.alerts import alerting, classified, fast, webhook_rules
 from tests.support.kafka import read_topic
 from tests.test_classify_stage import raw
@@ -114,7 +114,7 @@ async def test_a_topic_limit_below_the_producers_is_a_fatal_error_naming_the_set
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-    from monitor.produce import ErrorClass, Outgoing, TopicLimitError, classify_error, produce_retrying
+    from monitor.stream.produce import ErrorClass, Outgoing, TopicLimitError, classify_error, produce_retrying
 
     topic = settings.topics.raw
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)

@@ -11,9 +11,9 @@ from pathlib import Path
 from aiohttp import web
 
 from classifiers.model import NewsClassifier
-from monitor.kafka import make_producer
 from monitor.messages import ClassifiedItem, FeedState, RawItem, decode, encode, encode_key
 from monitor.settings import Settings
+from monitor.stream.clients import make_producer
 from tests.support.feeds import rss
 from tests.support.kafka import committed_offsets, end_offsets, read_topic
 from tests.support.processes import log_events, signal_delivered, start_newsmon, write_settings

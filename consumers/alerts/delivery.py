@@ -20,14 +20,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from consumers.alerts.dispatcher import Job, SinkDispatcher
 from consumers.alerts.history import DeliveredLog
 from consumers.alerts.limits import CircuitBreaker, TokenBucket
-from consumers.alerts.offsets import OffsetTracker, commit
 from consumers.alerts.recorder import Recorder
 from consumers.alerts.rules import RuleSet, load_rules
 from consumers.alerts.sinks import make_sink
 from consumers.alerts.sinks.config import ResolvedSink, resolve_sink
-from monitor.kafka import make_consumer, make_producer
 from monitor.messages import Alert, DeadLetter, DecodeError, decode
 from monitor.settings import Settings
+from monitor.stream.clients import make_consumer, make_producer
+from monitor.stream.offsets import OffsetTracker, commit
 
 log = structlog.get_logger(__name__)
 

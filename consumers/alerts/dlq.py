@@ -12,10 +12,10 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
-from consumers.alerts.reader import partitions
-from monitor.kafka import make_consumer, make_producer
 from monitor.messages import Alert, DeadLetter, DecodeError, decode, encode
 from monitor.settings import Settings
+from monitor.stream.clients import make_consumer, make_producer
+from monitor.stream.reader import partitions
 
 log = structlog.get_logger(__name__)
 

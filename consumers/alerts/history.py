@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from aiokafka import ConsumerRecord
 
-from consumers.alerts.reader import TopicReader
 from monitor.messages import DecodeError, Delivery, decode
 from monitor.settings import KafkaSettings
+from monitor.stream.reader import TopicReader
 
 log = structlog.get_logger(__name__)
 

@@ -16,10 +16,8 @@ from datetime import datetime
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
-from consumers.alerts.offsets import commit
 from consumers.alerts.rules import Rule, RuleSet, load_rules
 from consumers.alerts.suppression import SuppressionStore
-from monitor.kafka import make_consumer, make_producer
 from monitor.messages import (
     Alert,
     AlertState,
@@ -31,8 +29,10 @@ from monitor.messages import (
     encode_key,
     utcnow,
 )
-from monitor.produce import Outgoing, produce_retrying
 from monitor.settings import Settings, TopicSettings
+from monitor.stream.clients import make_consumer, make_producer
+from monitor.stream.offsets import commit
+from monitor.stream.produce import Outgoing, produce_retrying
 
 log = structlog.get_logger(__name__)
 

@@ -8,8 +8,8 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from monitor.messages import DeadLetter, Delivery, Message, encode, encode_key
-from monitor.produce import Outgoing, produce_retrying
 from monitor.settings import TopicSettings
+from monitor.stream.produce import Outgoing, produce_retrying
 
 log = structlog.get_logger(__name__)
 

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
-from consumers.alerts.reader import TopicReader
 from monitor.messages import AlertState, DecodeError, decode, encode, encode_key, utcnow
 from monitor.settings import KafkaSettings
+from monitor.stream.reader import TopicReader
 
 log = structlog.get_logger(__name__)
 

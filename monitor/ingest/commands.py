@@ -27,9 +27,9 @@ from monitor.ingest.registry import (
     topic_partitions,
 )
 from monitor.ingest.state import read_latest
-from monitor.kafka import make_producer
 from monitor.messages import DecodeError, FeedRegistration, FeedState, RawItem, decode, utcnow
 from monitor.settings import Settings
+from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 
 T = TypeVar("T")

@@ -24,8 +24,8 @@ from monitor.ingest.normalize import newest_entries, normalize_entries
 from monitor.ingest.parser import ParsedFeed
 from monitor.ingest.state import FeedStateStore, compact
 from monitor.messages import DeadLetter, FeedState, RawItem, SeenItems, encode, encode_key, utcnow
-from monitor.produce import ErrorClass, Outgoing, classify_error, produce_all
 from monitor.settings import Settings
+from monitor.stream.produce import ErrorClass, Outgoing, classify_error, produce_all
 
 log = structlog.get_logger(__name__)
 

@@ -22,9 +22,9 @@ from pydantic import ValidationError
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.scheduler import Scheduler
 from monitor.ingest.state import FeedStateStore, read_latest
-from monitor.kafka import make_admin, make_consumer, start_client
 from monitor.messages import DecodeError, FeedRegistration, decode, encode, encode_key, utcnow
 from monitor.settings import KafkaSettings, Settings
+from monitor.stream.clients import make_admin, make_consumer, start_client
 
 log = structlog.get_logger(__name__)
 

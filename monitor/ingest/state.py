@@ -8,9 +8,9 @@ from collections.abc import Container, Iterable
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from monitor.kafka import make_consumer
 from monitor.messages import DecodeError, FeedState, decode, encode, encode_key
 from monitor.settings import KafkaSettings
+from monitor.stream.clients import make_consumer
 
 log = structlog.get_logger(__name__)
 

@@ -15,9 +15,9 @@ import structlog
 from consumers.alerts.delivery import resolve_sinks, run_delivery
 from consumers.alerts.matcher import run_matcher
 from consumers.alerts.rules import RuleSet, parse_rules
-from monitor.kafka import make_producer
 from monitor.messages import ClassifiedItem, Contribution, DeadLetter, Delivery, Place, RawItem, decode, encode
 from monitor.settings import AlertSettings, Settings
+from monitor.stream.clients import make_producer
 from tests.support.kafka import group_caught_up, read_topic
 
 # A webhook signing secret of the minimum length newsmon accepts (32 bytes).

@@ -1,10 +1,10 @@
-"""Which offsets may be committed: records finish out of order, a partition commits up to its first unfinished one."""
+"""Which offsets a consuming stage may commit: only finished records, and only of partitions it still owns."""
 
 from __future__ import annotations
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 log = structlog.get_logger(__name__)
 
@@ -69,7 +69,11 @@ class OffsetTracker:
 
 
 async def commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int], stage: str) -> bool:
-    """Commit offsets of partitions still assigned; False (logged) when the broker or a rebalance refused."""
+    """Commit offsets of partitions still assigned; False (logged) when the broker or a rebalance refused.
+
+    A rebalance while records were in flight may have moved partitions away; their new owner re-reads them from the
+    last commit (at least once), and committing them here would fail or move that owner's position.
+    """
     assigned = consumer.assignment()
     offsets = {tp: off for tp, off in offsets.items() if tp in assigned}
     if not offsets:
@@ -77,7 +81,7 @@ async def commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int],
     try:
         await consumer.commit(offsets)
         return True
-    except CommitFailedError as exc:
+    except (CommitFailedError, IllegalStateError) as exc:
         # The partitions moved to another member; it re-reads from the last commit (at least once).
         log.warning(f"{stage}.commit_lost_to_rebalance", error=str(exc))
     except KafkaError as exc:

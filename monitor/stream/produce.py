@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -95,6 +95,14 @@ async def produce_all(producer: AIOKafkaProducer, records: Sequence[Outgoing]) -
         if isinstance(result, BaseException):
             raise _refused_by_broker(records[index], result)
     return rejected
+
+
+async def produce_each(producer: AIOKafkaProducer, records: Iterable[Outgoing]) -> None:
+    """Send every record, then wait for every acknowledgement; the first failure is raised once all have settled."""
+    futures = [await producer.send(r.topic, r.value, key=r.key) for r in records]
+    for result in await asyncio.gather(*futures, return_exceptions=True):
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _reject(index: int, rec: Outgoing, exc: BaseException) -> Rejected:
