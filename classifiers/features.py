@@ -39,6 +39,19 @@ _INTERACTIONS = (
     ("hostile", "inland"),
     ("election", "border"),
     ("election_weak", "civil"),
+    # Narrower settings: building or marking a border, counting crossings, animals and ash, drills between
+    # neighbours, and a vote for a post inside a party, union or federation rather than for public office.
+    ("border", "works"),
+    ("hostile", "works"),
+    ("border", "figures"),
+    ("hostile", "figures"),
+    ("border", "nature"),
+    ("hostile", "nature"),
+    ("drill", "neighbours"),
+    ("border", "lawful"),
+    ("election", "post"),
+    ("election_weak", "post"),
+    ("office", "post"),
 )
 
 
