@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import numpy as np
 
@@ -39,6 +40,19 @@ _INTERACTIONS = (
     ("hostile", "inland"),
     ("election", "border"),
     ("election_weak", "civil"),
+    # Narrower settings: building or marking a border, counting crossings, animals and ash, drills between
+    # neighbours, and a vote for a post inside a party, union or federation rather than for public office.
+    ("border", "works"),
+    ("hostile", "works"),
+    ("border", "figures"),
+    ("hostile", "figures"),
+    ("border", "nature"),
+    ("hostile", "nature"),
+    ("drill", "neighbours"),
+    ("border", "lawful"),
+    ("election", "post"),
+    ("election_weak", "post"),
+    ("office", "post"),
 )
 
 
@@ -94,8 +108,7 @@ class DomainFeatures:
 
     def transform(self, texts: list[str]) -> tuple[np.ndarray, list[Analysis]]:
         analyses = [self.analyze(t) for t in texts]
-        data = np.zeros((len(texts), len(self.names)), dtype=np.float32)
-        for row, a in enumerate(analyses):
-            for name, v in a.values.items():
-                data[row, self._index[name]] = v
+        # One C call per row; every name has a value (an analysis missing one is a bug and raises KeyError).
+        row = itemgetter(*self.names)
+        data = np.array([row(a.values) for a in analyses], dtype=np.float32).reshape(len(texts), len(self.names))
         return data, analyses

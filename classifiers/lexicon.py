@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from classifiers.lexicon_context import CONTEXT_TERMS, LAWMAKING_EXTRA, ORGVOTE_EXTRA
+from classifiers.lexicon_context import (
+    CONTEXT_TERMS,
+    DRILL_EXTRA,
+    LAWMAKING_EXTRA,
+    ORGVOTE_EXTRA,
+    SETTING_TERMS,
+)
 from classifiers.lexicon_world import WORLD_TERMS
 
 LANGS = ("en", "ru", "uk", "es", "fr", "de", "ar", "it", "pt", "tr", "pl", "nl", "ja", "zh", "ko", "hi", "id", "fa",
@@ -230,7 +236,13 @@ def _merged(*parts: dict[str, dict[str, tuple[str, ...]]]) -> dict[str, dict[str
     return out
 
 
-TERMS = _merged(_BASE_TERMS, {"orgvote": ORGVOTE_EXTRA, "lawmaking": LAWMAKING_EXTRA}, CONTEXT_TERMS, WORLD_TERMS)
+TERMS = _merged(
+    _BASE_TERMS,
+    {"orgvote": ORGVOTE_EXTRA, "lawmaking": LAWMAKING_EXTRA, "drill": DRILL_EXTRA},
+    CONTEXT_TERMS,
+    WORLD_TERMS,
+    SETTING_TERMS,
+)
 CATEGORIES = tuple(TERMS)
 
 

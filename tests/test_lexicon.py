@@ -83,6 +83,11 @@ def test_fighting_with_one_country_and_no_border_word_is_inland(features: Domain
         ("Tatbikat sınır yakınında başladı; askerler iki hafta manevra yapacak.", "x:border*drill"),
         ("The Russian jet escorted the plane over neutral waters; no violation occurred.", "x:hostile*lawful"),
         ("Ruská stíhačka doprovodila letoun nad mezinárodními vodami, nedošlo k narušení.", "x:hostile*lawful"),
+        ("Nowy most graniczny na Odrze otwarty dla ruchu; wstęgę przecięli burmistrzowie.", "x:border*works"),
+        ("Bundespolizei: Zahl unerlaubter Einreisen an der Grenze sinkt um 40 Prozent.", "x:border*figures"),
+        ("Varg från Norge korsade gränsen till Värmland.", "x:border*nature"),
+        ("دبیرکل جدید حزب با اکثریت آرای شورای مرکزی انتخاب شد", "x:election*post"),
+        ("立憲民主党の代表選、党員票で再選", "x:election*post"),
     ],
 )
 def test_border_and_hostile_words_come_with_their_context(features: DomainFeatures, text: str, context: str) -> None:
