@@ -21,18 +21,15 @@ from pydantic import ValidationError
 
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.scheduler import Scheduler
-from monitor.ingest.state import FeedStateStore, read_latest
+from monitor.ingest.state import FeedStateStore
 from monitor.messages import DecodeError, FeedRegistration, decode, encode, encode_key, utcnow
 from monitor.settings import KafkaSettings, Settings
-from monitor.stream.clients import make_admin, make_consumer, start_client
+from monitor.stream.clients import make_consumer
+from monitor.stream.table import read_table
 
 log = structlog.get_logger(__name__)
 
 Origin = Literal["config", "cli"]
-
-
-class RegistryError(Exception):
-    """The registry topic is missing (permanent until someone creates it)."""
 
 
 def registration(feed: FeedConfig, origin: Origin, previous: FeedRegistration | None = None) -> FeedRegistration:
@@ -61,22 +58,9 @@ def _unchanged(reg: FeedRegistration | None, feed: FeedConfig, origin: Origin) -
     return reg is not None and reg.origin == origin and reg.feed == feed.model_dump(mode="json")
 
 
-async def topic_partitions(kafka: KafkaSettings, topic: str) -> list[int]:
-    """The partition numbers of a topic; RegistryError when it does not exist."""
-    admin = make_admin(kafka)
-    await start_client(admin, kafka)
-    try:
-        if topic not in set(await admin.list_topics()):
-            raise RegistryError(f"topic {topic} does not exist (start a poller or run `newsmon topics --create`)")
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(p["partition"] for t in described for p in t["partitions"])
-
-
 async def read_registry(kafka: KafkaSettings, topic: str) -> dict[str, FeedRegistration]:
-    """Every registered feed, read from the beginning of the registry to its current end."""
-    latest = await read_latest(kafka, topic, await topic_partitions(kafka, topic))
+    """Every registered feed, read from the beginning of the registry to its current end (TopicMissing without it)."""
+    latest = await read_table(kafka, topic)
     out: dict[str, FeedRegistration] = {}
     for key, value in latest.items():
         if value is None:
