@@ -15,7 +15,7 @@ from typing import Literal
 
 import aiohttp
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from consumers.alerts.dispatcher import Job, SinkDispatcher
 from consumers.alerts.history import DeliveredLog
@@ -24,10 +24,12 @@ from consumers.alerts.recorder import Recorder
 from consumers.alerts.rules import RuleSet, load_rules
 from consumers.alerts.sinks import make_sink
 from consumers.alerts.sinks.config import ResolvedSink, resolve_sink
-from monitor.messages import Alert, DeadLetter, DecodeError, decode
+from monitor.messages import Alert, DecodeError, decode
 from monitor.settings import Settings
+from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer
 from monitor.stream.offsets import OffsetTracker, commit
+from monitor.stream.rebalance import Rebalance
 
 log = structlog.get_logger(__name__)
 
@@ -42,18 +44,6 @@ def resolve_sinks(rules: RuleSet) -> dict[str, ResolvedSink]:
         else:
             out[name] = resolved
     return out
-
-
-class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, stage: DeliveryStage) -> None:
-        self._stage = stage
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        await self._stage.commit()
-        self._stage.tracker.forget(revoked)
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self._stage.history.catch_up()
 
 
 class DeliveryStage:
@@ -80,6 +70,14 @@ class DeliveryStage:
         if self._error is None:
             self._error = exc
 
+    async def _revoked(self, revoked: set[TopicPartition]) -> None:
+        """Commit what is finished, then leave the rest of the revoked partitions to their next owner."""
+        await self.commit()
+        self.tracker.forget(revoked)
+
+    async def _assigned(self, _: set[TopicPartition]) -> None:
+        await self.history.catch_up()  # learn what other instances delivered
+
     async def commit(self) -> None:
         offsets = self.tracker.to_commit()
         if offsets and self._consumer is not None and await commit(self._consumer, offsets, "delivery"):
@@ -99,9 +97,7 @@ class DeliveryStage:
         self, rec: ConsumerRecord[bytes, bytes], reason: str, error_class: Literal["permanent", "bad_input"]
     ) -> None:
         assert self._recorder is not None
-        letter = DeadLetter.of(
-            rec.value, source_key=rec.key, reason=reason, source_topic=rec.topic, error_class=error_class, attempts=0
-        )
+        letter = dead_letter.of_record(rec, reason, error_class, attempts=0)
         tp = TopicPartition(rec.topic, rec.partition)
         task = asyncio.create_task(self._recorder.write([], [letter]))
         self._side.add(task)
@@ -189,7 +185,7 @@ class DeliveryStage:
         try:
             await self.history.start()
             consumer = make_consumer(self.settings.kafka, group_id=s.delivery_group_id, max_poll_records=500)
-            consumer.subscribe([t.alerts], listener=_Rebalance(self))
+            consumer.subscribe([t.alerts], listener=Rebalance(self._revoked, self._assigned))
             self._consumer = consumer
             await consumer.start()
             log.info(
