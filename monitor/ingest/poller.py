@@ -23,8 +23,9 @@ from monitor.ingest.language import LanguageDetector, with_languages
 from monitor.ingest.normalize import newest_entries, normalize_entries
 from monitor.ingest.parser import ParsedFeed
 from monitor.ingest.state import FeedStateStore
-from monitor.messages import DeadLetter, FeedState, RawItem, SeenItems, encode, encode_key, utcnow
+from monitor.messages import FeedState, RawItem, SeenItems, encode, encode_key, utcnow
 from monitor.settings import Settings
+from monitor.stream import dead_letter
 from monitor.stream.produce import ErrorClass, Outgoing, classify_error, produce_all
 
 log = structlog.get_logger(__name__)
@@ -377,9 +378,7 @@ class FeedPoller:
     def _letter(self, item: RawItem, reason: str) -> Outgoing:
         log.error("feed.item_too_large", feed=item.feed_id, item=item.id, reason=reason)
         t = self._s.topics
-        letter = DeadLetter.of(encode(item), source_key=item.id, reason=reason, source_topic=t.raw,
-                               error_class="bad_input", attempts=1)  # fmt: skip
-        return Outgoing(t.dead_letter, encode_key(letter), encode(letter))
+        return dead_letter.outgoing(t.dead_letter, dead_letter.letter(encode(item), item.id, t.raw, reason))
 
 
 class StateNotWritten(FeedError):
