@@ -118,7 +118,7 @@ async def _finish(
     _track(tracker, b.records, tracker.done)
     offsets = tracker.to_commit()
     if not await commit(consumer, offsets, "classifier"):
-        # Read again from the last commit (at least once); a commit that merely failed is retried with the next.
+        # Not committed (logged by commit): the batch's partitions still owned are read again from the last commit.
         await _seek_committed(consumer, list({TopicPartition(r.topic, r.partition) for r in b.records}))
         return 0
     tracker.committed(offsets)
