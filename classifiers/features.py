@@ -53,6 +53,11 @@ _INTERACTIONS = (
     ("election", "post"),
     ("election_weak", "post"),
     ("office", "post"),
+    # A war reported with both belligerents named (front-line news) and a chamber voting on a nominee or a bill.
+    ("internal", "neighbours"),
+    ("lawmaking", "office"),
+    ("election", "campus"),
+    ("election_weak", "campus"),
 )
 
 
