@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import ahocorasick
 
 from classifiers.lexicon_context import (
+    AUDIENCE_TERMS,
     CAMPUS_TERMS,
     CONTEXT_TERMS,
     DRILL_EXTRA,
@@ -246,7 +247,8 @@ TERMS = _merged(
     CONTEXT_TERMS,
     WORLD_TERMS,
     SETTING_TERMS,
-    {"figures": FIGURES_EXTRA, "internal": INTERNAL_EXTRA, "orgvote": ORGVOTE_WORLD_EXTRA, "campus": CAMPUS_TERMS},
+    {"figures": FIGURES_EXTRA, "internal": INTERNAL_EXTRA, "orgvote": ORGVOTE_WORLD_EXTRA},
+    {"campus": CAMPUS_TERMS, "audience": AUDIENCE_TERMS},
 )
 CATEGORIES = tuple(TERMS)
 

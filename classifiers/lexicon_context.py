@@ -2,9 +2,10 @@
 
 `civil` is cooperation, infrastructure, statistics, staffing, refugees and nature at a border; `drill` is exercises;
 `internal` marks a war inside one country; `lawful` is a text saying no border was crossed or violated (these four in
-the seven original languages here, the others in `classifiers.lexicon_world`). `works`, `figures`, `nature` and
-`post` cover all twenty-one languages. Matching rules are those of `classifiers.lexicon`; a stem that opens fire in
-some language ("открыли", "geopend", "eröffnet") stays out of `works`.
+the seven original languages here, the others in `classifiers.lexicon_world`). `works`, `figures`, `nature`,
+`post`, `campus` (students and universities) and `audience` (viewers and contestants) cover all twenty-one
+languages. Matching rules are those of `classifiers.lexicon`; a stem that opens fire in some language ("открыли",
+"geopend", "eröffnet") stays out of `works`.
 """
 
 from __future__ import annotations
@@ -375,6 +376,37 @@ CAMPUS_TERMS: dict[str, tuple[str, ...]] = {
     "ja": ("学生", "大学", "生徒会", "学園"),
     "zh": ("学生", "學生", "大学", "大學", "校园", "校園", "高校"),
     "ko": ("학생", "대학", "총학", "캠퍼스"),
+}  # fmt: skip
+
+# Viewers, contestants, juries and text-message votes in all twenty-one languages: a vote there picks a show's
+# winner, not a holder of public office.
+AUDIENCE_TERMS: dict[str, tuple[str, ...]] = {
+    "en": ("viewers", "televote", "public vote", "text votes", "sms$", "contestant", "finalist", "semi-final",
+           "talent show", "audition", "live show"),
+    "ru": ("зрител", "телеголосован", "sms$", "смс$", "финалист", "участники шоу", "участник шоу", "жюри", "кастинг",
+           "шоу$"),
+    "uk": ("глядач", "sms$", "смс$", "фіналіст", "журі", "шоу$", "кастинг", "нацвідбір"),
+    "es": ("televot", "voto del público", "votos del público", "espectadores", "televidentes", "finalista",
+           "concursant", "jurado", "reality"),
+    "fr": ("téléspectateurs", "télévote", "vote du public", "finaliste", "télé-crochet"),
+    "de": ("zuschauer", "televoting", "anrufer", "finalist", "castingshow", "halbfinale"),
+    "ar": ("المشاهدين", "تصويت الجمهور", "المتسابق", "متسابق", "لجنة التحكيم", "برنامج المواهب"),
+    "it": ("telespettator", "televoto", "voto del pubblico", "finalist", "concorrent", "giuria", "talent"),
+    "pt": ("telespectador", "votos do público", "voto do público", "finalist", "concorrente", "jurados", "reality",
+           "paredão"),
+    "tr": ("izleyici", "seyirci", "finalist", "yarışmacı", "jüri", "yetenek yarışması"),
+    "pl": ("widzów", "widzowie", "finalist", "uczestnik programu", "uczestnicy programu", "jurorzy",
+           "półfinał", "show$"),
+    "nl": ("kijkers", "televoting", "finalist", "talentenjacht", "halve finale"),
+    "sv": ("tittar", "finalist", "deltagarna", "melodifestival", "idol$"),
+    "cs": ("diváci", "diváků", "divák", "finalist", "soutěžící", "porota", "superstar"),
+    "ro": ("telespectator", "votul publicului", "finalist", "concurent", "juriu", "talent"),
+    "id": ("pemirsa", "penonton", "finalis", "kontestan", "juri$", "pencarian bakat", "idol$"),
+    "fa": ("بینندگان", "تماشاگران", "فینالیست", "شرکت‌کنندگان مسابقه", "داوران", "استعدادیابی", "پیامک"),
+    "hi": ("दर्शकों", "दर्शक", "फाइनलिस्ट", "प्रतियोगी", "रियलिटी शो", "एसएमएस"),
+    "ja": ("視聴者", "オーディション", "ファイナリスト", "出場者", "審査員"),
+    "zh": ("观众", "觀眾", "选秀", "選秀", "决赛", "決賽", "选手", "選手", "评委", "評審", "短信投票"),
+    "ko": ("시청자", "오디션", "결승", "참가자", "심사위원", "문자 투표", "경연"),
 }  # fmt: skip
 
 # Viewers, finalists and campuses of votes that are not for public office, in the languages added later.
