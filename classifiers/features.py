@@ -53,6 +53,14 @@ _INTERACTIONS = (
     ("election", "post"),
     ("election_weak", "post"),
     ("office", "post"),
+    # A war reported with both belligerents named (front-line news) and a chamber voting on a nominee or a bill.
+    ("internal", "neighbours"),
+    ("lawmaking", "office"),
+    # Votes on a campus or by a show's audience, not for public office.
+    ("election", "campus"),
+    ("election_weak", "campus"),
+    ("election", "audience"),
+    ("election_weak", "audience"),
 )
 
 

@@ -15,10 +15,15 @@ from dataclasses import dataclass
 import ahocorasick
 
 from classifiers.lexicon_context import (
+    AUDIENCE_TERMS,
+    CAMPUS_TERMS,
     CONTEXT_TERMS,
     DRILL_EXTRA,
+    FIGURES_EXTRA,
+    INTERNAL_EXTRA,
     LAWMAKING_EXTRA,
     ORGVOTE_EXTRA,
+    ORGVOTE_WORLD_EXTRA,
     SETTING_TERMS,
 )
 from classifiers.lexicon_world import WORLD_TERMS
@@ -242,6 +247,8 @@ TERMS = _merged(
     CONTEXT_TERMS,
     WORLD_TERMS,
     SETTING_TERMS,
+    {"figures": FIGURES_EXTRA, "internal": INTERNAL_EXTRA, "orgvote": ORGVOTE_WORLD_EXTRA},
+    {"campus": CAMPUS_TERMS, "audience": AUDIENCE_TERMS},
 )
 CATEGORIES = tuple(TERMS)
 

@@ -2,9 +2,10 @@
 
 `civil` is cooperation, infrastructure, statistics, staffing, refugees and nature at a border; `drill` is exercises;
 `internal` marks a war inside one country; `lawful` is a text saying no border was crossed or violated (these four in
-the seven original languages here, the others in `classifiers.lexicon_world`). `works`, `figures`, `nature` and
-`post` cover all twenty-one languages. Matching rules are those of `classifiers.lexicon`; a stem that opens fire in
-some language ("открыли", "geopend", "eröffnet") stays out of `works`.
+the seven original languages here, the others in `classifiers.lexicon_world`). `works`, `figures`, `nature`,
+`post`, `campus` (students and universities) and `audience` (viewers and contestants) cover all twenty-one
+languages. Matching rules are those of `classifiers.lexicon`; a stem that opens fire in some language ("открыли",
+"geopend", "eröffnet") stays out of `works`.
 """
 
 from __future__ import annotations
@@ -113,8 +114,9 @@ LAWMAKING_EXTRA: dict[str, tuple[str, ...]] = {
     "en": ("cloture", "procedural", "to confirm", "confirmed as", "confirmation vote", "confirmation hearing",
            "nomination of"),
     "es": ("ratificación del nombramiento", "votación procedimental"),
-    "fr": ("vote de procédure", "audition de confirmation"),
-    "de": ("verfahrensabstimmung",),
+    "de": ("verfahrensabstimmung", "bestätigt den", "bestätigt die", "bestätigt kandidat"),
+    "fr": ("vote de procédure", "audition de confirmation", "confirme la nomination", "confirme le nouveau"),
+    "pt": ("sabatina", "aprova indicação", "aprova a indicação"),
 }  # fmt: skip
 
 # Narrower settings in all twenty-one languages, so that each look-alike has a signal of its own instead of sharing
@@ -293,4 +295,126 @@ DRILL_EXTRA: dict[str, tuple[str, ...]] = {
     "pl": ("ćwicz", "szkolą"),
     "nl": ("^oefenen", "^oefent"),
     "sv": ("^övar", "^tränar"),
+    "cs": ("cvičí", "cvičil", "cvičn", "cvičen", "nacvič", "nácvik"),
+    "ro": ("exercițiul", "aplicații militare"),
+    "id": ("berlatih", "latgab"),
+}  # fmt: skip
+
+# Sizes that a count of people, crossings or goods has ("1.5 million", "12 tys."), added to `figures`:
+# monthly border statistics state them, incident reports rarely do.
+FIGURES_EXTRA: dict[str, tuple[str, ...]] = {
+    "en": ("million",),
+    "ru": ("млн", "миллион", "тыс$"),
+    "uk": ("млн", "мільйон", "тис$"),
+    "es": ("millones", "millón"),
+    "fr": ("millions", "million$"),
+    "de": ("millionen", "^mio$"),
+    "ar": ("مليون", "ملايين"),
+    "it": ("milioni", "milione", "mila$"),
+    "pt": ("milhões", "milhão", "mil$"),
+    "tr": ("milyon", "bin kişi"),
+    "pl": ("mln", "milion", "tys$"),
+    "nl": ("miljoen",),
+    "sv": ("miljon",),
+    "cs": ("milion", "tis$"),
+    "ro": ("milioane", "milion"),
+    "id": ("juta$",),
+    "fa": ("میلیون", "هزار نفر"),
+    "hi": ("लाख", "करोड़"),
+    "ja": ("万人", "万件", "万台"),
+    "zh": ("万人", "萬人", "万人次", "萬人次"),
+    "ko": ("만명", "만 명", "만여명", "만건"),
+}  # fmt: skip
+
+# Front-line reporting ("heavy fighting on the Pokrovsk direction") and paramilitary forces of a civil war, added to
+# `internal`: the war is inside one country even when the text names two.
+INTERNAL_EXTRA: dict[str, tuple[str, ...]] = {
+    "en": ("paramilitar", "rapid support forces", "rsf$", "on the front$"),
+    "ru": ("военизированн", "на фронте", "направлении$", "силы быстрого реагирования"),
+    "uk": ("напрямку", "напрямок", "на фронті", "воєнізован", "сил швидкої підтримки"),
+    "es": ("paramilitar", "fuerzas de apoyo rápido"),
+    "fr": ("paramilitaire", "forces de soutien rapide", "sur le front$"),
+    "de": ("paramilitär", "rsf-miliz", "an der front"),
+    "ar": ("الدعم السريع", "شبه العسكرية"),
+    "it": ("paramilitar", "rsf$", "sul fronte$"),
+    "pt": ("paramilitar", "forças de apoio rápido", "no front$"),
+    "tr": ("paramiliter", "hızlı destek kuvvetleri", "cephede"),
+    "pl": ("na kierunku", "paramilitarn", "na froncie"),
+    "nl": ("paramilit", "rsf-milit", "aan het front"),
+    "sv": ("paramilitär", "vid fronten"),
+    "cs": ("na frontě", "polovojensk", "jednotky rychlé podpory", "jednotkami rychlé podpory"),
+    "ro": ("paramilitar", "pe front$", "forțele de sprijin rapid"),
+    "id": ("paramiliter", "garis depan", "dukungan cepat"),
+    "fa": ("شبه‌نظامی", "نیروهای پشتیبانی سریع", "جبهه"),
+    "hi": ("अर्धसैनिक", "मोर्चे पर"),
+    "ja": ("準軍事", "即応支援部隊", "戦線"),
+    "zh": ("准军事", "準軍事", "快速支援部队", "战线", "戰線"),
+    "ko": ("준군사", "신속지원군", "전선"),
+}  # fmt: skip
+
+# Students, universities and campuses in all twenty-one languages: a vote there is for a student body or an academic
+# senate, not for public office, however many electoral words the story uses.
+CAMPUS_TERMS: dict[str, tuple[str, ...]] = {
+    "en": ("student", "university", "campus", "faculty", "undergraduate", "sabbatical officer"),
+    "ru": ("студент", "студсовет", "университет", "вуз$", "вуза$", "вузов", "кампус", "факультет"),
+    "uk": ("студент", "університет", "виш$", "кампус", "факультет"),
+    "es": ("estudiant", "universidad", "universitari", "campus", "facultad", "alumnos"),
+    "fr": ("étudiant", "université", "universitaire", "campus", "faculté", "crous$"),
+    "de": ("studierend", "studenten", "hochschul", "universität", "asta$", "campus", "fakultät"),
+    "ar": ("طلاب", "الطلاب", "الطلبة", "طلبة", "الطلابي", "الطلابية", "الحرم الجامعي", "كلية"),
+    "it": ("student", "universit", "ateneo", "atenei", "campus", "facoltà"),
+    "pt": ("estudant", "universidade", "universitári", "campus", "faculdade", "grêmio estudantil"),
+    "tr": ("öğrenci", "üniversite", "kampüs", "fakülte"),
+    "pl": ("student", "uczelni", "uniwersytet", "kampus"),
+    "nl": ("^student", "universiteit", "hogeschool", "campus", "faculteit"),
+    "sv": ("^student", "universitet", "högskola", "kåren", "campus"),
+    "cs": ("student", "univerzit", "vysoké škol", "vysokých škol", "akademick", "fakult"),
+    "ro": ("student", "universit", "facultat", "campus"),
+    "id": ("mahasiswa", "universitas", "kampus", "bem$", "osis$", "fakultas", "pelajar"),
+    "fa": ("دانشجو", "دانشگاه", "دانشکده"),
+    "hi": ("छात्र", "विश्वविद्यालय", "कॉलेज", "परिसर"),
+    "ja": ("学生", "大学", "生徒会", "学園"),
+    "zh": ("学生", "學生", "大学", "大學", "校园", "校園", "高校"),
+    "ko": ("학생", "대학", "총학", "캠퍼스"),
+}  # fmt: skip
+
+# Viewers, contestants, juries and text-message votes in all twenty-one languages: a vote there picks a show's
+# winner, not a holder of public office.
+AUDIENCE_TERMS: dict[str, tuple[str, ...]] = {
+    "en": ("viewers", "televote", "public vote", "text votes", "sms$", "contestant", "finalist", "semi-final",
+           "talent show", "audition", "live show"),
+    "ru": ("зрител", "телеголосован", "sms$", "смс$", "финалист", "участники шоу", "участник шоу", "жюри", "кастинг",
+           "шоу$"),
+    "uk": ("глядач", "sms$", "смс$", "фіналіст", "журі", "шоу$", "кастинг", "нацвідбір"),
+    "es": ("televot", "voto del público", "votos del público", "espectadores", "televidentes", "finalista",
+           "concursant", "jurado", "reality"),
+    "fr": ("téléspectateurs", "télévote", "vote du public", "finaliste", "télé-crochet"),
+    "de": ("zuschauer", "televoting", "anrufer", "finalist", "castingshow", "halbfinale"),
+    "ar": ("المشاهدين", "تصويت الجمهور", "المتسابق", "متسابق", "لجنة التحكيم", "برنامج المواهب"),
+    "it": ("telespettator", "televoto", "voto del pubblico", "finalist", "concorrent", "giuria", "talent"),
+    "pt": ("telespectador", "votos do público", "voto do público", "finalist", "concorrente", "jurados", "reality",
+           "paredão"),
+    "tr": ("izleyici", "seyirci", "finalist", "yarışmacı", "jüri", "yetenek yarışması"),
+    "pl": ("widzów", "widzowie", "finalist", "uczestnik programu", "uczestnicy programu", "jurorzy",
+           "półfinał", "show$"),
+    "nl": ("kijkers", "televoting", "finalist", "talentenjacht", "halve finale"),
+    "sv": ("tittar", "finalist", "deltagarna", "melodifestival", "idol$"),
+    "cs": ("diváci", "diváků", "divák", "finalist", "soutěžící", "porota", "superstar"),
+    "ro": ("telespectator", "votul publicului", "finalist", "concurent", "juriu", "talent"),
+    "id": ("pemirsa", "penonton", "finalis", "kontestan", "juri$", "pencarian bakat", "idol$"),
+    "fa": ("بینندگان", "تماشاگران", "فینالیست", "شرکت‌کنندگان مسابقه", "داوران", "استعدادیابی", "پیامک"),
+    "hi": ("दर्शकों", "दर्शक", "फाइनलिस्ट", "प्रतियोगी", "रियलिटी शो", "एसएमएस"),
+    "ja": ("視聴者", "オーディション", "ファイナリスト", "出場者", "審査員"),
+    "zh": ("观众", "觀眾", "选秀", "選秀", "决赛", "決賽", "选手", "選手", "评委", "評審", "短信投票"),
+    "ko": ("시청자", "오디션", "결승", "참가자", "심사위원", "문자 투표", "경연"),
+}  # fmt: skip
+
+# Viewers, finalists and campuses of votes that are not for public office, in the languages added later.
+ORGVOTE_WORLD_EXTRA: dict[str, tuple[str, ...]] = {
+    "id": ("pemirsa", "finalis", "ajang", "universitas"),
+    "ar": ("مجلس الطلبة", "اتحاد الطلبة", "مجلس طلبة"),
+    "ko": ("대학교", "학생"),
+    "ja": ("学生自治", "組合員"),
+    "cs": ("studentsk", "akademick"),
+    "ro": ("studenți", "studenților"),
 }  # fmt: skip

@@ -88,6 +88,13 @@ def test_fighting_with_one_country_and_no_border_word_is_inland(features: Domain
         ("Varg från Norge korsade gränsen till Värmland.", "x:border*nature"),
         ("دبیرکل جدید حزب با اکثریت آرای شورای مرکزی انتخاب شد", "x:election*post"),
         ("立憲民主党の代表選、党員票で再選", "x:election*post"),
+        ("Wahl zum Studierendenparlament: Beteiligung bei neun Prozent.", "x:election*campus"),
+        ("서울대 총학생회 선거, 투표율 미달로 무산", "x:election*campus"),
+        ("Wyniki głosowania widzów: para z najmniejszą liczbą głosów odpadła.", "x:election_weak*audience"),
+        ("Final do reality teve 12 milhões de votos do público.", "x:election_weak*audience"),
+        ("Rosyjskie wojska zajęły wieś, trwają walki na kierunku pokrowskim.", "x:hostile*internal"),
+        ("ФСБ: за девять месяцев границу пересекли 38 млн человек.", "x:border*figures"),
+        ("Armáda cvičí obranu hranice, vojáci použijí cvičnou munici.", "x:border*drill"),
     ],
 )
 def test_border_and_hostile_words_come_with_their_context(features: DomainFeatures, text: str, context: str) -> None:
@@ -105,6 +112,11 @@ def test_border_and_hostile_words_come_with_their_context(features: DomainFeatur
 )
 def test_votes_in_organisations_are_marked(features: DomainFeatures, text: str) -> None:
     assert features.analyze(text).values["lex:orgvote"] > 0
+
+
+def test_armed_does_not_match_inside_demilitarized_in_korean() -> None:
+    assert ("hostile", "무장") not in _hits(Lexicon(), "비무장지대 평화의 길이 다시 열렸다")
+    assert ("hostile", "무장") in _hits(Lexicon(), "무장 괴한들이 초소를 공격했다")
 
 
 def test_new_terms_do_not_fire_on_common_english_words() -> None:
