@@ -17,7 +17,8 @@ from types import FrameType
 import structlog
 
 from monitor.ingest.errors import ErrorKind, FeedError
-from monitor.ingest.parser import ParsedFeed, parse_feed
+from monitor.ingest.formats.entry import ParsedFeed
+from monitor.ingest.parser import parse_feed
 from monitor.workers import spawn_pool
 
 log = structlog.get_logger(__name__)
