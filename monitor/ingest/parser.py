@@ -8,11 +8,14 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from monitor.ingest.errors import ErrorKind, FeedError
-from monitor.ingest.formats import jsonfeed, newsml, ninjs, syndication
+from monitor.ingest.formats import fast, jsonfeed, newsml, ninjs, syndication
 from monitor.ingest.formats.entry import ParsedFeed
 from monitor.ingest.formats.prolog import xml_prolog
 
 Kind = Literal["json", "newsml", "feed"]
+# Which parser reads RSS, Atom and RDF: feedparser-rs where it is sure to read what feedparser reads (auto), wherever
+# it can read the document at all (fast), or feedparser always.
+ParserChoice = Literal["auto", "fast", "feedparser"]
 
 
 def sniff(body: bytes, content_type: str) -> Kind:
@@ -34,24 +37,25 @@ def _root_name(head: bytes) -> str:
     return xml_prolog(head.lstrip()).root
 
 
-def parse_feed(body: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
+def parse_feed(body: bytes, headers: dict[str, str], url: str, parser: ParserChoice = "auto") -> ParsedFeed:
     """Parse any supported format; raise FeedError(NOT_A_FEED or PARSE) when nothing usable is there."""
     lowered = {k.lower(): v for k, v in headers.items()}
     try:
-        parsed = _dispatch(body, lowered, url)
+        parsed = _dispatch(body, lowered, url, parser)
     except RecursionError as exc:  # nesting deep enough to exhaust the stack is hostile input, not a feed
         raise FeedError(ErrorKind.PARSE, "document nested too deeply") from exc
     # The response's Content-Language speaks for documents that name no language of their own.
     return parsed if parsed.lang else replace(parsed, lang=lowered.get("content-language", ""))
 
 
-def _dispatch(body: bytes, lowered: dict[str, str], url: str) -> ParsedFeed:
+def _dispatch(body: bytes, lowered: dict[str, str], url: str, parser: ParserChoice) -> ParsedFeed:
     kind = sniff(body, lowered.get("content-type", ""))
     if kind == "json":
         return _parse_json(body, url)
     if kind == "newsml":
         return newsml.parse(body)
-    return syndication.parse(body, lowered, url)
+    quick = None if parser == "feedparser" else fast.parse(body, lowered, url, sure_only=parser == "auto")
+    return quick if quick is not None else syndication.parse(body, lowered, url)
 
 
 def _parse_json(body: bytes, url: str) -> ParsedFeed:

@@ -152,7 +152,12 @@ class FeedPoller:
         try:
             ing = self._s.ingest
             return await parsepool.parse(
-                result.body, result.headers, result.url, workers=ing.parse_workers, timeout_s=ing.total_timeout_s
+                result.body,
+                result.headers,
+                result.url,
+                workers=ing.parse_workers,
+                timeout_s=ing.total_timeout_s,
+                parser=ing.parser,
             )
         except FeedError:
             raise
