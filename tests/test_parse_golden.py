@@ -140,5 +140,16 @@ def test_the_fast_path_leaves_what_it_may_misread_to_feedparser() -> None:
     assert not _fast_takes(rss % b"", {"Content-Type": "text/html"})  # feedparser would warn about the type
 
 
+def test_the_parser_setting_picks_the_parser() -> None:
+    """A Windows-1252 quote mark sent as a C1 control: feedparser repairs it, the fast parser keeps the control."""
+    item = b"<item><title>T</title><description>don\xc2\x92t</description></item>"
+    body = b'<rss version="2.0"><channel>' + item + b"</channel></rss>"
+    summaries = {
+        choice: parse_feed(body, {}, URL, choice).entries[0].summary for choice in ("auto", "fast", "feedparser")
+    }
+    assert summaries == {"auto": "don\u2019t", "fast": "don\x92t", "feedparser": "don\u2019t"}
+    assert not _fast_takes(b"https://x.example/feed.xml", {})  # never a body the fast parser would take for a URL
+
+
 if __name__ == "__main__":
     GOLDEN.write_text(json.dumps(compute(corpus=True), indent=0, sort_keys=True, ensure_ascii=False) + "\n")

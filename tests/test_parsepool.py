@@ -64,6 +64,15 @@ async def test_parses_like_parse_feed(workers: int) -> None:
     assert len(_workers_of(os.getpid())) == workers
 
 
+@pytest.mark.parametrize("workers", [0, 1])
+async def test_the_parser_choice_reaches_the_parse(workers: int) -> None:
+    """A C1 control in a description: feedparser repairs it (auto leaves the feed to it); the fast parser keeps it."""
+    body = rss([("c1-1", "Quote", "don\x92t")])
+    auto = await parsepool.parse(body, HEADERS, URL, workers=workers, timeout_s=30)
+    fast = await parsepool.parse(body, HEADERS, URL, workers=workers, timeout_s=30, parser="fast")
+    assert (auto.entries[0].summary, fast.entries[0].summary) == ("don\u2019t", "don\x92t")
+
+
 async def test_entry_text_is_bounded_before_it_leaves_the_parser() -> None:
     long_text = "A long dispatch. " * 30_000  # 510,000 characters
     body = rss([("long-1", "Long read " * 100_000, long_text)])

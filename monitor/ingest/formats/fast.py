@@ -56,7 +56,10 @@ def parse(body: bytes, headers: dict[str, str], url: str, *, sure_only: bool = T
     """The feed as feedparser-rs reads it; None when it cannot, or (with `sure_only`) when it may read the document
     differently from feedparser. `headers` are lower-cased response headers; relative links resolve against `url`.
     A document with a DTD is always left to feedparser, behind its guard."""
-    if _has_dtd(body) or (sure_only and not _sure_before(body, headers.get("content-type", ""))):
+    # Markup only: feedparser-rs would take a body that reads as a URL for one to fetch.
+    if not body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<") or _has_dtd(body):
+        return None
+    if sure_only and not _sure_before(body, headers.get("content-type", "")):
         return None
     try:
         result = feedparser_rs.parse(body, sanitize_html=False, resolve_relative_uris=False)
