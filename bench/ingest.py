@@ -42,6 +42,7 @@ from aiokafka import AIOKafkaConsumer
 from bench.common import REPO, child_env, median, throwaway_broker
 from bench.feedfarm import ID_DIGITS
 from monitor.ingest.feeds import FeedConfig
+from monitor.ingest.formats import fast
 from monitor.ingest.normalize import normalize_entries
 from monitor.ingest.parser import parse_feed
 from monitor.settings import KafkaSettings, TopicSettings
@@ -78,7 +79,9 @@ class Ceiling:
     body_kb: float
     gzip_kb: float
     feedparser_per_s: float
-    parse_feed_per_s: float
+    parse_feed_per_s: float  # with the default parser choice (auto)
+    feedparser_path_per_s: float  # parse_feed with ingest.parser: feedparser
+    fell_back: float  # share of the bodies the fast path left to feedparser
     parse_normalize_per_s: float
 
 
@@ -229,7 +232,8 @@ class FarmClient:
 
 
 def measure_ceiling(samples: list[tuple[bytes, dict[str, str], int]], base: str, repeats: int) -> Ceiling:
-    """Parse the farm's own bodies in this one process: feedparser alone, parse_feed, and parse plus normalize."""
+    """Parse the farm's own bodies in this one process: feedparser alone, parse_feed through feedparser and through
+    the fast path (auto), and parse plus normalize."""
     url = f"{base}/feed/0.xml"
     feed = FeedConfig(url=url, id="ceiling")
     hdrs = {"content-type": "application/rss+xml; charset=utf-8", "content-location": url}
@@ -265,6 +269,8 @@ def measure_ceiling(samples: list[tuple[bytes, dict[str, str], int]], base: str,
             lambda b, h: feedparser.parse(b, response_headers=hdrs, sanitize_html=False, resolve_relative_uris=True)
         ),
         parse_feed_per_s=rate(lambda b, h: parse_feed(b, h, url)),
+        feedparser_path_per_s=rate(lambda b, h: parse_feed(b, h, url, "feedparser")),
+        fell_back=statistics.mean(fast.parse(b, h, url) is None for b, h, _ in samples),
         parse_normalize_per_s=rate(full),
     )
 
@@ -609,6 +615,10 @@ def report(r: Result) -> None:
         f"parse ceiling, one process, {c.feeds} farm bodies (CPU time, median of 3): feedparser.parse "
         f"{c.feedparser_per_s:.1f} feeds/s ({c.feedparser_per_s * c.items_per_feed:.0f} items/s); "
         f"parse_feed {c.parse_feed_per_s:.1f}/s; parse_feed + normalize {c.parse_normalize_per_s:.1f}/s"
+    )
+    print(
+        f"parse_feed per feed: feedparser {1000 / c.feedparser_path_per_s:.2f} ms, fast path (auto) "
+        f"{1000 / c.parse_feed_per_s:.2f} ms; {c.fell_back:.0%} of the farm's feeds fell back to feedparser"
     )
     if r.prime_s:
         print(

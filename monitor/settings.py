@@ -204,6 +204,9 @@ class IngestSettings(_Section):
     max_items_per_feed: int = Field(10_000, ge=10, le=15_000)
     # Processes that parse fetched feeds, so parsing has cores of its own; 0 parses in a thread of the poller.
     parse_workers: int = Field(2, ge=0, le=64)
+    # RSS, Atom and RDF: the fast parser where it is sure to read what feedparser reads, feedparser otherwise (auto);
+    # the fast parser wherever it can read the document (fast); or feedparser always, for its exact behaviour.
+    parser: Literal["auto", "fast", "feedparser"] = "auto"
     # Items whose entry and feed name no language get one detected from their text, if the detector is this sure.
     detect_language: bool = True
     language_min_confidence: float = Field(0.3, ge=0, le=1)

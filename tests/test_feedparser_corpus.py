@@ -97,7 +97,7 @@ def _parse_and_normalize(body: bytes, headers: dict[str, str], url: str, feed: F
         fetched_at=utcnow(),
         backfill_before=None,
     )
-    keys = {(str(e.get("id")), str(e.get("link")), str(e.get("title")), str(e.get("summary"))) for e in parsed.entries}
+    keys = {(e.guid, e.link, e.title, e.summary) for e in parsed.entries}
     repeats = len(parsed.entries) - len(keys)
     # Nothing vanishes: every entry is an item, an entry with nothing in it, or a verbatim repeat.
     assert len(parsed.entries) - repeats <= len(items) + empty <= len(parsed.entries), (

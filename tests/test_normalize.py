@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import urlencode
 
 import feedparser
@@ -16,6 +15,8 @@ from pydantic import ValidationError
 
 from classifiers.text import model_text
 from monitor.ingest.feeds import FeedConfig
+from monitor.ingest.formats.entry import ParsedEntry
+from monitor.ingest.formats.syndication import entry_of
 from monitor.ingest.normalize import canonical_url, html_to_text, normalize_entries
 from monitor.messages import RawItem, encode
 from tests.support.feeds import rss
@@ -24,8 +25,8 @@ FEED = FeedConfig(id="t", url="https://news.example.org/rss", name="Example")
 NOW = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
 
 
-def entries(body: bytes) -> list[dict[str, object]]:
-    return list(feedparser.parse(body)["entries"])
+def entries(body: bytes) -> list[ParsedEntry]:
+    return [entry_of(e) for e in feedparser.parse(body)["entries"]]
 
 
 def test_canonical_url_drops_tracking_fragment_and_case() -> None:
@@ -137,7 +138,7 @@ def test_ids_never_collapse_distinct_stories_and_ignore_order(
 ) -> None:
     """Guids and links are drawn from tiny pools so documents reuse them; every story still keeps its own id."""
     entries = [
-        {"id": guid, "link": link, "title": f"Story number {n}", "summary": f"Text {n}"}
+        ParsedEntry(guid=guid, link=link, title=f"Story number {n}", summary=f"Text {n}")
         for n, (guid, link) in enumerate(stories)
     ]
     items, empty = normalize_entries(entries, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
@@ -152,10 +153,10 @@ def test_ids_never_collapse_distinct_stories_and_ignore_order(
 
 @given(st.sampled_from(["https://news.example.org/x", "tag:example.org,2024:x", "12345"]), st.text(max_size=20))
 def test_id_of_unique_guid_survives_edits_and_new_neighbours(guid: str, new_title: str) -> None:
-    one = [{"id": guid, "link": "https://news.example.org/x?utm_source=a", "title": "Original", "summary": "s"}]
+    one = [ParsedEntry(guid=guid, link="https://news.example.org/x?utm_source=a", title="Original", summary="s")]
     edited = [
-        {"id": "other", "link": "https://news.example.org/y", "title": "Neighbour"},
-        {"id": guid, "link": "https://news.example.org/x", "title": new_title or "t", "summary": "changed"},
+        ParsedEntry(guid="other", link="https://news.example.org/y", title="Neighbour"),
+        ParsedEntry(guid=guid, link="https://news.example.org/x", title=new_title or "t", summary="changed"),
     ]
     a, _ = normalize_entries(one, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
     b, _ = normalize_entries(edited, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
@@ -163,26 +164,28 @@ def test_id_of_unique_guid_survives_edits_and_new_neighbours(guid: str, new_titl
 
 
 def test_id_falls_back_from_permalink_guid_to_link_to_content() -> None:
-    def ids(entries: list[dict[str, str]]) -> list[str]:
+    def ids(**fields: str) -> list[str]:
+        entries = [ParsedEntry(**fields)]
         return [i.id for i in normalize_entries(entries, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)[0]]
 
     # A permalink guid and the same URL as a link give the same story id.
-    assert ids([{"id": "https://news.example.org/p", "title": "T"}]) == ids(
-        [{"link": "https://NEWS.example.org/p?utm_medium=rss", "title": "Other"}]
+    assert ids(guid="https://news.example.org/p", title="T") == ids(
+        link="https://NEWS.example.org/p?utm_medium=rss", title="Other"
     )
     # Without guid and link, only the content identifies the story: same text, same id; new text, new id.
-    assert ids([{"title": "Only text", "summary": "x"}]) == ids([{"title": "ONLY TEXT", "summary": "X"}])
-    assert ids([{"title": "Only text"}]) != ids([{"title": "Other text"}])
+    assert ids(title="Only text", summary="x") == ids(title="ONLY TEXT", summary="X")
+    assert ids(title="Only text") != ids(title="Other text")
 
 
 def test_duplicate_guid_without_links_keeps_both_and_exact_repeat_once() -> None:
-    entries = [{"id": "dup", "title": "First"}, {"id": "dup", "title": "Second"}, {"id": "dup", "title": "First"}]
+    entries = [ParsedEntry(guid="dup", title=t) for t in ("First", "Second", "First")]
     items, empty = normalize_entries(entries, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
     assert sorted(i.title for i in items) == ["First", "Second"] and empty == 0
 
 
 def test_entries_without_anything_are_counted_not_produced() -> None:
-    entries = [{"title": "  ", "summary": "<p> </p>"}, {"id": "only-guid"}, {"title": "Real"}]
+    entries = [ParsedEntry(title="  ", summary="<p> </p>", summary_html=True), ParsedEntry(guid="only-guid"),
+               ParsedEntry(title="Real")]  # fmt: skip
     items, empty = normalize_entries(entries, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
     assert [i.title for i in items] == ["Real"] and empty == 2
 
@@ -190,8 +193,8 @@ def test_entries_without_anything_are_counted_not_produced() -> None:
 def test_a_title_taken_from_the_summary_or_link_is_flagged_and_scored_once() -> None:
     summary = ("The national sports federation re-elected its president for a fourth term on Saturday, with 41 of "
                "the 52 regional delegates backing him at the congress in the capital.")  # fmt: skip
-    feed = [{"summary": summary, "id": "a"}, {"link": "https://news.example.org/b"},
-            {"title": "Own title", "summary": summary, "id": "c"}]  # fmt: skip
+    feed = [ParsedEntry(summary=summary, guid="a"), ParsedEntry(link="https://news.example.org/b"),
+            ParsedEntry(title="Own title", summary=summary, guid="c")]  # fmt: skip
     derived, linked, titled = normalize_entries(feed, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)[0]
     assert derived.title_derived and derived.title.endswith("…") and summary.startswith(derived.title[:-1])
     assert linked.title_derived and linked.title == "https://news.example.org/b"
@@ -242,9 +245,8 @@ def test_titles_and_summaries_respect_limits() -> None:
 
 
 def test_dates_in_other_zones_become_utc_and_future_modified_is_dropped() -> None:
-    e = {"title": "T", "link": "https://x.example/1",
-         "published_parsed": datetime(2024, 3, 15, 8, 0, tzinfo=UTC).utctimetuple(),
-         "updated_parsed": (NOW + timedelta(days=1)).utctimetuple()}  # fmt: skip
+    e = ParsedEntry(title="T", link="https://x.example/1", published=datetime(2024, 3, 15, 8, 0, tzinfo=UTC),
+                    updated=NOW + timedelta(days=1))  # fmt: skip
     [item], _ = normalize_entries([e], FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
     assert item.published == datetime(2024, 3, 15, 8, 0, tzinfo=UTC) and item.modified is None
     body = b"""<rss version="2.0"><channel><title>t</title><item><title>T</title><link>https://x.example/2</link>
@@ -256,9 +258,9 @@ def test_dates_in_other_zones_become_utc_and_future_modified_is_dropped() -> Non
 def test_source_metadata_is_on_every_item() -> None:
     feed = FeedConfig(id="src", url="https://news.example.org/rss", name="Example News", lang="pt-BR",
                       region="latam", categories=("politics",))  # fmt: skip
-    es: list[dict[str, Any]] = [
-        {"title": "A", "link": "https://x.example/a"},
-        {"title": "B", "link": "https://x.example/b", "language": "es_AR", "tags": [{"term": "votes"}, "bad"]},
+    es = [
+        ParsedEntry(title="A", link="https://x.example/a"),
+        ParsedEntry(title="B", link="https://x.example/b", language="es_AR", tags=("votes", "")),
     ]
     a, b = normalize_entries(es, feed, feed_lang="en", feed_title="<b>Example</b> Daily", feed_format="rss20",
                              fetched_at=NOW, backfill_before=None)[0]  # fmt: skip
@@ -267,24 +269,23 @@ def test_source_metadata_is_on_every_item() -> None:
     assert (b.lang, b.feed_lang, b.categories) == ("es", "pt", ["politics", "votes"])
 
 
-def _hostile_entry(n: int) -> dict[str, Any]:
+def _hostile_entry(n: int) -> ParsedEntry:
     """An entry whose every field is enormous and laced with terminal escape sequences."""
     esc = "\x1b]8;;https://evil.example\x07\x1b[2J\x1b[31m\x9b1m\x00\x7f"
     big = (esc + "word ") * (n // 40)
     link = "https://news.example.org/" + "a" * n
-    return {
-        "title": big, "summary": big, "link": link, "id": link, "author": big, "language": big,
-        "tags": [{"term": big} for _ in range(500)],
-        "places": [big] * 500, "subjects": [big] * 500,
-        "published_parsed": (2024, 3, 15, 11, 0, 0, 4, 75, 0),
-    }  # fmt: skip
+    return ParsedEntry(
+        title=big, title_html=True, summary=big, summary_html=True, link=link, guid=link, author=big, language=big,
+        tags=(big,) * 500, places=(big,) * 500, subjects=(big,) * 500,
+        published=datetime(2024, 3, 15, 11, 0, tzinfo=UTC),
+    )  # fmt: skip
 
 
 def test_every_field_of_a_hostile_entry_is_bounded_and_free_of_control_characters() -> None:
     feed = FeedConfig(id="t", url="https://news.example.org/rss", name="Example", categories=("a" * 100,) * 20)
     hostile = _hostile_entry(200_000)
-    [item], _ = normalize_entries([hostile], feed, feed_lang="", feed_title=hostile["title"],
-                                  feed_format=hostile["title"], fetched_at=NOW, backfill_before=None)  # fmt: skip
+    [item], _ = normalize_entries([hostile], feed, feed_lang="", feed_title=hostile.title,
+                                  feed_format=hostile.title, fetched_at=NOW, backfill_before=None)  # fmt: skip
     encoded = item.model_dump_json()
     assert len(encoded.encode()) < 32 * 1024  # with the default limits; 2 MB went in
     texts = [v for v in item.model_dump(mode="json").values() if isinstance(v, str)]
@@ -296,7 +297,7 @@ def test_every_field_of_a_hostile_entry_is_bounded_and_free_of_control_character
 
 
 def test_a_link_without_title_or_summary_is_a_bounded_title() -> None:
-    entry = {"link": "https://news.example.org/" + "a" * 100_000}
+    entry = ParsedEntry(link="https://news.example.org/" + "a" * 100_000)
     [item], _ = normalize_entries([entry], FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
     assert len(item.title) <= 500 and item.url == ""
 

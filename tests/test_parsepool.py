@@ -18,7 +18,8 @@ import pytest
 
 from monitor.ingest import parsepool
 from monitor.ingest.errors import ErrorKind, FeedError
-from monitor.ingest.parser import MAX_FIELD_CHARS, parse_feed
+from monitor.ingest.formats.entry import MAX_FIELD_CHARS
+from monitor.ingest.parser import parse_feed
 from tests.support.feeds import rss
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,11 +60,17 @@ async def test_parses_like_parse_feed(workers: int) -> None:
     direct = parse_feed(BODY, HEADERS, URL)
     pooled = await parsepool.parse(BODY, HEADERS, URL, workers=workers, timeout_s=30)
     assert pooled.format == direct.format == "rss20"
-    assert [(e["id"], e["title"], e["link"], e["summary"]) for e in pooled.entries] == [
-        (e["id"], e["title"], e["link"], e["summary"]) for e in direct.entries
-    ]
-    assert pooled.entries[0]["published_parsed"] == direct.entries[0]["published_parsed"]
+    assert pooled.entries == direct.entries and pooled.entries[0].published is not None
     assert len(_workers_of(os.getpid())) == workers
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+async def test_the_parser_choice_reaches_the_parse(workers: int) -> None:
+    """A C1 control in a description: feedparser repairs it (auto leaves the feed to it); the fast parser keeps it."""
+    body = rss([("c1-1", "Quote", "don\x92t")])
+    auto = await parsepool.parse(body, HEADERS, URL, workers=workers, timeout_s=30)
+    fast = await parsepool.parse(body, HEADERS, URL, workers=workers, timeout_s=30, parser="fast")
+    assert (auto.entries[0].summary, fast.entries[0].summary) == ("don\u2019t", "don\x92t")
 
 
 async def test_entry_text_is_bounded_before_it_leaves_the_parser() -> None:
@@ -71,9 +78,8 @@ async def test_entry_text_is_bounded_before_it_leaves_the_parser() -> None:
     body = rss([("long-1", "Long read " * 100_000, long_text)])
     parsed = await parsepool.parse(body, HEADERS, URL, workers=1, timeout_s=60)
     (entry,) = parsed.entries
-    assert len(entry["title"]) == len(entry["title_detail"]["value"]) == MAX_FIELD_CHARS
-    assert len(entry["summary"]) == len(entry["summary_detail"]["value"]) == MAX_FIELD_CHARS
-    assert entry["summary"] == long_text[:MAX_FIELD_CHARS]
+    assert len(entry.title) == len(entry.summary) == MAX_FIELD_CHARS
+    assert entry.summary == long_text[:MAX_FIELD_CHARS]
 
 
 def _parse_threads() -> list[threading.Thread]:
@@ -93,7 +99,7 @@ async def test_a_parse_out_of_time_fails_as_a_parse_error_and_frees_its_parser(w
     started = time.monotonic()
     parsed = await parsepool.parse(BODY, HEADERS, URL, workers=workers, timeout_s=60)
     print(f"workers={workers}: next feed parsed after {time.monotonic() - started:.2f} s")
-    assert [e["id"] for e in parsed.entries] == ["g-1", "g-2"]
+    assert [e.guid for e in parsed.entries] == ["g-1", "g-2"]
     assert time.monotonic() - started < 3.0
     deadline = time.monotonic() + 3.0
     while _parse_threads():
@@ -117,7 +123,7 @@ async def test_a_killed_worker_fails_one_parse_then_a_fresh_pool_takes_over() ->
         await parsepool.parse(BODY, HEADERS, URL, workers=1, timeout_s=30)
     assert err.value.kind is ErrorKind.PARSE
     parsed = await parsepool.parse(BODY, HEADERS, URL, workers=1, timeout_s=30)
-    assert [e["id"] for e in parsed.entries] == ["g-1", "g-2"]
+    assert [e.guid for e in parsed.entries] == ["g-1", "g-2"]
     (replacement,) = _workers_of(os.getpid())
     assert replacement.pid != worker.pid
 

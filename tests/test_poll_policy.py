@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from monitor.ingest import policy
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.feeds import FeedConfig
-from monitor.ingest.parser import entity_hazard
+from monitor.ingest.formats.dtd import entity_hazard
 from monitor.messages import FeedState
 from monitor.settings import IngestSettings
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from monitor.ingest import wire
+from monitor.ingest import parser
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.normalize import normalize_entries
@@ -384,8 +384,8 @@ def test_the_root_element_is_found_past_any_prolog() -> None:
     g2 = NEWS_ITEM.split(b"?>", 1)[1]
     prolog = b'<?xml version="1.0"?>\n<?xml-stylesheet href="a.xsl"?><!-- <rss> --><!DOCTYPE newsItem [\n'
     prolog += b'<!ENTITY end "]>"><!-- ]> --><?pi ]>?>\n]>\n'
-    assert wire.sniff(prolog + g2, "application/xml") == "newsml"
-    assert wire.sniff(b"<!-- a comment that never ends <newsItem>", "application/xml") == "feed"
+    assert parser.sniff(prolog + g2, "application/xml") == "newsml"
+    assert parser.sniff(b"<!-- a comment that never ends <newsItem>", "application/xml") == "feed"
 
 
 @pytest.mark.parametrize(
@@ -401,7 +401,7 @@ def test_the_root_element_is_found_past_any_prolog() -> None:
 def test_sniffing_an_unterminated_prolog_takes_linear_time(prefix: bytes) -> None:
     body = prefix[:65_536] + b"<newsItem/>"
     started = time.process_time()
-    kind = wire.sniff(body, "application/xml")
+    kind = parser.sniff(body, "application/xml")
     spent = time.process_time() - started
     print(f"{prefix[:12]!r}: sniffed in {spent * 1000:.1f} ms")
     assert spent < 0.5

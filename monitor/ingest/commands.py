@@ -189,7 +189,7 @@ async def check_feed(s: Settings, feed: FeedConfig) -> tuple[str, list[RawItem]]
     now = utcnow()
     async with make_session(s.ingest) as session:
         result = await fetch(session, feed.url, s.ingest)
-    parsed = await asyncio.to_thread(parse_feed, result.body, result.headers, result.url)
+    parsed = await asyncio.to_thread(parse_feed, result.body, result.headers, result.url, s.ingest.parser)
     window = timedelta(seconds=feed.interval_s or s.ingest.default_interval_s)
     items, _ = normalize_entries(
         parsed.entries,

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
 from monitor.ingest.feeds import FeedConfig
+from monitor.ingest.formats.entry import ParsedEntry
 from monitor.messages import RawItem
 
 _TRACKING_PARAMS = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_hsenc",
@@ -114,48 +114,16 @@ def _is_url(v: str) -> bool:
     return v[:8].lower().startswith(("http://", "https://"))
 
 
-def _to_utc(st: Any) -> datetime | None:
-    """A feedparser struct_time (always UTC) as an aware datetime; None when absent or out of range."""
-    if not st:
-        return None
-    try:
-        return datetime.fromtimestamp(calendar.timegm(st), UTC)
-    except (OverflowError, ValueError, TypeError):
-        return None
-
-
-def _entry_date(entry: dict[str, Any]) -> datetime | None:
-    for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        when = _to_utc(entry.get(key))
-        if when is not None:
-            return when
-    return None
-
-
-def newest_entries(entries: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+def newest_entries(entries: Sequence[ParsedEntry], limit: int) -> Sequence[ParsedEntry]:
     """At most `limit` entries: the newest by date (undated ones count as newest), in document order."""
     if len(entries) <= limit:
         return entries
     latest = datetime.max.replace(tzinfo=UTC)
-    ranked = sorted(range(len(entries)), key=lambda i: _entry_date(entries[i]) or latest, reverse=True)
+    ranked = sorted(range(len(entries)), key=lambda i: entries[i].published or latest, reverse=True)
     return [entries[i] for i in sorted(ranked[:limit])]
 
 
-def _field(entry: dict[str, Any], *keys: str) -> tuple[str, bool]:
-    """The first non-empty of `keys` and whether it is HTML (feedparser says text/plain for plain text)."""
-    for k in keys:
-        v = entry.get(k)
-        detail: object = entry.get(f"{k}_detail")
-        if isinstance(v, list) and v and isinstance(v[0], dict):
-            detail, v = v[0], v[0].get("value")
-        if isinstance(v, str) and v.strip():
-            mime = detail.get("type") if isinstance(detail, dict) else None
-            return v, mime != "text/plain"
-    return "", False
-
-
-def _clean(value: tuple[str, bool], max_chars: int) -> str:
-    text, is_html = value
+def _clean(text: str, is_html: bool, max_chars: int) -> str:
     return html_to_text(text, max_chars) if is_html else plain_text(text, max_chars)
 
 
@@ -165,21 +133,10 @@ def _lang(value: object) -> str:
     return code if code.isascii() and code.isalpha() else ""
 
 
-def _strings(value: object, limit: int, max_chars: int = 200) -> list[str]:
-    if not isinstance(value, list):
-        return []
+def _strings(values: Sequence[str], limit: int, max_chars: int = 200) -> list[str]:
     # Repeats collapse, so look a little past the limit, but never through an endless list.
-    texts = (plain_text(v, max_chars) for v in value[: limit * 4] if isinstance(v, str))
+    texts = (plain_text(v, max_chars) for v in values[: limit * 4])
     return list(dict.fromkeys(t for t in texts if t))[:limit]
-
-
-def _tags(entry: dict[str, Any], limit: int) -> list[str]:
-    tags = entry.get("tags")
-    if not isinstance(tags, list):
-        return []
-    return _strings(
-        [str(t.get("term") or t.get("label") or "") for t in tags[: limit * 4] if isinstance(t, dict)], limit
-    )
 
 
 def _identifier(value: object, max_chars: int) -> str:
@@ -197,7 +154,7 @@ class _FeedFacts:
 
 @dataclass
 class _Draft:
-    entry: dict[str, Any]
+    entry: ParsedEntry
     title: str
     summary: str
     link: str
@@ -207,7 +164,7 @@ class _Draft:
 
 
 def normalize_entries(
-    entries: list[dict[str, Any]],
+    entries: Sequence[ParsedEntry],
     feed: FeedConfig,
     *,
     feed_lang: str,
@@ -239,15 +196,15 @@ def normalize_entries(
     return items, empty
 
 
-def _drafts(entries: list[dict[str, Any]], title_max: int, summary_max: int) -> tuple[list[_Draft], int]:
+def _drafts(entries: Sequence[ParsedEntry], title_max: int, summary_max: int) -> tuple[list[_Draft], int]:
     drafts: list[_Draft] = []
     empty = 0
     for entry in entries:
-        title = _clean(_field(entry, "title"), title_max)
-        summary = _clean(_field(entry, "summary", "description", "content"), summary_max)
+        title = _clean(entry.title, entry.title_html, title_max)
+        summary = _clean(entry.summary, entry.summary_html, summary_max)
         # Whole for identity (hashed); bounded where they are kept.
-        link = _CONTROL.sub("", str(entry.get("link") or "")).strip()
-        guid = _CONTROL.sub("", str(entry.get("id") or "")).strip()
+        link = _CONTROL.sub("", entry.link).strip()
+        guid = _CONTROL.sub("", entry.guid).strip()
         if not title and not summary and not link:
             empty += 1
             continue
@@ -285,13 +242,12 @@ def _item(
     backfill_before: datetime | None,
 ) -> RawItem:
     entry = d.entry
-    published = _entry_date(entry)
+    published = entry.published
     estimated = published is None
     if published is None or published > fetched_at + _FUTURE_TOLERANCE:
         published = fetched_at
         estimated = True
-    # dict.get: feedparser's own get() would answer `updated_parsed` with the published date.
-    modified = _to_utc(dict.get(entry, "updated_parsed"))
+    modified = entry.updated
     if modified is not None and modified > fetched_at + _FUTURE_TOLERANCE:
         modified = None
     url = d.link or (d.guid if _is_url(d.guid) else "")
@@ -308,9 +264,9 @@ def _item(
         published=published,
         fetched_at=fetched_at,
         published_estimated=estimated,
-        lang=_lang(entry.get("language")) or facts.lang,
-        categories=list(dict.fromkeys([*feed.categories, *_tags(entry, 20)]))[:20],
-        author=html_to_text(str(entry.get("author") or ""), 200),
+        lang=_lang(entry.language) or facts.lang,
+        categories=list(dict.fromkeys([*feed.categories, *_strings(entry.tags, 20)]))[:20],
+        author=html_to_text(entry.author, 200),
         guid=_identifier(d.guid, 1000),
         content_hash=content_hash(d.title, d.summary),
         backfill=backfill_before is not None and (estimated or published < backfill_before),
@@ -319,6 +275,6 @@ def _item(
         region=feed.region,
         feed_format=facts.format,
         modified=modified,
-        places=_strings(entry.get("places"), 20),
-        subjects=_strings(entry.get("subjects"), 50),
+        places=_strings(entry.places, 20),
+        subjects=_strings(entry.subjects, 50),
     )

@@ -17,7 +17,8 @@ from types import FrameType
 import structlog
 
 from monitor.ingest.errors import ErrorKind, FeedError
-from monitor.ingest.parser import ParsedFeed, parse_feed
+from monitor.ingest.formats.entry import ParsedFeed
+from monitor.ingest.parser import ParserChoice, parse_feed
 from monitor.workers import spawn_pool
 
 log = structlog.get_logger(__name__)
@@ -42,12 +43,14 @@ def _out_of_time_message(timeout_s: float) -> str:
     return f"parsing took longer than {timeout_s:g} s"
 
 
-def _parse_in_worker(body: bytes, headers: dict[str, str], url: str, timeout_s: float) -> _WorkerResult:
+def _parse_in_worker(
+    body: bytes, headers: dict[str, str], url: str, timeout_s: float, parser: ParserChoice = "auto"
+) -> _WorkerResult:
     """parse_feed under a SIGALRM deadline, so a runaway parse frees its worker instead of running on unobserved."""
     signal.signal(signal.SIGALRM, _raise_out_of_time)
     signal.setitimer(signal.ITIMER_REAL, timeout_s)
     try:
-        return parse_feed(body, headers, url)
+        return parse_feed(body, headers, url, parser)
     except FeedError as exc:
         return exc.kind.value, str(exc.args[0]), exc.status
     except _OutOfTime:
@@ -63,9 +66,11 @@ def _raise_out_of_time(signum: int, frame: FrameType | None) -> None:
 class _ThreadParse(threading.Thread):
     """parse_feed in a thread of its own, which `interrupt` stops at its next Python instruction."""
 
-    def __init__(self, body: bytes, headers: dict[str, str], url: str, future: asyncio.Future[ParsedFeed]) -> None:
+    def __init__(
+        self, job: tuple[bytes, dict[str, str], str, ParserChoice], future: asyncio.Future[ParsedFeed]
+    ) -> None:
         super().__init__(name=THREAD_NAME, daemon=True)
-        self._job = (body, headers, url)
+        self._job = job
         self._future = future
         self._loop = future.get_loop()
         self._lock = threading.Lock()
@@ -99,9 +104,11 @@ def _settle(future: asyncio.Future[ParsedFeed], outcome: ParsedFeed | Exception)
         future.set_result(outcome)
 
 
-async def _parse_in_thread(body: bytes, headers: dict[str, str], url: str, timeout_s: float) -> ParsedFeed:
+async def _parse_in_thread(
+    body: bytes, headers: dict[str, str], url: str, timeout_s: float, parser: ParserChoice
+) -> ParsedFeed:
     future: asyncio.Future[ParsedFeed] = asyncio.get_running_loop().create_future()
-    job = _ThreadParse(body, headers, url, future)
+    job = _ThreadParse((body, headers, url, parser), future)
     job.start()
     try:
         return await asyncio.wait_for(future, timeout_s)
@@ -144,7 +151,15 @@ def shutdown() -> None:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-async def parse(body: bytes, headers: dict[str, str], url: str, *, workers: int, timeout_s: float) -> ParsedFeed:
+async def parse(
+    body: bytes,
+    headers: dict[str, str],
+    url: str,
+    *,
+    workers: int,
+    timeout_s: float,
+    parser: ParserChoice = "auto",
+) -> ParsedFeed:
     """parse_feed in a thread when `workers` is 0, else in the shared pool; raise FeedError as parse_feed does.
 
     A parse that outlasts `timeout_s` is stopped where it is and fails its poll as a parse error. A worker that dies
@@ -152,11 +167,11 @@ async def parse(body: bytes, headers: dict[str, str], url: str, *, workers: int,
     fresh pool.
     """
     if workers <= 0:
-        return await _parse_in_thread(body, headers, url, timeout_s)
+        return await _parse_in_thread(body, headers, url, timeout_s, parser)
     pool = _shared_pool(workers)
     future: Future[_WorkerResult] | None = None
     try:
-        future = pool.submit(_parse_in_worker, body, headers, url, timeout_s)
+        future = pool.submit(_parse_in_worker, body, headers, url, timeout_s, parser)
         # The worker stops the parse itself at `timeout_s`; waiting a little longer lets its answer say so.
         result = await asyncio.wait_for(asyncio.wrap_future(future), timeout_s + _ANSWER_GRACE_S)
     except BrokenProcessPool as exc:

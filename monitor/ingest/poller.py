@@ -19,9 +19,9 @@ from monitor.ingest import parsepool, policy
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.fetcher import FetchResult, fetch
+from monitor.ingest.formats.entry import ParsedFeed
 from monitor.ingest.language import LanguageDetector, with_languages
 from monitor.ingest.normalize import newest_entries, normalize_entries
-from monitor.ingest.parser import ParsedFeed
 from monitor.ingest.state import FeedStateStore
 from monitor.messages import FeedState, RawItem, SeenItems, encode, encode_key, utcnow
 from monitor.settings import Settings
@@ -145,7 +145,12 @@ class FeedPoller:
         try:
             ing = self._s.ingest
             return await parsepool.parse(
-                result.body, result.headers, result.url, workers=ing.parse_workers, timeout_s=ing.total_timeout_s
+                result.body,
+                result.headers,
+                result.url,
+                workers=ing.parse_workers,
+                timeout_s=ing.total_timeout_s,
+                parser=ing.parser,
             )
         except FeedError:
             raise
