@@ -12,7 +12,6 @@ import hashlib
 import time
 from collections import deque
 from datetime import datetime
-from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -65,16 +64,8 @@ class RuleRate:
         return True
 
 
-class Suppressor(Protocol):
-    """What matching needs of the suppression state: the live store, or a replay's simulation of it."""
-
-    def suppressed(self, event_id: str, now: datetime | None = None) -> bool: ...
-
-    def note(self, state: AlertState) -> None: ...
-
-
 def alerts_for(
-    rules: RuleSet, c: ClassifiedItem, store: Suppressor, rate: RuleRate, now: datetime, mono: float
+    rules: RuleSet, c: ClassifiedItem, store: SuppressionStore, rate: RuleRate, now: datetime, mono: float
 ) -> list[Alert]:
     """The alerts one classified item raises: every matching rule whose pair has not alerted within the window."""
     out = []

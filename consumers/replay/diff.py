@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from consumers.replay.evaluate import Seen
 from consumers.replay.examples import Examples
 from consumers.replay.live import LiveAlert
-from monitor.messages import Alert, ClassifiedItem
+
+Key = tuple[int, str, str]
 
 
-def _example(seen: Seen, rule_id: str, c: ClassifiedItem) -> dict[str, Any]:
-    it = c.item
-    return {"rule_id": rule_id, "item_id": it.id, "title": it.title, "url": it.url, "source": it.source,
-            "at": seen.at.isoformat(), "labels": sorted(c.labels),
-            "scores": {k: round(v, 4) for k, v in sorted(c.scores.items())}}  # fmt: skip
+def _example(seen: Seen, rule_id: str) -> Callable[[], dict[str, Any]]:
+    def make() -> dict[str, Any]:
+        j = seen.item
+        return {"rule_id": rule_id, "item_id": j.item_id, "title": j.title, "url": j.url, "source": j.source,
+                "at": seen.at.isoformat(), "labels": list(j.labels),
+                "scores": {k: round(v, 4) for k, v in sorted(j.scores.items())}}  # fmt: skip
+
+    return make
 
 
 class LiveDiff:
@@ -26,8 +31,7 @@ class LiveDiff:
         for a in live.values():
             self._by_item.setdefault(a.item_id, []).append(a)
         self._kept: set[str] = set()
-        self._seen_live: set[str] = set()
-        self._removed_at: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+        self._live_seen: dict[str, tuple[Key, Callable[[], dict[str, Any]]]] = {}
         self.added = 0
         self.label_changes = 0
         self._added = Examples(examples)
@@ -35,38 +39,33 @@ class LiveDiff:
         self._removed = Examples(examples)
 
     def see(self, seen: Seen) -> None:
-        for a in seen.alerts:
-            self._alert(seen, a)
-        live = self._by_item.get(seen.item.item.id)
-        if live and seen.item.item.id not in self._seen_live:
+        for rule_id, eid in seen.alerts:
+            if eid in self._live:
+                self._kept.add(eid)
+            else:
+                self.added += 1
+                self._added.offer((seen.at_ms, seen.item.item_id, rule_id), _example(seen, rule_id))
+        live = self._by_item.get(seen.item.item_id)
+        if live and live[0].event_id not in self._live_seen:
             self._first_sight(seen, live)
-
-    def _alert(self, seen: Seen, a: Alert) -> None:
-        if a.event_id in self._live:
-            self._kept.add(a.event_id)
-            return
-        self.added += 1
-        self._added.offer((seen.at, a.item.item.id, a.rule_id), _example(seen, a.rule_id, a.item))
 
     def _first_sight(self, seen: Seen, live: list[LiveAlert]) -> None:
         """A story live alerted for: note its live alerts, and whether the replay labels it differently."""
-        c = seen.item
-        self._seen_live.add(c.item.id)
+        j = seen.item
         for a in live:
-            self._removed_at[a.event_id] = ((seen.at, c.item.id, a.rule_id), _example(seen, a.rule_id, c))
-        before, after = live[0].labels, tuple(sorted(c.labels))
+            self._live_seen[a.event_id] = ((seen.at_ms, j.item_id, a.rule_id), _example(seen, a.rule_id))
+        before, after = live[0].labels, tuple(sorted(j.labels))
         if before != after:
             self.label_changes += 1
-            entry = {**_example(seen, "", c), "live_labels": list(before), "replay_labels": list(after)}
-            del entry["rule_id"], entry["labels"]
-            self._changed.offer((seen.at, c.item.id), entry)
+            make = _example(seen, "")
+            self._changed.offer((seen.at_ms, j.item_id, ""), lambda: _relabel_entry(make(), before, after))
 
     def as_dict(self) -> dict[str, Any]:
-        removed = sorted(set(self._removed_at) - self._kept)
+        removed = sorted(set(self._live_seen) - self._kept)
         for eid in removed:
-            self._removed.offer(*self._removed_at[eid])
+            self._removed.offer(*self._live_seen[eid])
         return {
-            "live_alerts": len(self._removed_at),
+            "live_alerts": len(self._live_seen),
             "unchanged": len(self._kept),
             "added": self.added,
             "removed": len(removed),
@@ -77,3 +76,8 @@ class LiveDiff:
                 "label_changes": self._changed.as_list(),
             },
         }
+
+
+def _relabel_entry(entry: dict[str, Any], before: tuple[str, ...], after: tuple[str, ...]) -> dict[str, Any]:
+    del entry["rule_id"], entry["labels"]
+    return {**entry, "live_labels": list(before), "replay_labels": list(after)}

@@ -30,7 +30,7 @@ def build_report(replay: Replay, spans: list[Span], read: int, partial: bool, mo
             "records": sum(s.size for s in spans),
         },
         "records_read": read,
-        "bad_input": replay.classify.bad,
+        "bad_input": replay.bad,
         "filtered_out": replay.filtered,
         **replay.tally.as_dict(),
         "diff": replay.diff.as_dict() if replay.diff is not None else None,

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -15,8 +16,10 @@ from aiokafka import AIOKafkaConsumer
 from classifiers.model import ModelNotFoundError, NewsClassifier
 from consumers.alerts.rules import RuleSet, load_rules
 from consumers.replay.diff import LiveDiff
-from consumers.replay.evaluate import Alerting, Classify, wanted
+from consumers.replay.evaluate import Alerting, Seen, Wanted
+from consumers.replay.judge import Judge, JudgeSpec
 from consumers.replay.live import live_alerts
+from consumers.replay.pool import Judging
 from consumers.replay.progress import Progress, Silent
 from consumers.replay.report import build_report
 from consumers.replay.request import ReplayInputError, ReplayRequest
@@ -45,9 +48,9 @@ def load_model(settings: Settings, req: ReplayRequest) -> NewsClassifier | None:
         raise ReplayInputError(f"model {version or '(newest)'}: {exc}") from exc
 
 
-def load_rule_set(settings: Settings, req: ReplayRequest) -> RuleSet:
+def load_rule_set(path: Path) -> RuleSet:
     try:
-        return load_rules(req.rules_path or settings.alerts.rules_file)
+        return load_rules(path)
     except ConfigError as exc:
         raise ReplayInputError(f"invalid rules file: {exc}") from exc
 
@@ -73,39 +76,48 @@ async def _spans(settings: Settings, consumer: AIOKafkaConsumer, req: ReplayRequ
 
 
 class Replay:
-    """The per-item steps of one replay, fed batch by batch."""
+    """The ordered, per-item steps of one replay, fed batch by batch with what the judges made of the records."""
 
-    def __init__(self, settings: Settings, req: ReplayRequest, rules: RuleSet, model: NewsClassifier | None) -> None:
+    def __init__(self, settings: Settings, req: ReplayRequest, judging: Judging) -> None:
         self.req = req
-        self.classify = Classify(model, req.thresholds)
-        self.alerting = Alerting(rules, settings.alerts.suppress_window_h * 3600)
+        self.judging = judging
+        self.wanted = Wanted(req.filters)
+        self.alerting = Alerting(settings.alerts.suppress_window_h * 3600)
         self.tally = Tally()
         self.diff: LiveDiff | None = None
         self.scorecard = Scorecard(load_labels(req.labels_path), req.target_precision) if req.labels_path else None
+        self.bad = 0
         self.filtered = 0
         self.batches = 0
+        self._since_ms = int(req.since.timestamp() * 1000)
+        self._until_ms = int(req.until.timestamp() * 1000) if req.until else None
 
     def _in_range(self, timestamp_ms: int) -> bool:
         # Offsets bound the range; a record stamped out of order may still fall outside it.
-        req = self.req
-        return req.since.timestamp() * 1000 <= timestamp_ms and (
-            req.until is None or timestamp_ms < req.until.timestamp() * 1000
-        )
+        return self._since_ms <= timestamp_ms and (self._until_ms is None or timestamp_ms < self._until_ms)
 
     async def batch(self, records: list[Record]) -> None:
         self.batches += 1
-        for rec, c in await self.classify(records):
-            if not self._in_range(rec.timestamp) or not wanted(c, self.req.filters):
+        judged = await self.judging([r.value for r in records])
+        for index, reason in judged.bad:
+            rec = records[index]
+            log.warning("replay.bad_input", topic=rec.topic, partition=rec.partition, offset=rec.offset, error=reason)
+        self.bad += len(judged.bad)
+        for j in judged.items:
+            rec = records[j.index]
+            if not self._in_range(rec.timestamp) or not self.wanted(j):
                 self.filtered += 1
                 continue
-            seen = self.alerting(rec, c)
-            self.tally.add(seen)
-            if self.diff is not None:
-                self.diff.see(seen)
-            if self.scorecard is not None:
-                self.scorecard.see(seen)
+            self._see(self.alerting(rec.partition, rec.offset, rec.timestamp, j))
         if self.batches % _EXPIRE_EVERY == 0:
             self.alerting.expire()
+
+    def _see(self, seen: Seen) -> None:
+        self.tally.add(seen)
+        if self.diff is not None:
+            self.diff.see(seen)
+        if self.scorecard is not None:
+            self.scorecard.see(seen)
 
 
 async def run_replay(
@@ -117,9 +129,12 @@ async def run_replay(
     """Replay in dry run and return the report; nothing is produced and no group offsets are touched."""
     stop = stop or asyncio.Event()
     check_topic(settings, req)
-    rules = load_rule_set(settings, req)
+    rules_path = req.rules_path or settings.alerts.rules_file
+    spec = JudgeSpec(rules_path, settings.classifier.model_dir if req.topic == settings.topics.raw else None,
+                     req.model_version or settings.classifier.model_version, req.thresholds)  # fmt: skip
     model = load_model(settings, req)
-    replay = Replay(settings, req, rules, model)
+    judging = Judging(spec, Judge(spec, load_rule_set(rules_path), model), settings.classifier.workers)
+    replay = Replay(settings, req, judging)
     run_id = uuid.uuid4().hex[:12]
     started, wall = time.monotonic(), datetime.now(UTC)
     consumer = replay_consumer(settings.kafka, run_id)
@@ -128,6 +143,7 @@ async def run_replay(
     read = 0
     try:
         spans = await _spans(settings, consumer, req)
+        await judging.start()
         live = await live_alerts(settings.kafka, consumer, settings.topics.alerts, req.since, stop)
         replay.diff = LiveDiff(live, req.examples) if live is not None else None
         bar = (progress or (lambda n: Silent()))(sum(s.size for s in spans))
@@ -137,6 +153,7 @@ async def run_replay(
             bar.advance(len(records))
     finally:
         bar.close()
+        judging.close()
         await consumer.stop()
     partial = stop.is_set()
     seconds = time.monotonic() - started

@@ -57,9 +57,9 @@ class Scorecard:
         self._seen: dict[str, tuple[dict[str, float], frozenset[str]]] = {}
 
     def see(self, seen: Seen) -> None:
-        c = seen.item
-        if c.item.id in self._truth and c.item.id not in self._seen:
-            self._seen[c.item.id] = (dict(c.scores), frozenset(c.labels))
+        j = seen.item
+        if j.item_id in self._truth and j.item_id not in self._seen:
+            self._seen[j.item_id] = (j.scores, frozenset(j.labels))
 
     def _counts(self, label: str, decide: Any) -> dict[str, float | int]:
         tp = fp = fn = 0

@@ -6,32 +6,30 @@ are seen in order whatever the interleaving of partitions, and the outcome is th
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
-from monitor.messages import AlertState
-
 
 class SimulatedSuppression:
     """Event ids that alerted within the window, forgotten once no partition can still reach into their window."""
 
     def __init__(self, window_s: float) -> None:
-        self._window = timedelta(seconds=window_s)
-        self._states: dict[str, AlertState] = {}
+        self._window = window_s
+        self._first: dict[str, float] = {}
 
-    def suppressed(self, event_id: str, now: datetime | None = None) -> bool:
-        st = self._states.get(event_id)
-        return st is not None and now is not None and now - st.first_matched_at < self._window
+    def first(self, event_id: str, at: float) -> bool:
+        """Whether the pair alerts at `at` (seconds): it has not alerted within the window before. Notes it if so."""
+        before = self._first.get(event_id)
+        if before is not None and at - before < self._window:
+            return False
+        # A match a whole window later is a new alert, whose own window counts from then (as live keeps it).
+        self._first[event_id] = at
+        return True
 
-    def note(self, state: AlertState) -> None:
-        self._states[state.event_id] = state
-
-    def expire(self, oldest_clock: datetime) -> int:
+    def expire(self, oldest_clock: float) -> int:
         """Forget pairs whose window closed before `oldest_clock`, the slowest partition's record time."""
         cutoff = oldest_clock - self._window
-        old = [k for k, st in self._states.items() if st.first_matched_at < cutoff]
+        old = [k for k, at in self._first.items() if at < cutoff]
         for k in old:
-            del self._states[k]
+            del self._first[k]
         return len(old)
 
     def __len__(self) -> int:
-        return len(self._states)
+        return len(self._first)
