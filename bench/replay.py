@@ -82,9 +82,13 @@ def child(bootstrap: str, prefix: str, topic: str, since: str) -> None:
     started = time.perf_counter()
     report = asyncio.run(run_replay(s, req))
     seconds = time.perf_counter() - started
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    me, workers = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = me.ru_utime + me.ru_stime + workers.ru_utime + workers.ru_stime
+    run = report["run"]
     print(json.dumps({"items": report["items"], "alerts": report["alerts"]["total"], "seconds": round(seconds, 2),
-                      "items_per_s": round(report["items"] / seconds), "max_rss_mb": round(rss_mb)}))  # fmt: skip
+                      "startup_s": run["startup_s"], "items_per_s": run["records_per_s"], "cpu_s": round(cpu_s, 1),
+                      "max_rss_mb": round(me.ru_maxrss / 1024),
+                      "worker_max_rss_mb": round(workers.ru_maxrss / 1024)}))  # fmt: skip
 
 
 def measure(bootstrap: str, prefix: str, topic: str, since: datetime) -> dict[str, float]:
@@ -116,9 +120,10 @@ def main() -> None:
             for topic, wanted in (("classified", sizes), ("raw", raw_sizes)):
                 if n in wanted:
                     f = measure(broker.bootstrap, prefix, topic, start - timedelta(minutes=1))
-                    print(f"replay {topic:10} {n:>7} items: {f['items_per_s']:>7,.0f} items/s  "
-                          f"{f['seconds']:6.1f} s  peak RSS {f['max_rss_mb']:.0f} MB  ({f['alerts']} alerts)",
-                          flush=True)  # fmt: skip
+                    print(f"replay {topic:10} {n:>7} items: {f['items_per_s']:>7,.0f} items/s after a "
+                          f"{f['startup_s']:.1f} s start ({f['seconds']:.1f} s in all, {f['cpu_s']:.1f} CPU-s), "
+                          f"peak RSS {f['max_rss_mb']:.0f} MB (+ {f['worker_max_rss_mb']:.0f} MB per worker), "
+                          f"{f['alerts']} alerts", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

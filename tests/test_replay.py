@@ -5,8 +5,12 @@ replays with changed thresholds and rules whose counts, diff and metrics are exa
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import os
 import random
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,15 +20,19 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from consumers.alerts.rules import load_rules
+from consumers.replay.progress import Lines, Progress
 from consumers.replay.request import Filters, ReplayInputError, ReplayRequest
 from consumers.replay.run import run_replay
 from monitor.messages import ClassifiedItem, encode
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
+from monitor.topics import ensure_topics, topic_specs
+from tests.conftest import make_settings
 from tests.support.alerts import alerting, classified, fast
 from tests.support.kafka import committed_offsets, end_offsets, group_caught_up
 from tests.support.waiting import wait_until
 
+REPO = Path(__file__).resolve().parents[1]
 ITEMS = 2000
 WEEK = timedelta(days=7)
 SOURCES = ("Wire", "Gazette", "Courier")
@@ -85,6 +93,37 @@ def expected_alerts(
     return out
 
 
+def hand_labels(stories: list[Story], path: Path) -> dict[str, tuple[dict[str, float], set[str]]]:
+    """Labels for the first 400 stories (the score decides, every seventh is marked wrong), plus one unknown id."""
+    truth = {}
+    for st in stories:
+        it, sc = st.item.item, st.item.scores
+        n = int(it.id.split("-")[1])
+        if n < 400 and it.id not in truth:
+            labels = {x for x in sc if (sc[x] >= 0.6) != (n % 7 == 0)}
+            truth[it.id] = (sc, labels)
+    lines = [json.dumps({"id": i, "labels": sorted(labels)}) for i, (_, labels) in truth.items()]
+    path.write_text("\n".join([*lines, json.dumps({"id": "not-replayed", "labels": ["election"]})]) + "\n")
+    return truth
+
+
+def scores_at(truth: dict[str, tuple[dict[str, float], set[str]]], label: str, at: float) -> dict[str, float]:
+    tp = sum(sc[label] >= at and label in labels for sc, labels in truth.values())
+    fp = sum(sc[label] >= at and label not in labels for sc, labels in truth.values())
+    fn = sum(sc[label] < at and label in labels for sc, labels in truth.values())
+    p, r = tp / (tp + fp) if tp + fp else 0.0, tp / (tp + fn) if tp + fn else 0.0
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": round(p, 4), "recall": round(r, 4),
+            "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}  # fmt: skip
+
+
+def lowest_threshold_reaching(truth: dict[str, tuple[dict[str, float], set[str]]], label: str, target: float) -> float:
+    for i in range(101):
+        m = scores_at(truth, label, i / 100)
+        if m["tp"] and m["precision"] >= target:
+            return i / 100
+    raise AssertionError("no threshold reaches the target")
+
+
 async def produce_at(settings: Settings, stories: list[Story]) -> None:
     producer = make_producer(settings.kafka)
     await producer.start()
@@ -118,6 +157,12 @@ async def live_ends(settings: Settings) -> dict[str, dict[int, int]]:
     return {name: await end_offsets(settings.kafka.bootstrap_servers, name) for name in names}
 
 
+def newsmon(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
+    return subprocess.run([sys.executable, "-m", "monitor", *args], capture_output=True, text=True, env=env, cwd=REPO,
+                          timeout=120, check=False)  # fmt: skip
+
+
 def workers(settings: Settings, n: int) -> Settings:
     return settings.model_copy(update={"classifier": settings.classifier.model_copy(update={"workers": n})})
 
@@ -126,37 +171,44 @@ def without_run(report: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in report.items() if k != "run"}, sort_keys=True)
 
 
-@pytest.fixture
-async def live_week(settings: Settings, tmp_path: Path) -> tuple[Settings, list[Story], datetime]:
-    """A week of classified stories on a fresh topic, matched by the real alert stage with LIVE_RULES."""
-    s = workers(fast(settings), 1)
+@pytest.fixture(scope="module")
+async def live_week(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Settings, list[Story], datetime, Path]:
+    """A week of classified stories on fresh topics, matched by the real alert stage with LIVE_RULES (read-only)."""
+    tmp = tmp_path_factory.mktemp("week")
+    s = workers(fast(make_settings(kafka_bootstrap, tmp)), 1)
+    await ensure_topics(s.kafka, topic_specs(s.topics), 1)
     end = datetime.now(UTC) - timedelta(hours=1)
     stories = week_of_stories(end)
     await produce_at(s, stories)
-    (tmp_path / "live.yaml").write_text(LIVE_RULES)
-    async with alerting(s, load_rules(tmp_path / "live.yaml"), delivery=False):
+    (tmp / "live.yaml").write_text(LIVE_RULES)
+    (tmp / "new.yaml").write_text(NEW_RULES)
+    async with alerting(s, load_rules(tmp / "live.yaml"), delivery=False):
         bootstrap = s.kafka.bootstrap_servers
         assert await wait_until(lambda: group_caught_up(bootstrap, s.alerts.matcher_group_id, s.topics.classified), 60)
-    return s, stories, end - WEEK - timedelta(minutes=1)
+    return s, stories, end - WEEK - timedelta(minutes=1), tmp
 
 
 async def test_replay_of_a_week_diffs_exactly_against_live_and_leaves_no_trace(
-    live_week: tuple[Settings, list[Story], datetime], tmp_path: Path
+    live_week: tuple[Settings, list[Story], datetime, Path], tmp_path: Path
 ) -> None:
-    s, stories, since = live_week
+    s, stories, since, rules_dir = live_week
     live = expected_alerts(stories, 0.5, 0.6, german=False)
-    (tmp_path / "new.yaml").write_text(NEW_RULES)
     offsets_before = await committed_offsets(s.kafka.bootstrap_servers, s.alerts.matcher_group_id, s.topics.classified)
     groups_before, ends_before = await groups(s), await live_ends(s)
 
-    same = await run_replay(s, ReplayRequest(topic=s.topics.classified, since=since, rules_path=tmp_path / "live.yaml"))
+    as_live = ReplayRequest(topic=s.topics.classified, since=since, rules_path=rules_dir / "live.yaml")
+    same = await run_replay(s, as_live)
     assert same["records_read"] == len(stories) and same["items"] == len(stories)
     assert same["alerts"]["total"] == len(live)
     assert same["diff"] | {"examples": None} == {"live_alerts": len(live), "unchanged": len(live), "added": 0,
                                                  "removed": 0, "label_changes": 0, "examples": None}  # fmt: skip
 
-    req = ReplayRequest(topic=s.topics.classified, since=since, rules_path=tmp_path / "new.yaml",
-                        thresholds={"cross_border_incident": 0.7})  # fmt: skip
+    truth = hand_labels(stories, tmp_path / "labels.jsonl")
+    req = ReplayRequest(topic=s.topics.classified, since=since, rules_path=rules_dir / "new.yaml",
+                        thresholds={"cross_border_incident": 0.7}, labels_path=tmp_path / "labels.jsonl",
+                        target_precision=0.8)  # fmt: skip
     changed = await run_replay(s, req)
     new = expected_alerts(stories, 0.7, 0.75, german=True)
     assert changed["alerts"]["total"] == len(new)
@@ -173,6 +225,13 @@ async def test_replay_of_a_week_diffs_exactly_against_live_and_leaves_no_trace(
     assert len(d["examples"]["added"]) == 10
     assert sum(changed["by_language"][lang]["alerts"] for lang in LANGS) == len(new)
 
+    m = changed["metrics"]
+    assert (m["labelled"], m["labelled_replayed"]) == (len(truth) + 1, len(truth))
+    for label, at in (("cross_border_incident", 0.7), ("election", 0.5)):
+        got = m["labels"][label]
+        assert {k: got[k] for k in ("tp", "fp", "fn", "precision", "recall", "f1")} == scores_at(truth, label, at)
+        assert got["threshold_for_target"] == lowest_threshold_reaching(truth, label, 0.8)
+
     # Judged across two worker processes, the same replay gives the same report.
     again = await run_replay(workers(s, 2), req)
     assert without_run(again) == without_run(changed)
@@ -184,12 +243,10 @@ async def test_replay_of_a_week_diffs_exactly_against_live_and_leaves_no_trace(
     assert await live_ends(s) == ends_before
 
 
-async def test_replay_filters_and_bounds_the_range(
-    live_week: tuple[Settings, list[Story], datetime], tmp_path: Path
-) -> None:
-    s, stories, since = live_week
+async def test_replay_filters_and_bounds_the_range(live_week: tuple[Settings, list[Story], datetime, Path]) -> None:
+    s, stories, since, rules_dir = live_week
     until = since + WEEK / 2
-    req = ReplayRequest(topic=s.topics.classified, since=since, until=until, rules_path=tmp_path / "live.yaml",
+    req = ReplayRequest(topic=s.topics.classified, since=since, until=until, rules_path=rules_dir / "live.yaml",
                         filters=Filters(sources=("Gazette",), langs=("de",)))  # fmt: skip
     report = await run_replay(s, req)
     chosen = [x for x in stories if x.at < until and x.item.item.source == "Gazette" and x.item.item.lang == "de"]
@@ -214,3 +271,38 @@ async def test_bad_input_is_refused_with_a_clear_message(settings: Settings, tmp
     for req, message in cases:
         with pytest.raises(ReplayInputError, match=message):
             await run_replay(settings, req)
+
+
+async def test_interrupted_replay_reports_what_it_read_marked_partial(
+    live_week: tuple[Settings, list[Story], datetime, Path],
+) -> None:
+    s, stories, since, rules_dir = live_week
+    stop = asyncio.Event()
+    out = io.StringIO()
+
+    class StopAfterFirstBatch(Lines):
+        def advance(self, n: int) -> None:
+            super().advance(n)
+            stop.set()  # as Ctrl-C does, once the first batch is counted
+
+    def progress(total: int) -> Progress:
+        assert total == len(stories)
+        return StopAfterFirstBatch(total, out, every_s=0.0)
+
+    req = ReplayRequest(topic=s.topics.classified, since=since, rules_path=rules_dir / "live.yaml")
+    report = await run_replay(s, req, stop, progress)
+    assert report["partial"] is True
+    assert 0 < report["records_read"] < len(stories) and report["items"] == report["records_read"]
+    assert f"/{len(stories)} records" in out.getvalue() and "ETA" in out.getvalue()
+
+
+def test_command_line_refuses_bad_input_with_exit_code_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(LIVE_RULES.replace("election: 0.6", "election: 1.6"))
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("kafka:\n  bootstrap: 127.0.0.1:1\n")
+    done = newsmon("--settings", str(settings), "replay", "--since", "7d", "--rules", str(bad))
+    assert done.returncode == 2, done.stderr
+    assert "invalid rules file" in done.stderr and f"{bad}:9" in done.stderr
+    done = newsmon("--settings", str(settings), "replay", "--since", "last week", "--rules", str(bad))
+    assert done.returncode == 2 and "neither a relative time" in done.stderr

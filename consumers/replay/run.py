@@ -140,10 +140,11 @@ async def run_replay(
     consumer = replay_consumer(settings.kafka, run_id)
     await start_client(consumer, settings.kafka)
     bar: Progress = Silent()
-    read = 0
+    read, ready = 0, 0.0
     try:
         spans = await _spans(settings, consumer, req)
         await judging.start()
+        ready = time.monotonic() - started
         live = await live_alerts(settings.kafka, consumer, settings.topics.alerts, req.since, stop)
         replay.diff = LiveDiff(live, req.examples) if live is not None else None
         bar = (progress or (lambda n: Silent()))(sum(s.size for s in spans))
@@ -159,7 +160,8 @@ async def run_replay(
     seconds = time.monotonic() - started
     log.info("replay.done", topic=req.topic, records=read, items=replay.tally.items, alerts=replay.tally.alerts,
              partial=partial, seconds=round(seconds, 3))  # fmt: skip
-    run = {"id": run_id, "started_at": wall.isoformat(), "seconds": round(seconds, 3),
-           "records_per_s": round(read / seconds, 1) if seconds else None,
+    reading = seconds - ready
+    run = {"id": run_id, "started_at": wall.isoformat(), "seconds": round(seconds, 3), "startup_s": round(ready, 3),
+           "records_per_s": round(read / reading, 1) if reading > 0 else None, "workers": judging.workers,
            "since": req.since.isoformat(), "until": req.until.isoformat() if req.until else None}  # fmt: skip
     return build_report(replay, spans, read, partial, model, run)
