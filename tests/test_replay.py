@@ -19,12 +19,15 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from classifiers.model import NewsClassifier
+from classifiers.text import model_text
 from consumers.alerts.rules import load_rules
+from consumers.classify import run_classifier
 from consumers.replay.progress import Lines, Progress
 from consumers.replay.request import Filters, ReplayInputError, ReplayRequest
 from consumers.replay.run import run_replay
-from monitor.messages import ClassifiedItem, encode
-from monitor.settings import Settings
+from monitor.messages import ClassifiedItem, RawItem, encode
+from monitor.settings import ClassifierSettings, Settings
 from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 from tests.conftest import make_settings
@@ -306,3 +309,72 @@ def test_command_line_refuses_bad_input_with_exit_code_2(tmp_path: Path) -> None
     assert "invalid rules file" in done.stderr and f"{bad}:9" in done.stderr
     done = newsmon("--settings", str(settings), "replay", "--since", "last week", "--rules", str(bad))
     assert done.returncode == 2 and "neither a relative time" in done.stderr
+
+
+HEADLINES = (
+    ("Russian drone crashes in Polish territory after crossing the border", "Warsaw summoned the envoy."),
+    ("Border guards exchange fire on the Armenia-Azerbaijan frontier", "Two soldiers were wounded in the shelling."),
+    ("Polls close in Georgia's parliamentary election", "Turnout was higher than four years ago."),
+    ("Election commission counts votes after Moldova's presidential runoff", "Observers reported few irregularities."),
+    ("Central bank keeps interest rates unchanged", "Inflation eased for a third month."),
+    ("Football club signs a new striker before the derby", "The fee was not disclosed."),
+)
+
+
+def raw_week(end: datetime, n: int = 240) -> list[tuple[datetime, RawItem]]:
+    out = []
+    for i in range(n):
+        title, summary = HEADLINES[i % len(HEADLINES)]
+        at = end - WEEK + i * (WEEK / n)
+        it = RawItem(id=f"raw-{i}", feed_id=f"feed-{i % 4}", feed_url="https://wire.example/rss", source="Wire",
+                     url=f"https://wire.example/{i}", title=f"{title} ({i})", summary=summary, published=at,
+                     fetched_at=at, content_hash=f"{i:016x}", lang="en")  # fmt: skip
+        out.append((at, it))
+    return out
+
+
+async def test_replay_of_news_raw_reclassifies_as_the_classify_stage_did(
+    settings: Settings, model: NewsClassifier, models_dir: Path, tmp_path: Path
+) -> None:
+    prefix = settings.topics.raw.split(".", 1)[0]
+    cs = ClassifierSettings(model_dir=models_dir, model_version=model.version, group_id=f"{prefix}-clf", workers=1)
+    s = fast(settings).model_copy(update={"classifier": cs})
+    end = datetime.now(UTC) - timedelta(hours=1)
+    items = raw_week(end)
+    producer = make_producer(s.kafka)
+    await producer.start()
+    try:
+        for at, it in items:
+            await producer.send(s.topics.raw, encode(it), key=it.id.encode(), timestamp_ms=int(at.timestamp() * 1000))
+        await producer.flush()
+    finally:
+        await producer.stop()
+    (tmp_path / "live.yaml").write_text(LIVE_RULES)
+    stop = asyncio.Event()
+    classify = asyncio.create_task(run_classifier(s, stop, model))
+    async with alerting(s, load_rules(tmp_path / "live.yaml"), delivery=False):
+        bootstrap = s.kafka.bootstrap_servers
+        assert await wait_until(lambda: group_caught_up(bootstrap, cs.group_id, s.topics.raw), 60)
+        assert await wait_until(lambda: group_caught_up(bootstrap, s.alerts.matcher_group_id, s.topics.classified), 60)
+    stop.set()
+    await classify
+
+    since = end - WEEK - timedelta(minutes=1)
+    req = ReplayRequest(topic=s.topics.raw, since=since, rules_path=tmp_path / "live.yaml")
+    same = await run_replay(s, req)
+    scores = [p.scores for p in model.predict_texts([model_text(it.title, it.summary) for _, it in items])]
+    live = {("incidents", it.id) for (_, it), sc in zip(items, scores, strict=True)
+            if sc["cross_border_incident"] >= model.thresholds["cross_border_incident"]}  # fmt: skip
+    live |= {("elections", it.id) for (_, it), sc in zip(items, scores, strict=True) if sc["election"] >= 0.6}
+    assert same["request"]["model"] == model.version and same["items"] == len(items)
+    assert same["alerts"]["total"] == len(live) > 0
+    assert same["diff"] | {"examples": None} == {"live_alerts": len(live), "unchanged": len(live), "added": 0,
+                                                 "removed": 0, "label_changes": 0, "examples": None}  # fmt: skip
+
+    stricter = await run_replay(s, ReplayRequest(topic=s.topics.raw, since=since, rules_path=tmp_path / "live.yaml",
+                                                 thresholds={"cross_border_incident": 0.99}))  # fmt: skip
+    dropped = {i for r, i in live if r == "incidents"} - {
+        it.id for (_, it), sc in zip(items, scores, strict=True) if sc["cross_border_incident"] >= 0.99
+    }
+    assert dropped and (stricter["diff"]["removed"], stricter["diff"]["added"]) == (len(dropped), 0)
+    assert stricter["diff"]["label_changes"] == len(dropped)
