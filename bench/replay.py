@@ -52,14 +52,15 @@ def bench_settings(bootstrap: str, prefix: str) -> Settings:
 
 
 async def fill(s: Settings, n: int, raw_n: int, start: datetime) -> None:
-    """`n` classified and `raw_n` raw items, one a minute from `start` on."""
+    """`n` classified and `raw_n` raw items, spread evenly over the 28 days from `start` (within retention)."""
     await ensure_topics(s.kafka, topic_specs(s.topics), 1)
     rng = random.Random(7)
     producer = make_producer(s.kafka, linger_ms=50, max_batch_size=1 << 20)
     await producer.start()
     try:
+        step = timedelta(days=28) / max(n, raw_n, 1)
         for i in range(max(n, raw_n)):
-            at = start + timedelta(seconds=30 * i)
+            at = start + i * step
             raw = _raw(i, rng, at)
             ms, key = int(at.timestamp() * 1000), raw.id.encode()
             if i < n:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -23,6 +24,7 @@ from classifiers.model import NewsClassifier
 from classifiers.text import model_text
 from consumers.alerts.rules import load_rules
 from consumers.classify import run_classifier
+from consumers.replay.html import render
 from consumers.replay.progress import Lines, Progress
 from consumers.replay.request import Filters, ReplayInputError, ReplayRequest
 from consumers.replay.run import run_replay
@@ -94,6 +96,19 @@ def expected_alerts(
         if german and it.lang == "de" and sc["cross_border_incident"] >= 0.3:
             out.add(("german-incidents", it.id))
     return out
+
+
+def page_is_self_contained(page: str, report: dict[str, Any]) -> None:
+    """The HTML report is well-formed, fetches nothing, and shows the charts, counts and examples."""
+    root = ElementTree.fromstring(page.removeprefix("<!doctype html>"))
+    assert not [e for e in root.iter() if e.get("src") or e.tag in ("script", "link", "img", "iframe")]
+    svgs = [e for e in root.iter() if e.tag.endswith("svg")]
+    charts = 2 + len(report["alerts"]["per_hour"]) + 2  # score histograms, alerts per hour, precision-recall curves
+    assert len(svgs) == charts and all(list(svg) for svg in svgs)
+    cells = {"".join(td.itertext()) for td in root.iter("td")}
+    assert {str(report["diff"]["added"]), report["diff"]["examples"]["removed"][0]["title"]} <= cells
+    links = {a.get("href") for a in root.iter("a")}
+    assert report["diff"]["examples"]["added"][0]["url"] in links
 
 
 def hand_labels(stories: list[Story], path: Path) -> dict[str, tuple[dict[str, float], set[str]]]:
@@ -234,6 +249,8 @@ async def test_replay_of_a_week_diffs_exactly_against_live_and_leaves_no_trace(
         got = m["labels"][label]
         assert {k: got[k] for k in ("tp", "fp", "fn", "precision", "recall", "f1")} == scores_at(truth, label, at)
         assert got["threshold_for_target"] == lowest_threshold_reaching(truth, label, 0.8)
+
+    page_is_self_contained(render(changed), changed)
 
     # Judged across two worker processes, the same replay gives the same report.
     again = await run_replay(workers(s, 2), req)
