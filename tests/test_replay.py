@@ -24,6 +24,7 @@ from classifiers.model import NewsClassifier
 from classifiers.text import model_text
 from consumers.alerts.rules import load_rules
 from consumers.classify import run_classifier
+from consumers.replay.commands import summary
 from consumers.replay.html import render
 from consumers.replay.progress import Lines, Progress
 from consumers.replay.request import Filters, ReplayInputError, ReplayRequest
@@ -251,6 +252,8 @@ async def test_replay_of_a_week_diffs_exactly_against_live_and_leaves_no_trace(
         assert got["threshold_for_target"] == lowest_threshold_reaching(truth, label, 0.8)
 
     page_is_self_contained(render(changed), changed)
+    text = summary(json.loads(json.dumps(changed)))
+    assert f"alerts: {len(new)}" in text and f"{d['added']} added, {d['removed']} removed" in text
 
     # Judged across two worker processes, the same replay gives the same report.
     again = await run_replay(workers(s, 2), req)
