@@ -11,7 +11,7 @@ import os
 import random
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,12 +25,13 @@ from classifiers.text import model_text
 from consumers.alerts.rules import load_rules
 from consumers.classify import run_classifier
 from consumers.replay.commands import summary
+from consumers.replay.corpus import export
 from consumers.replay.html import render
 from consumers.replay.progress import Lines, Progress
 from consumers.replay.request import Filters, ReplayInputError, ReplayRequest
 from consumers.replay.run import run_replay
 from monitor.messages import ClassifiedItem, RawItem, encode
-from monitor.settings import ClassifierSettings, Settings
+from monitor.settings import ClassifierSettings, KafkaSettings, Settings
 from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 from tests.conftest import make_settings
@@ -317,6 +318,21 @@ async def test_interrupted_replay_reports_what_it_read_marked_partial(
     assert report["partial"] is True
     assert 0 < report["records_read"] < len(stories) and report["items"] == report["records_read"]
     assert f"/{len(stories)} records" in out.getvalue() and "ETA" in out.getvalue()
+
+
+async def test_an_exported_corpus_replays_to_the_same_report_without_a_broker(
+    live_week: tuple[Settings, list[Story], datetime, Path], tmp_path: Path
+) -> None:
+    s, stories, since, rules_dir = live_week
+    req = ReplayRequest(topic=s.topics.classified, since=since, rules_path=rules_dir / "new.yaml",
+                        thresholds={"cross_border_incident": 0.7})  # fmt: skip
+    from_topic = await run_replay(s, req)
+    path = tmp_path / "week.jsonl.gz"
+    assert await export(s, req, path, asyncio.Event()) == len(stories)
+    offline = s.model_copy(update={"kafka": KafkaSettings(bootstrap="127.0.0.1:1")})
+    from_file = await run_replay(offline, replace(req, topic="", from_file=path))
+    assert from_file["diff"]["added"] > 0
+    assert without_run(from_file) == without_run(from_topic)
 
 
 def test_command_line_refuses_bad_input_with_exit_code_2(tmp_path: Path) -> None:

@@ -28,20 +28,25 @@ def _topic(settings: Settings, topic: str | None) -> str:
     return aliases.get(topic or "classified", topic or "")
 
 
-def build_request(settings: Settings, topic: str | None, since: str, until: str | None, **opts: Any) -> ReplayRequest:
+def build_request(
+    settings: Settings, topic: str | None, since: str | None, until: str | None, **opts: Any
+) -> ReplayRequest:
     """The request the command line describes, with times resolved against the clock of this moment."""
     now = datetime.now(UTC)
+    if since is None and opts.get("from_file") is None:
+        raise ReplayInputError("give --since (a corpus file from `newsmon export` is replayed whole without it)")
     return ReplayRequest(
         topic=_topic(settings, topic),
-        since=parse_when(since, now),
+        since=parse_when(since, now) if since else datetime.fromtimestamp(0, UTC),
         until=parse_when(until, now) if until else None,
         filters=Filters(opts["partitions"], opts["sources"], opts["feeds"], opts["langs"]),
-        model_version=opts["model_version"] or "",
-        rules_path=opts["rules_path"],
-        thresholds=parse_thresholds(opts["thresholds"], LABELS),
-        labels_path=opts["labels_path"],
-        target_precision=opts["target_precision"],
-        examples=opts["examples"],
+        model_version=opts.get("model_version") or "",
+        rules_path=opts.get("rules_path"),
+        thresholds=parse_thresholds(opts.get("thresholds", ()), LABELS),
+        labels_path=opts.get("labels_path"),
+        target_precision=opts.get("target_precision", 0.9),
+        examples=opts.get("examples", 10),
+        from_file=opts.get("from_file"),
     )
 
 
@@ -76,7 +81,7 @@ async def _run(settings: Settings, req: ReplayRequest) -> dict[str, Any]:
 
 @click.command("replay")
 @click.option("--topic", default=None, help="raw / news.raw: re-classify and match; classified (default): match.")
-@click.option("--since", required=True, help="Start: ISO 8601 (UTC if no zone) or relative (7d, 12h, 30m).")
+@click.option("--since", default=None, help="Start: ISO 8601 (UTC if no zone) or relative (7d, 12h, 30m).")
 @click.option("--until", default=None, help="End (exclusive), as --since; default: now.")
 @click.option("--partition", "partitions", type=int, multiple=True, help="Only this partition (repeatable).")
 @click.option("--source", "sources", multiple=True, help="Only items of this source (repeatable).")
@@ -90,11 +95,13 @@ async def _run(settings: Settings, req: ReplayRequest) -> dict[str, Any]:
               help='JSON lines {"id": ..., "labels": [...]}: precision, recall, F1 and a threshold sweep.')  # fmt: skip
 @click.option("--target-precision", type=click.FloatRange(0, 1), default=0.9, show_default=True)
 @click.option("--examples", type=click.IntRange(0, 1000), default=10, show_default=True, help="Examples per list.")
+@click.option("--from-file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Replay a corpus written by `newsmon export` instead of the topic (no broker needed).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--report", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the report as one self-contained HTML page.")  # fmt: skip
 @click.pass_obj
-def replay(obj: Any, topic: str | None, since: str, until: str | None, as_json: bool, html_path: Path | None,
+def replay(obj: Any, topic: str | None, since: str | None, until: str | None, as_json: bool, html_path: Path | None,
            **opts: Any) -> None:  # fmt: skip
     """Replay a past range in dry run with a model and rules file; nothing is sent or written to live topics."""
     settings: Settings = obj.settings
@@ -110,3 +117,25 @@ def replay(obj: Any, topic: str | None, since: str, until: str | None, as_json: 
     click.echo(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) if as_json else summary(report))
     if report["partial"]:
         sys.exit(EXIT_INTERRUPTED)
+
+
+@click.command("export")
+@click.option("--topic", default=None, help="raw / news.raw, or classified / news.classified (default).")
+@click.option("--since", required=True, help="Start: ISO 8601 (UTC if no zone) or relative (7d, 12h, 30m).")
+@click.option("--until", default=None, help="End (exclusive), as --since; default: now.")
+@click.option("--partition", "partitions", type=int, multiple=True, help="Only this partition (repeatable).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The corpus file to write (gzipped JSON lines, e.g. week.jsonl.gz).")  # fmt: skip
+@click.pass_obj
+def export_cmd(obj: Any, topic: str | None, since: str, until: str | None, partitions: tuple[int, ...],
+               output: Path) -> None:  # fmt: skip
+    """Save a range of a topic, with the live alerts of the range, for `newsmon replay --from-file`."""
+    from consumers.replay.corpus import export
+
+    settings: Settings = obj.settings
+    try:
+        req = build_request(settings, topic, since, until, partitions=partitions, sources=(), feeds=(), langs=())
+        n = asyncio.run(export(settings, req, output, asyncio.Event()))
+    except ReplayInputError as exc:
+        raise BadReplayInput(str(exc)) from exc
+    click.echo(f"{n} records of {req.topic} written to {output}")

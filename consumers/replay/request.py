@@ -43,6 +43,7 @@ class ReplayRequest:
     labels_path: Path | None = None
     target_precision: float = 0.9
     examples: int = 10
+    from_file: Path | None = None
 
 
 def parse_when(text: str, now: datetime) -> datetime:

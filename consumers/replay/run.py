@@ -3,33 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer
 
 from classifiers.model import ModelNotFoundError, NewsClassifier
 from consumers.alerts.rules import RuleSet, load_rules
+from consumers.replay.corpus import Corpus
 from consumers.replay.diff import LiveDiff
 from consumers.replay.evaluate import Alerting, Seen, Wanted
 from consumers.replay.judge import Judge, JudgeSpec
-from consumers.replay.live import live_alerts
+from consumers.replay.live import LiveAlert, live_alerts
 from consumers.replay.pool import Judging
 from consumers.replay.progress import Progress, Silent
 from consumers.replay.report import build_report
 from consumers.replay.request import ReplayInputError, ReplayRequest
 from consumers.replay.scorecard import Scorecard, load_labels
-from consumers.replay.source import Record, read_spans, replay_consumer
+from consumers.replay.source import Replayable, read_spans, replay_consumer
 from consumers.replay.tally import Tally
-from consumers.replay.window import Span, chosen_partitions, resolve_spans
+from consumers.replay.window import Span, range_spans
 from monitor.settings import ConfigError, Settings
 from monitor.stream.clients import start_client
-from monitor.stream.reader import TopicMissing, partitions
 
 log = structlog.get_logger(__name__)
 
@@ -62,19 +63,6 @@ def check_topic(settings: Settings, req: ReplayRequest) -> None:
                                f"or {known[1]} (match only)")  # fmt: skip
 
 
-async def _spans(settings: Settings, consumer: AIOKafkaConsumer, req: ReplayRequest) -> list[Span]:
-    try:
-        available = await partitions(settings.kafka, req.topic)
-    except TopicMissing as exc:
-        raise ReplayInputError(str(exc)) from exc
-    parts = chosen_partitions(available, req.filters.partitions, req.topic)
-    spans = await resolve_spans(consumer, req.topic, parts, req.since, req.until)
-    if not sum(s.size for s in spans):
-        until = req.until.isoformat() if req.until else "now"
-        raise ReplayInputError(f"{req.topic} holds no records from {req.since.isoformat()} to {until}")
-    return spans
-
-
 class Replay:
     """The ordered, per-item steps of one replay, fed batch by batch with what the judges made of the records."""
 
@@ -96,7 +84,7 @@ class Replay:
         # Offsets bound the range; a record stamped out of order may still fall outside it.
         return self._since_ms <= timestamp_ms and (self._until_ms is None or timestamp_ms < self._until_ms)
 
-    async def batch(self, records: list[Record]) -> None:
+    async def batch(self, records: Sequence[Replayable]) -> None:
         self.batches += 1
         judged = await self.judging([r.value for r in records])
         for index, reason in judged.bad:
@@ -120,6 +108,45 @@ class Replay:
             self.scorecard.see(seen)
 
 
+Source = tuple[list[Span], dict[str, LiveAlert] | None, AsyncIterator[Sequence[Replayable]]]
+
+
+@contextlib.asynccontextmanager
+async def _from_topic(
+    settings: Settings, req: ReplayRequest, run_id: str, stop: asyncio.Event
+) -> AsyncIterator[Source]:
+    """The range's spans, the live alerts from its start, and its records, read without a group."""
+    consumer = replay_consumer(settings.kafka, run_id)
+    await start_client(consumer, settings.kafka)
+    try:
+        spans = await range_spans(settings.kafka, consumer, req)
+        live = await live_alerts(settings.kafka, consumer, settings.topics.alerts, req.since, stop)
+        yield spans, live, read_spans(consumer, req.topic, spans, stop)
+    finally:
+        await consumer.stop()
+
+
+async def _batches(corpus: Corpus, stop: asyncio.Event) -> AsyncIterator[Sequence[Replayable]]:
+    for batch in corpus.batches(stop):
+        yield batch
+
+
+@contextlib.asynccontextmanager
+async def _from_file(corpus: Corpus, stop: asyncio.Event) -> AsyncIterator[Source]:
+    """The same from a corpus file written by `newsmon export`."""
+    try:
+        yield corpus.spans, corpus.live_alerts(), _batches(corpus, stop)
+    finally:
+        corpus.close()
+
+
+def _as_corpus_topic(settings: Settings, req: ReplayRequest, corpus: Corpus | None) -> ReplayRequest:
+    """A request for a corpus file replays the file's topic, known by its role (raw or classified)."""
+    if corpus is None:
+        return req
+    return replace(req, topic=settings.topics.raw if corpus.role == "raw" else settings.topics.classified)
+
+
 async def run_replay(
     settings: Settings,
     req: ReplayRequest,
@@ -128,6 +155,8 @@ async def run_replay(
 ) -> dict[str, Any]:
     """Replay in dry run and return the report; nothing is produced and no group offsets are touched."""
     stop = stop or asyncio.Event()
+    corpus = Corpus(req.from_file) if req.from_file is not None else None
+    req = _as_corpus_topic(settings, req, corpus)
     check_topic(settings, req)
     rules_path = req.rules_path or settings.alerts.rules_file
     spec = JudgeSpec(rules_path, settings.classifier.model_dir if req.topic == settings.topics.raw else None,
@@ -137,25 +166,22 @@ async def run_replay(
     replay = Replay(settings, req, judging)
     run_id = uuid.uuid4().hex[:12]
     started, wall = time.monotonic(), datetime.now(UTC)
-    consumer = replay_consumer(settings.kafka, run_id)
-    await start_client(consumer, settings.kafka)
+    source = _from_file(corpus, stop) if corpus is not None else _from_topic(settings, req, run_id, stop)
     bar: Progress = Silent()
     read, ready = 0, 0.0
     try:
-        spans = await _spans(settings, consumer, req)
-        await judging.start()
-        ready = time.monotonic() - started
-        live = await live_alerts(settings.kafka, consumer, settings.topics.alerts, req.since, stop)
-        replay.diff = LiveDiff(live, req.examples) if live is not None else None
-        bar = (progress or (lambda n: Silent()))(sum(s.size for s in spans))
-        async for records in read_spans(consumer, req.topic, spans, stop):
-            await replay.batch(records)
-            read += len(records)
-            bar.advance(len(records))
+        async with source as (spans, live, batches):
+            await judging.start()
+            ready = time.monotonic() - started
+            replay.diff = LiveDiff(live, req.examples) if live is not None else None
+            bar = (progress or (lambda n: Silent()))(sum(s.size for s in spans))
+            async for records in batches:
+                await replay.batch(records)
+                read += len(records)
+                bar.advance(len(records))
     finally:
         bar.close()
         judging.close()
-        await consumer.stop()
     partial = stop.is_set()
     seconds = time.monotonic() - started
     log.info("replay.done", topic=req.topic, records=read, items=replay.tally.items, alerts=replay.tally.alerts,
@@ -163,5 +189,6 @@ async def run_replay(
     reading = seconds - ready
     run = {"id": run_id, "started_at": wall.isoformat(), "seconds": round(seconds, 3), "startup_s": round(ready, 3),
            "records_per_s": round(read / reading, 1) if reading > 0 else None, "workers": judging.workers,
-           "since": req.since.isoformat(), "until": req.until.isoformat() if req.until else None}  # fmt: skip
+           "since": req.since.isoformat(), "until": req.until.isoformat() if req.until else None,
+           "from_file": str(req.from_file) if req.from_file else None}  # fmt: skip
     return build_report(replay, spans, read, partial, model, run)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
@@ -13,6 +13,21 @@ from monitor.settings import KafkaSettings
 from monitor.stream.clients import make_consumer
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+class Replayable(Protocol):
+    """What a replay reads of a record, from the broker or from a corpus file."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def value(self) -> bytes | None: ...
 
 
 def replay_consumer(kafka: KafkaSettings, run_id: str) -> AIOKafkaConsumer:

@@ -7,7 +7,9 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from consumers.replay.request import ReplayInputError
+from consumers.replay.request import ReplayInputError, ReplayRequest
+from monitor.settings import KafkaSettings
+from monitor.stream.reader import TopicMissing, partitions
 
 
 @dataclass(frozen=True)
@@ -51,3 +53,17 @@ def chosen_partitions(available: list[int], wanted: tuple[int, ...], topic: str)
         raise ReplayInputError(f"topic {topic} has no partition {', '.join(map(str, missing))} "
                                f"(it has {', '.join(map(str, available))})")  # fmt: skip
     return sorted(wanted) if wanted else available
+
+
+async def range_spans(kafka: KafkaSettings, consumer: AIOKafkaConsumer, req: ReplayRequest) -> list[Span]:
+    """The spans of the request's topic, partitions and time range; ReplayInputError when they hold no record."""
+    try:
+        available = await partitions(kafka, req.topic)
+    except TopicMissing as exc:
+        raise ReplayInputError(str(exc)) from exc
+    parts = chosen_partitions(available, req.filters.partitions, req.topic)
+    spans = await resolve_spans(consumer, req.topic, parts, req.since, req.until)
+    if not sum(s.size for s in spans):
+        until = req.until.isoformat() if req.until else "now"
+        raise ReplayInputError(f"{req.topic} holds no records from {req.since.isoformat()} to {until}")
+    return spans
