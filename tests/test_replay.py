@@ -313,7 +313,7 @@ async def test_interrupted_replay_reports_what_it_read_marked_partial(
         assert total == len(stories)
         return StopAfterFirstBatch(total, out, every_s=0.0)
 
-    req = ReplayRequest(topic=s.topics.classified, since=since, rules_path=rules_dir / "live.yaml")
+    req = ReplayRequest(topic=s.topics.classified, since=since, rules_path=rules_dir / "live.yaml", batch=300)
     report = await run_replay(s, req, stop, progress)
     assert report["partial"] is True
     assert 0 < report["records_read"] < len(stories) and report["items"] == report["records_read"]

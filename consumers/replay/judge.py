@@ -6,7 +6,7 @@ replay (suppression, counts, the diff) stays cheap in the parent process.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from classifiers.model import NewsClassifier
@@ -29,10 +29,6 @@ class Judged:
     labels: tuple[str, ...]
     scores: dict[str, float]
     rules: tuple[str, ...]
-
-    def shifted(self, by: int) -> Judged:
-        """The same item, its index moved by `by` (batches split across workers are joined back in order)."""
-        return replace(self, index=self.index + by)
 
 
 @dataclass
@@ -77,10 +73,12 @@ class Judge:
             self.model = NewsClassifier.load(spec.model_dir, spec.model_version)
         self._thresholds = spec.thresholds
 
-    def __call__(self, values: list[bytes | None]) -> Judgement:
+    def __call__(self, values: list[bytes | None], first: int = 0) -> Judgement:
+        """Judge the values; indexes count from `first` (the position of this chunk in its batch)."""
         out = Judgement()
         classified = self._classified(values, out) if self.model is None else self._scored(self.model, values, out)
-        out.items = [_judged(i, relabelled(c, self._thresholds), self.rules) for i, c in classified]
+        out.items = [_judged(first + i, relabelled(c, self._thresholds), self.rules) for i, c in classified]
+        out.bad = [(first + i, reason) for i, reason in out.bad]
         return out
 
     @staticmethod

@@ -27,10 +27,10 @@ def _init_worker(spec: JudgeSpec) -> None:
         _worker_error = f"{type(exc).__name__}: {exc}"
 
 
-def _judge_in_worker(values: list[bytes | None]) -> Judgement:
+def _judge_in_worker(values: list[bytes | None], first: int = 0) -> Judgement:
     if _worker_judge is None:
         raise JudgingError(f"replay worker could not start: {_worker_error}")
-    return _worker_judge(values)
+    return _worker_judge(values, first)
 
 
 class Judging:
@@ -61,15 +61,15 @@ class Judging:
             return await asyncio.to_thread(self._judge, values)
         size = math.ceil(len(values) / self.workers)
         loop = asyncio.get_running_loop()
-        chunks = [values[i : i + size] for i in range(0, len(values), size)]
+        chunks = [(values[i : i + size], i) for i in range(0, len(values), size)]
         try:
-            parts = await asyncio.gather(*[loop.run_in_executor(self._pool, _judge_in_worker, c) for c in chunks])
+            parts = await asyncio.gather(*[loop.run_in_executor(self._pool, _judge_in_worker, *c) for c in chunks])
         except BrokenProcessPool as exc:
             raise JudgingError(f"a replay worker died: {exc}") from exc
         out = Judgement()
-        for n, part in enumerate(parts):
-            out.items.extend(j.shifted(n * size) for j in part.items)
-            out.bad.extend((i + n * size, reason) for i, reason in part.bad)
+        for part in parts:
+            out.items.extend(part.items)
+            out.bad.extend(part.bad)
         return out
 
     def close(self) -> None:

@@ -44,6 +44,8 @@ class ReplayRequest:
     target_precision: float = 0.9
     examples: int = 10
     from_file: Path | None = None
+    # Records judged together: large enough that handing a batch to the workers costs little per record.
+    batch: int = 2000
 
 
 def parse_when(text: str, now: datetime) -> datetime:

@@ -19,7 +19,7 @@ from consumers.alerts.rules import RuleSet, load_rules
 from consumers.replay.corpus import Corpus
 from consumers.replay.diff import LiveDiff
 from consumers.replay.evaluate import Alerting, Seen, Wanted
-from consumers.replay.judge import Judge, JudgeSpec
+from consumers.replay.judge import Judge, Judgement, JudgeSpec
 from consumers.replay.live import LiveAlert, live_alerts
 from consumers.replay.pool import Judging
 from consumers.replay.progress import Progress, Silent
@@ -84,9 +84,13 @@ class Replay:
         # Offsets bound the range; a record stamped out of order may still fall outside it.
         return self._since_ms <= timestamp_ms and (self._until_ms is None or timestamp_ms < self._until_ms)
 
-    async def batch(self, records: Sequence[Replayable]) -> None:
+    def judge(self, records: Sequence[Replayable]) -> asyncio.Future[Judgement]:
+        """Start judging a batch; the next batch is read while this one is judged."""
+        return asyncio.ensure_future(self.judging([r.value for r in records]))
+
+    def apply(self, records: Sequence[Replayable], judged: Judgement) -> None:
+        """Run a judged batch through the ordered steps: range, filters, suppression, counts, diff, metrics."""
         self.batches += 1
-        judged = await self.judging([r.value for r in records])
         for index, reason in judged.bad:
             rec = records[index]
             log.warning("replay.bad_input", topic=rec.topic, partition=rec.partition, offset=rec.offset, error=reason)
@@ -108,6 +112,31 @@ class Replay:
             self.scorecard.see(seen)
 
 
+async def _pipeline(replay: Replay, batches: AsyncIterator[Sequence[Replayable]], bar: Progress) -> int:
+    """Apply each judged batch while the next one is judged (one in flight); return the records read."""
+    read = 0
+    pending: tuple[Sequence[Replayable], asyncio.Future[Judgement]] | None = None
+    try:
+        async for records in batches:
+            done = None if pending is None else (pending[0], await pending[1])
+            pending = (records, replay.judge(records))
+            if done is not None:
+                read += _apply(replay, *done, bar)
+        if pending is not None:
+            done, pending = (pending[0], await pending[1]), None
+            read += _apply(replay, *done, bar)
+    finally:
+        if pending is not None:
+            pending[1].cancel()
+    return read
+
+
+def _apply(replay: Replay, records: Sequence[Replayable], judged: Judgement, bar: Progress) -> int:
+    replay.apply(records, judged)
+    bar.advance(len(records))
+    return len(records)
+
+
 Source = tuple[list[Span], dict[str, LiveAlert] | None, AsyncIterator[Sequence[Replayable]]]
 
 
@@ -121,21 +150,21 @@ async def _from_topic(
     try:
         spans = await range_spans(settings.kafka, consumer, req)
         live = await live_alerts(settings.kafka, consumer, settings.topics.alerts, req.since, stop)
-        yield spans, live, read_spans(consumer, req.topic, spans, stop)
+        yield spans, live, read_spans(consumer, req.topic, spans, stop, req.batch)
     finally:
         await consumer.stop()
 
 
-async def _batches(corpus: Corpus, stop: asyncio.Event) -> AsyncIterator[Sequence[Replayable]]:
-    for batch in corpus.batches(stop):
+async def _batches(corpus: Corpus, stop: asyncio.Event, size: int) -> AsyncIterator[Sequence[Replayable]]:
+    for batch in corpus.batches(stop, size):
         yield batch
 
 
 @contextlib.asynccontextmanager
-async def _from_file(corpus: Corpus, stop: asyncio.Event) -> AsyncIterator[Source]:
+async def _from_file(corpus: Corpus, stop: asyncio.Event, size: int) -> AsyncIterator[Source]:
     """The same from a corpus file written by `newsmon export`."""
     try:
-        yield corpus.spans, corpus.live_alerts(), _batches(corpus, stop)
+        yield corpus.spans, corpus.live_alerts(), _batches(corpus, stop, size)
     finally:
         corpus.close()
 
@@ -166,7 +195,7 @@ async def run_replay(
     replay = Replay(settings, req, judging)
     run_id = uuid.uuid4().hex[:12]
     started, wall = time.monotonic(), datetime.now(UTC)
-    source = _from_file(corpus, stop) if corpus is not None else _from_topic(settings, req, run_id, stop)
+    source = _from_file(corpus, stop, req.batch) if corpus is not None else _from_topic(settings, req, run_id, stop)
     bar: Progress = Silent()
     read, ready = 0, 0.0
     try:
@@ -175,10 +204,7 @@ async def run_replay(
             ready = time.monotonic() - started
             replay.diff = LiveDiff(live, req.examples) if live is not None else None
             bar = (progress or (lambda n: Silent()))(sum(s.size for s in spans))
-            async for records in batches:
-                await replay.batch(records)
-                read += len(records)
-                bar.advance(len(records))
+            read = await _pipeline(replay, batches, bar)
     finally:
         bar.close()
         judging.close()
