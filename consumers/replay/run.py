@@ -188,9 +188,10 @@ async def run_replay(
     req = _as_corpus_topic(settings, req, corpus)
     check_topic(settings, req)
     rules_path = req.rules_path or settings.alerts.rules_file
-    spec = JudgeSpec(rules_path, settings.classifier.model_dir if req.topic == settings.topics.raw else None,
-                     req.model_version or settings.classifier.model_version, req.thresholds)  # fmt: skip
     model = load_model(settings, req)
+    # Workers load the very version resolved here, even if a newer model is written meanwhile.
+    spec = JudgeSpec(rules_path, settings.classifier.model_dir if model is not None else None,
+                     model.version if model is not None else "", req.thresholds)  # fmt: skip
     judging = Judging(spec, Judge(spec, load_rule_set(rules_path), model), settings.classifier.workers)
     replay = Replay(settings, req, judging)
     run_id = uuid.uuid4().hex[:12]
