@@ -110,8 +110,8 @@ def main() -> None:
     if args.child:
         child(*args.child)
         return
-    sizes = [int(x) for x in args.sizes.split(",")]
-    raw_sizes = [int(x) for x in args.raw_sizes.split(",")]
+    sizes = [int(x) for x in args.sizes.split(",") if x]
+    raw_sizes = [int(x) for x in args.raw_sizes.split(",") if x]
     start = datetime.now(UTC) - timedelta(days=29)
     with throwaway_broker() as broker:
         for n in sorted(set(sizes) | set(raw_sizes)):
