@@ -51,12 +51,20 @@ def score_values(model: NewsClassifier, values: list[bytes | None]) -> Scored:
             items.append((i, decode(RawItem, value)))
         except DecodeError as exc:
             out.bad.append((i, str(exc)))
-    preds = model.predict_texts([model_text(it.title, it.summary, it.title_derived) for _, it in items], EXPLAIN_TOP)
-    for (i, it), p in zip(items, preds, strict=True):
-        c = ClassifiedItem(item=it, scores=p.scores, labels=p.labels, model=model.version, places=p.places,
-                           explanation=p.explanation)  # fmt: skip
+    for (i, _), c in zip(items, classify_items(model, [it for _, it in items]), strict=True):
         out.messages.append((i, encode_key(c), encode(c)))
     return out
+
+
+def classify_items(model: NewsClassifier, items: list[RawItem], explain: int = EXPLAIN_TOP) -> list[ClassifiedItem]:
+    """Score raw items as the classify stage does: the model's scores, labels, places and explanations."""
+    preds = model.predict_texts([model_text(it.title, it.summary, it.title_derived) for it in items], explain)
+    return [
+        ClassifiedItem(
+            item=it, scores=p.scores, labels=p.labels, model=model.version, places=p.places, explanation=p.explanation
+        )
+        for it, p in zip(items, preds, strict=True)
+    ]
 
 
 # The model of this worker process, loaded once by the pool initializer, or why it could not be.

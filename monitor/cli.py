@@ -162,9 +162,10 @@ def topics_cmd(obj: _Ctx, create: bool) -> None:
 def _register_plugins() -> None:
     from classifiers.commands import classify, evaluate_cmd, train
     from consumers.alerts.commands import dlq_group, rules_group
+    from consumers.replay.commands import export_cmd, replay
     from monitor.ingest.commands import feeds_group
 
-    for command in (classify, train, evaluate_cmd, rules_group, dlq_group, feeds_group):
+    for command in (classify, train, evaluate_cmd, rules_group, dlq_group, feeds_group, replay, export_cmd):
         cli.add_command(command)
 
 
