@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gettext
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -179,7 +179,6 @@ class _Entry:
         return {"codes": self.codes, "name": self.name, "kind": self.kind}
 
 
-_MISSING = _Entry(frozenset(), "", "missing")
 # Distinct tokens whose single-word lookup is remembered; cleared when full.
 _CACHE_TOKENS = 50_000
 
@@ -337,20 +336,18 @@ class Gazetteer:
 
     def find(self, text: str) -> list[Place]:
         """Places mentioned in the text, in order of first mention, one per (code, name)."""
-        found: list[Place] = []
-        seen: set[tuple[str, str]] = set()
         if text.isascii() or _SPECIAL.search(text) is None:
-            _keep(self._in_words(_TOKEN.findall(text)), found, seen)
-            return found
+            return _places(self._in_words(_TOKEN.findall(text)))
         # Runs of unspaced scripts and Hangul are searched inside; the text between them word by word, in order.
         text = _OPTIONAL_MARKS.sub("", text)
+        entries: list[_Entry] = []
         start = 0
         for run in _INFIX_RUN.finditer(text):
-            _keep(self._in_words(_MARKED_TOKEN.findall(text, start, run.start())), found, seen)
-            _keep(self._in_run(run.group().lower()), found, seen)
+            entries += self._in_words(_MARKED_TOKEN.findall(text, start, run.start()))
+            entries += self._in_run(run.group().lower())
             start = run.end()
-        _keep(self._in_words(_MARKED_TOKEN.findall(text, start)), found, seen)
-        return found
+        entries += self._in_words(_MARKED_TOKEN.findall(text, start))
+        return _places(entries)
 
     def _in_run(self, run: str) -> Iterator[_Entry]:
         automaton = self.__dict__.get("_infix_automaton")
@@ -368,29 +365,47 @@ class Gazetteer:
             if not word_start or end + 1 == length:
                 yield entry
 
-    def _in_words(self, raw_tokens: list[str]) -> Iterator[_Entry]:
-        tokens = [t.lower() for t in raw_tokens]
-        aliases, first_words = self.aliases, self.first_words
-        cache = self.__dict__.setdefault("_single_cache", {})
-        i, end = 0, len(tokens)
-        while i < end:
-            tok = tokens[i]
-            n, entry = 1, None
-            for k in range(min(first_words.get(tok, 1), end - i), 1, -1):
-                entry = aliases.get(" ".join(tokens[i : i + k]))
-                if entry is not None:
-                    n = k
-                    break
-            if entry is None:
-                raw = raw_tokens[i]
-                entry = cache.get(raw, _MISSING)
-                if entry is _MISSING:
-                    if len(cache) >= _CACHE_TOKENS:
-                        cache.clear()
-                    entry = cache[raw] = self._single(raw, tok)
+    def _in_words(self, raw_tokens: list[str]) -> list[_Entry]:
+        """Entries named by the words in order; at each word the longest multi-word name starting there wins."""
+        # Tokens hold no spaces and lowercasing adds none, so one call lowercases them all.
+        tokens = " ".join(raw_tokens).lower().split(" ")
+        first_words = self.first_words
+        starts = [i for i, tok in enumerate(tokens) if tok in first_words]
+        single = self._singles().__getitem__
+        found: list[_Entry] = []
+        done = 0
+        for i in starts:
+            if i < done:
+                continue  # inside a name already found
+            entry, n = self._longest_name(tokens, i)
             if entry is not None:
-                yield entry
-            i += n
+                found += filter(None, map(single, raw_tokens[done:i]))
+                found.append(entry)
+                done = i + n
+        found += filter(None, map(single, raw_tokens[done:]))
+        return found
+
+    def _longest_name(self, tokens: list[str], i: int) -> tuple[_Entry | None, int]:
+        """The longest multi-word name starting at word i and its length in words, or None."""
+        prefixes = self.__dict__.get("_prefixes")
+        if prefixes is None:
+            prefixes = self.__dict__["_prefixes"] = _name_prefixes(self.aliases)
+        best: tuple[_Entry | None, int] = (None, 1)
+        key = tokens[i]
+        for k in range(i + 1, len(tokens)):
+            key += " " + tokens[k]
+            if key not in prefixes:
+                break
+            entry = self.aliases.get(key)
+            if entry is not None:
+                best = (entry, k + 1 - i)
+        return best
+
+    def _singles(self) -> _SingleWords:
+        cache: _SingleWords | None = self.__dict__.get("_single_cache")
+        if cache is None:
+            cache = self.__dict__["_single_cache"] = _SingleWords(self._single)
+        return cache
 
     def _single(self, raw: str, tok: str) -> _Entry | None:
         entry = self.aliases.get(tok)
@@ -423,8 +438,8 @@ class Gazetteer:
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
-        state.pop("_single_cache", None)
-        state.pop("_infix_automaton", None)
+        for derived in ("_single_cache", "_infix_automaton", "_prefixes"):
+            state.pop(derived, None)
         return state
 
     def neighbour_pairs(self, codes: set[str]) -> list[tuple[str, str]]:
@@ -432,11 +447,38 @@ class Gazetteer:
         return [(a, b) for a, b in combinations(sorted(codes), 2) if b in self.neighbours.get(a, frozenset())]
 
 
-def _keep(entries: Iterator[_Entry], found: list[Place], seen: set[tuple[str, str]]) -> None:
-    """Append the places of the entries that are not in `found` yet."""
-    for entry in entries:
+def _name_prefixes(aliases: dict[str, _Entry]) -> set[str]:
+    """Every run of two or more leading words of a multi-word name, the whole name included."""
+    prefixes: set[str] = set()
+    for alias in aliases:
+        words = alias.split(" ")
+        prefixes.update(" ".join(words[:k]) for k in range(2, len(words) + 1))
+    return prefixes
+
+
+class _SingleWords(dict[str, "_Entry | None"]):
+    """What each recently seen word names on its own, by the word as written; cleared when full."""
+
+    def __init__(self, lookup: Callable[[str, str], _Entry | None]) -> None:
+        super().__init__()
+        self._lookup = lookup
+
+    def __missing__(self, raw: str) -> _Entry | None:
+        if len(self) >= _CACHE_TOKENS:
+            self.clear()
+        entry = self[raw] = self._lookup(raw, raw.lower())
+        return entry
+
+
+def _places(entries: list[_Entry]) -> list[Place]:
+    """The places of the entries in order, each (code, name) once."""
+    found: list[Place] = []
+    seen: set[tuple[str, str]] = set()
+    # Entries are compared by identity: each is shared by every alias of its place.
+    for entry in {id(e): e for e in entries}.values():
         for place in entry.places:
             key = (place.code, place.name)
             if key not in seen:
                 seen.add(key)
                 found.append(place)
+    return found

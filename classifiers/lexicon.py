@@ -10,7 +10,7 @@ in Japanese, Chinese and Korean, written without spaces between words or with pa
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import ahocorasick
 
@@ -258,8 +258,9 @@ def _in_word(ch: str) -> bool:
     return ch.isalnum() or (not ch.isascii() and unicodedata.category(ch).startswith("M"))
 
 
-@dataclass(frozen=True)
-class LexiconHit:
+class LexiconHit(NamedTuple):
+    """A lexicon term found in a text (a tuple: texts have many, and they are made by the thousand per second)."""
+
     category: str
     term: str
 
@@ -271,17 +272,24 @@ class Lexicon:
         # Text is matched against every language: copy often mixes scripts, and `lang` metadata is unreliable.
         self.terms: dict[str, dict[str, tuple[str, ...]]] = terms if terms is not None else TERMS
         self._automaton = ahocorasick.Automaton()
-        entries: dict[str, list[tuple[str, int, bool, bool]]] = {}
+        entries: dict[str, list[tuple[str, bool, bool]]] = {}
         for cat, by_lang in self.terms.items():
             for lang, stems in by_lang.items():
                 for term in stems:
                     whole_end = term.endswith("$")
                     anywhere = lang in _ANYWHERE and not term.startswith("^")
                     stem = term.strip("^$")
-                    entries.setdefault(stem, []).append((cat, len(stem), anywhere, whole_end))
+                    entries.setdefault(stem, []).append((cat, anywhere, whole_end))
+        # The automaton tries a node's children one by one, and its root has hundreds in every script: ASCII text,
+        # which only ASCII stems can match, is searched with an automaton of those alone, twice as fast.
+        self._ascii_automaton = ahocorasick.Automaton()
         for stem, values in entries.items():
-            self._automaton.add_word(stem, (stem, tuple(dict.fromkeys(values))))
+            value = (stem, tuple(dict.fromkeys(values)))
+            self._automaton.add_word(stem, value)
+            if stem.isascii():
+                self._ascii_automaton.add_word(stem, value)
         self._automaton.make_automaton()
+        self._ascii_automaton.make_automaton()
 
     # A model keeps the terms it was trained with: a newer lexicon in the code must not change an old model's features.
     def __getstate__(self) -> dict[str, object]:
@@ -292,17 +300,19 @@ class Lexicon:
 
     def hits(self, text: str) -> list[LexiconHit]:
         lowered = text.lower()
+        automaton = self._ascii_automaton if lowered.isascii() else self._automaton
+        if not len(automaton):
+            return []  # no stems: an automaton without words cannot search
+        last = len(lowered) - 1
         out: list[LexiconHit] = []
         seen: set[tuple[str, int]] = set()
-        for end, (stem, values) in self._automaton.iter(lowered):
-            for cat, length, anywhere, whole_end in values:
-                start = end - length + 1
-                # Stems match at the start of a word, except where compounds or particles hide them inside one.
-                if not anywhere and start > 0 and _in_word(lowered[start - 1]):
-                    continue
-                if whole_end and end + 1 < len(lowered) and _in_word(lowered[end + 1]):
-                    continue
-                if (cat, start) in seen:
+        for end, (stem, values) in automaton.iter(lowered):
+            start = end - len(stem) + 1
+            # Stems match at the start of a word, except where compounds or particles hide them inside one.
+            inside = start > 0 and _in_word(lowered[start - 1])
+            cut = end < last and _in_word(lowered[end + 1])
+            for cat, anywhere, whole_end in values:
+                if (inside and not anywhere) or (cut and whole_end) or (cat, start) in seen:
                     continue
                 seen.add((cat, start))
                 out.append(LexiconHit(cat, stem))

@@ -29,13 +29,18 @@ _PIECE = re.compile(f"([{UNSPACED}]+)|((?:{_LETTER})+(?:['’-]+(?:{_LETTER})+)*
 _IS_UNSPACED = re.compile(f"[{UNSPACED}]")
 _OPTIONAL_MARKS = re.compile(f"[{OPTIONAL_MARKS}]")
 _CHAR_SIZES = (3, 4, 5)
+# Bits of the signed 64-bit integers that `_counted` packs a (row, column) key and a position into.
+_PACKED_BITS = 63
 # Grams of each kind whose hashed columns are remembered.
 _CACHE_WORDS = 60_000
 
 
+_hash = mmh3.hash
+
+
 def word_column(gram: str) -> int:
     """The column of a word n-gram: murmurhash3 (seed 0) of its UTF-8 bytes, sign dropped."""
-    return abs(mmh3.hash(gram)) % WORD_FEATURES
+    return abs(_hash(gram)) % WORD_FEATURES
 
 
 def _char_columns(token: str) -> tuple[int, ...]:
@@ -81,8 +86,12 @@ def _word_and_char_columns(token: str) -> tuple[int, ...]:
     return (word_column(token), *_char_columns(token))
 
 
-def _pair_column(pair: str) -> tuple[int, ...]:
-    return (word_column(pair),)
+def _pair_columns(toks: list[str]) -> bytes:
+    """Columns of the word pairs, packed as int32 bytes.
+
+    Pairs are hashed afresh: most are rare, so a cache of them would mostly miss and be cleared.
+    """
+    return array("i", [abs(_hash(pair)) % WORD_FEATURES for pair in map(" ".join, pairwise(toks))]).tobytes()
 
 
 def _unspaced_char_column(ch: str) -> tuple[int, ...]:
@@ -91,13 +100,31 @@ def _unspaced_char_column(ch: str) -> tuple[int, ...]:
 
 def _counted(cols: np.ndarray, lengths: np.ndarray) -> Counts:
     """Count each row's columns, keeping them in order of first occurrence in the row (as training saw them)."""
-    rows = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-    keys, first, counts = np.unique(rows * N_FEATURES + cols, return_index=True, return_counts=True)
-    order = np.argsort(first)  # first occurrences are distinct, so this order is unique
-    keys, counts = keys[order], counts[order]
-    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(keys // N_FEATURES, minlength=len(lengths)), out=indptr[1:])
-    return Counts(indptr, (keys % N_FEATURES).astype(np.int32), counts.astype(np.float32))
+    n_rows = len(lengths)
+    shift = max(len(cols).bit_length(), 1)
+    if (n_rows * N_FEATURES).bit_length() + shift > _PACKED_BITS and n_rows > 1:
+        half = n_rows // 2
+        cut = int(lengths[:half].sum())
+        return _joined(_counted(cols[:cut], lengths[:half]), _counted(cols[cut:], lengths[half:]))
+    rows = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
+    # Each (row, column) key sits above its position in one integer: a sort of values (several times faster than
+    # sorting positions by key) groups equal keys with the first occurrence of each leading its group.
+    packed = np.sort(((rows * N_FEATURES + cols) << shift) | np.arange(len(cols)))
+    keys = packed >> shift
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1]))) if len(keys) else keys
+    # Each key's count lands on its first position; reading those in position order needs no second sort.
+    count_at = np.zeros(len(cols), dtype=np.int64)
+    count_at[packed[starts] & ((1 << shift) - 1)] = np.diff(starts, append=len(keys))
+    first = np.flatnonzero(count_at)
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows[first], minlength=n_rows), out=indptr[1:])
+    return Counts(indptr, cols[first].astype(np.int32), count_at[first].astype(np.float32))
+
+
+def _joined(a: Counts, b: Counts) -> Counts:
+    """The rows of `a` followed by the rows of `b`."""
+    indptr = np.concatenate([a.indptr, b.indptr[1:] + a.indptr[-1]])
+    return Counts(indptr, np.concatenate([a.indices, b.indices]), np.concatenate([a.data, b.data]))
 
 
 class HashedNgrams:
@@ -106,7 +133,6 @@ class HashedNgrams:
     def __init__(self) -> None:
         # Packed int32 bytes: joining them is one C call per text, and they cost a fraction of a tuple of ints.
         self._words = _GramColumns(_word_and_char_columns)
-        self._pairs = _GramColumns(_pair_column)
         self._chars = _GramColumns(_unspaced_char_column)
 
     def tokens(self, text: str) -> list[str]:
@@ -131,11 +157,10 @@ class HashedNgrams:
 
     def transform(self, texts: list[str]) -> Counts:
         rows: list[bytes] = []
-        words, pairs, chars = self._words.__getitem__, self._pairs.__getitem__, self._chars.__getitem__
+        words, chars = self._words.__getitem__, self._chars.__getitem__
         for text in texts:
             toks, unspaced = self.segment(text)
-            pair_grams = map(" ".join, pairwise(toks))
-            rows.append(b"".join([*map(words, toks), *map(pairs, pair_grams), *map(chars, unspaced)]))
+            rows.append(b"".join([*map(words, toks), _pair_columns(toks), *map(chars, unspaced)]))
         lengths = np.fromiter((len(r) // 4 for r in rows), dtype=np.int64, count=len(rows))
         return _counted(np.frombuffer(b"".join(rows), dtype=np.int32), lengths)
 

@@ -114,6 +114,31 @@ def test_threshold_prefers_recall_on_ties() -> None:
     assert choose_threshold(y, p) == pytest.approx(0.31)
 
 
+def test_ngram_counts_are_per_row_in_order_of_first_occurrence(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+    from collections import Counter
+    from itertools import pairwise
+
+    import numpy as np
+
+    from classifiers import vectorize
+
+    rng = random.Random(5)
+    lengths = [rng.randrange(0, 40) for _ in range(60)]
+    pool = [0, 1, 7, vectorize.WORD_FEATURES, vectorize.N_FEATURES - 1]
+    cols = [rng.choice([*pool, rng.randrange(vectorize.N_FEATURES)]) for _ in range(sum(lengths))]
+    starts = np.cumsum([0, *lengths])
+    # Counter keeps keys in order of first insertion: the order training saw, which fixes the float sums.
+    expected = [list(Counter(cols[a:b]).items()) for a, b in pairwise(starts)]
+    # 30 bits cannot hold a (row, column) key and a position for this batch: it is counted in halves, alike.
+    for bits in (63, 30):
+        monkeypatch.setattr(vectorize, "_PACKED_BITS", bits)
+        c = vectorize._counted(np.array(cols, dtype=np.int32), np.array(lengths, dtype=np.int64))
+        got = [list(zip(c.indices[a:b].tolist(), c.data[a:b].astype(int).tolist(), strict=True))
+               for a, b in pairwise(c.indptr)]  # fmt: skip
+        assert got == expected
+
+
 def newsmon(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
     return subprocess.run([sys.executable, "-m", "monitor", *args], input=stdin, capture_output=True, text=True,
