@@ -19,6 +19,8 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from classifiers.model import NewsClassifier
 from consumers.scoring import Scored, Scorer
 from monitor.messages import DeadLetter, encode, encode_key
+from monitor.ops.consumer import ConsumerWatch
+from monitor.ops.readiness import Readiness
 from monitor.settings import Settings
 from monitor.stream.clients import make_consumer, make_producer
 from monitor.stream.produce import Outgoing, produce_all, produce_retrying
@@ -60,15 +62,25 @@ async def _produce(
     return len(late)
 
 
-async def run_classifier(settings: Settings, stop: asyncio.Event, model: NewsClassifier | None = None) -> None:
-    """Run until stopped; batches already read when stop arrives are finished and committed first."""
+async def run_classifier(
+    settings: Settings, stop: asyncio.Event, model: NewsClassifier | None = None, readiness: Readiness | None = None
+) -> None:
+    """Run until stopped; batches already read when stop arrives are finished and committed first.
+
+    Readiness: `classify.model` once every scoring worker has loaded the model, `classify.partitions` while the
+    consumer holds partitions.
+    """
     cs = settings.classifier
+    ready = readiness or Readiness()
+    model_ready, assigned = ready.require("classify.model"), ready.require("classify.partitions")
     scorer = Scorer(cs.model_dir, cs.model_version, cs.workers, model)
     await scorer.start()
+    model_ready.up(f"model {scorer.version} loaded by {scorer.workers} scoring workers")
     consumer = make_consumer(settings.kafka, settings.topics.raw, group_id=cs.group_id, max_poll_records=cs.batch_size)
     producer = make_producer(settings.kafka, linger_ms=20)
     await producer.start()
     await consumer.start()
+    watch = ConsumerWatch(consumer, "classify", assigned, settings.metrics.lag_interval_s)
     done = 0
     inflight: deque[_Batch] = deque()
     try:
@@ -89,9 +101,11 @@ async def run_classifier(settings: Settings, stop: asyncio.Event, model: NewsCla
         for b in inflight:  # only after an error: unfinished batches are re-read from the last commit
             b.scoring.cancel()
         try:
+            await watch.close()
             await consumer.stop()
             await producer.stop()
         finally:
+            model_ready.down("stopped")
             scorer.close()
             log.info("classifier.stopped", classified=done, model=scorer.version)
 

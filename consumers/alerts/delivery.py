@@ -25,6 +25,8 @@ from consumers.alerts.rules import RuleSet, load_rules
 from consumers.alerts.sinks import make_sink
 from consumers.alerts.sinks.config import ResolvedSink, resolve_sink
 from monitor.messages import Alert, DeadLetter, DecodeError, decode
+from monitor.ops.consumer import ConsumerWatch
+from monitor.ops.readiness import Readiness
 from monitor.settings import Settings
 from monitor.stream.clients import make_consumer, make_producer
 from monitor.stream.offsets import OffsetTracker, commit
@@ -59,8 +61,12 @@ class _Rebalance(ConsumerRebalanceListener):
 class DeliveryStage:
     """Routes each alert to its sinks' dispatchers and commits what is finished."""
 
-    def __init__(self, settings: Settings, rules: RuleSet, sinks: dict[str, ResolvedSink]) -> None:
+    def __init__(
+        self, settings: Settings, rules: RuleSet, sinks: dict[str, ResolvedSink], readiness: Readiness | None = None
+    ) -> None:
         self.settings = settings
+        ready = readiness or Readiness()
+        self._sinks_ready, self._assigned = ready.require("deliver.sinks"), ready.require("deliver.partitions")
         self.rules = rules
         self.sinks = sinks
         self.tracker = OffsetTracker()
@@ -75,6 +81,7 @@ class DeliveryStage:
         self._consumer: AIOKafkaConsumer | None = None
         self._recorder: Recorder | None = None
         self._error: BaseException | None = None
+        self._watch: ConsumerWatch | None = None
 
     def _fail(self, exc: BaseException) -> None:
         if self._error is None:
@@ -186,12 +193,14 @@ class DeliveryStage:
                 self._closing,
                 self._fail,
             )
+        self._sinks_ready.up(f"sinks {', '.join(self._dispatchers) or 'none'} resolved")
         try:
             await self.history.start()
             consumer = make_consumer(self.settings.kafka, group_id=s.delivery_group_id, max_poll_records=500)
             consumer.subscribe([t.alerts], listener=_Rebalance(self))
             self._consumer = consumer
             await consumer.start()
+            self._watch = ConsumerWatch(consumer, "deliver", self._assigned, self.settings.metrics.lag_interval_s)
             log.info(
                 "delivery.started",
                 sinks={n: c.type for n, c in self.sinks.items()},
@@ -240,6 +249,8 @@ class DeliveryStage:
         for d in self._dispatchers.values():
             await d.sink.close()
         await session.close()
+        if self._watch is not None:
+            await self._watch.close()
         if self._consumer is not None:
             await self._consumer.stop()
         await self.history.stop()
@@ -251,8 +262,13 @@ async def run_delivery(
     stop: asyncio.Event,
     rules: RuleSet | None = None,
     sinks: dict[str, ResolvedSink] | None = None,
+    readiness: Readiness | None = None,
 ) -> None:
-    """Run until stopped; alerts in flight at stop are finished (bounded) or left uncommitted for the next run."""
+    """Run until stopped; alerts in flight at stop are finished (bounded) or left uncommitted for the next run.
+
+    Readiness: `deliver.sinks` once the sinks are resolved and set up, `deliver.partitions` while the consumer holds
+    partitions.
+    """
     rules = rules or load_rules(settings.alerts.rules_file)
     sinks = sinks if sinks is not None else resolve_sinks(rules)
-    await DeliveryStage(settings, rules, sinks).run(stop)
+    await DeliveryStage(settings, rules, sinks, readiness).run(stop)

@@ -29,6 +29,8 @@ from monitor.messages import (
     encode_key,
     utcnow,
 )
+from monitor.ops.consumer import ConsumerWatch
+from monitor.ops.readiness import Readiness
 from monitor.settings import Settings, TopicSettings
 from monitor.stream.clients import make_consumer, make_producer
 from monitor.stream.offsets import commit
@@ -136,20 +138,30 @@ class _CatchUp(ConsumerRebalanceListener):
         await self._store.catch_up()
 
 
-async def run_matcher(settings: Settings, stop: asyncio.Event, rules: RuleSet | None = None) -> None:
-    """Run until stopped; the batch in hand when stop arrives is finished and committed first."""
+async def run_matcher(
+    settings: Settings, stop: asyncio.Event, rules: RuleSet | None = None, readiness: Readiness | None = None
+) -> None:
+    """Run until stopped; the batch in hand when stop arrives is finished and committed first.
+
+    Readiness: `alert.rules` once the rules are loaded and valid, `alert.partitions` while the consumer holds some.
+    """
     s, t = settings.alerts, settings.topics
+    ready = readiness or Readiness()
+    rules_ok, assigned = ready.require("alert.rules"), ready.require("alert.partitions")
     rules = rules or load_rules(s.rules_file)
+    rules_ok.up(f"{sum(r.spec.enabled for r in rules.rules)} rules enabled from {rules.path}")
     producer = make_producer(settings.kafka)
     await producer.start()
     store = SuppressionStore(settings.kafka, t.alert_state, s.suppress_window_h * 3600, producer)
     consumer: AIOKafkaConsumer | None = None
+    watch: ConsumerWatch | None = None
     produced = 0
     try:
         await store.start()
         consumer = make_consumer(settings.kafka, group_id=s.matcher_group_id, max_poll_records=500)
         consumer.subscribe([t.classified], listener=_CatchUp(store))
         await consumer.start()
+        watch = ConsumerWatch(consumer, "alert", assigned, settings.metrics.lag_interval_s)
         log.info("alert.started", rules=[r.id for r in rules.rules if r.spec.enabled], file=str(rules.path))
         rate = RuleRate()
         expired_at = time.monotonic()
@@ -179,6 +191,8 @@ async def run_matcher(settings: Settings, stop: asyncio.Event, rules: RuleSet | 
             produced += len(alerts)
             await commit(consumer, {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}, "alert")
     finally:
+        if watch is not None:
+            await watch.close()
         if consumer is not None:
             await consumer.stop()
         await store.stop()
