@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from classifiers.model import NewsClassifier
+from consumers import classify_metrics
 from consumers.scoring import Scored, Scorer
 from monitor.messages import DeadLetter, encode, encode_key
 from monitor.ops.consumer import ConsumerWatch
@@ -59,6 +60,7 @@ async def _produce(
     late = [_letter(dlq, records[scored.messages[r.index][0]], r.reason) for r in rejected]
     if late and await produce_all(producer, late):
         raise RuntimeError("the broker refused a dead letter")
+    classify_metrics.dead_lettered(len(letters) + len(late))
     return len(late)
 
 
@@ -91,12 +93,16 @@ async def run_classifier(
                 batch = await consumer.getmany(timeout_ms=0 if inflight else 500, max_records=cs.batch_size)
                 records = [r for recs in batch.values() for r in recs]
                 if records:
+                    classify_metrics.read(len(records))
                     scoring = asyncio.ensure_future(scorer.score([r.value for r in records]))
                     offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
                     inflight.append(_Batch(records, offsets, scoring, time.monotonic()))
                     read = True
             if inflight and (not read or len(inflight) > _READ_AHEAD):
-                done += await _finish(consumer, producer, settings, inflight.popleft())
+                finished = inflight.popleft()
+                n = await _finish(consumer, producer, settings, finished)
+                classify_metrics.finished(n, time.monotonic() - finished.started)
+                done += n
     finally:
         for b in inflight:  # only after an error: unfinished batches are re-read from the last commit
             b.scoring.cancel()

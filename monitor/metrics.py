@@ -12,7 +12,9 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from monitor.ingest.errors import ErrorKind
 from monitor.ingest.policy import FeedHealth
+from monitor.ops.metrics import StageMetrics
 
 log = structlog.get_logger(__name__)
 
@@ -33,9 +35,30 @@ ITEMS_NEW = ITEMS.labels("new")
 ITEMS_UPDATED = ITEMS.labels("update")
 
 
+STAGE = StageMetrics("ingest")
+STAGE.declare("retryable", "permanent", "bad_input")
+# The class of each poll failure: the network and the server are retried, the content is bad input, a refused
+# address or URL stays refused until the feed's settings change.
+_ERROR_CLASS = {
+    ErrorKind.TOO_LARGE: "bad_input",
+    ErrorKind.NOT_A_FEED: "bad_input",
+    ErrorKind.PARSE: "bad_input",
+    ErrorKind.BLOCKED_ADDRESS: "permanent",
+    ErrorKind.BAD_URL: "permanent",
+}
+
+
 def poll_failed(kind: str) -> None:
     POLLS.labels(kind).inc()
     FEED_ERRORS.labels(kind).inc()
+    STAGE.error(_ERROR_CLASS.get(ErrorKind(kind), "retryable"))
+
+
+def items_produced(new: int, changed: int) -> None:
+    """A poll produced `new` stories and `changed` updates to news.raw."""
+    ITEMS_NEW.inc(new)
+    ITEMS_UPDATED.inc(changed)
+    STAGE.wrote(new + changed)
 
 
 class FeedSource(Protocol):

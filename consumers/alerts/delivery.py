@@ -17,6 +17,7 @@ import aiohttp
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
+from consumers.alerts import delivery_metrics
 from consumers.alerts.dispatcher import Job, SinkDispatcher
 from consumers.alerts.history import DeliveredLog
 from consumers.alerts.limits import CircuitBreaker, TokenBucket
@@ -182,11 +183,13 @@ class DeliveryStage:
         for name, cfg in self.sinks.items():
             # Sinks that post to the same webhook share its budget (Slack: about one message per second per channel).
             limiter = limiters.setdefault(cfg.destination, TokenBucket(cfg.rate_per_s, cfg.burst))
+            breaker = CircuitBreaker(s.breaker_failures, s.breaker_cooldown_s)
+            delivery_metrics.watch_breaker(name, breaker)
             self._dispatchers[name] = SinkDispatcher(
                 make_sink(cfg, session),
                 s,
                 limiter,
-                CircuitBreaker(s.breaker_failures, s.breaker_cooldown_s),
+                breaker,
                 self._recorder,
                 self.history,
                 t.alerts,
@@ -217,6 +220,7 @@ class DeliveryStage:
                 else:
                     batch = await consumer.getmany(timeout_ms=100, max_records=min(500, room))
                     for records in batch.values():
+                        delivery_metrics.read(len(records))
                         for rec in records:
                             self.handle(rec)
                 if time.monotonic() - last_commit >= s.commit_interval_s:

@@ -16,6 +16,7 @@ from datetime import datetime
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 
+from consumers.alerts import matcher_metrics
 from consumers.alerts.rules import Rule, RuleSet, load_rules
 from consumers.alerts.suppression import SuppressionStore
 from monitor.messages import (
@@ -114,6 +115,7 @@ async def _produce_alerts(
         log.warning("alert.too_large", event_id=alerts[r.index].event_id, reason=r.reason)
     if late and await produce_retrying(producer, late, stage="alert", stop=stop) is None:
         return None
+    matcher_metrics.dead_lettered(len(letters) + len(late))
     refused = {r.index for r in rejected}
     return [a for i, a in enumerate(alerts) if i not in refused]
 
@@ -173,6 +175,7 @@ async def run_matcher(
             records = [r for recs in batch.values() for r in recs]
             if not records:
                 continue
+            matcher_metrics.read(len(records))
             matched, letters = _match(rules, records, store, rate, t.dead_letter)
             alerts = await _produce_alerts(producer, t, matched, letters, stop)
             if alerts is None:
@@ -188,6 +191,7 @@ async def run_matcher(
                 break
             for a in alerts:
                 log.info("alert.matched", rule=a.rule_id, event_id=a.event_id, mode=a.mode, title=a.item.item.title)
+            matcher_metrics.alerted(alerts)
             produced += len(alerts)
             await commit(consumer, {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}, "alert")
     finally:
