@@ -221,6 +221,9 @@ class MetricsSettings(_Section):
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["console", "json"] = "console"
+    # A library's message (aiokafka's connection errors above all) repeated within this window is logged once,
+    # its next appearance after the window carrying how many were dropped.
+    library_repeat_s: float = Field(30.0, ge=0)
 
 
 class ClassifierSettings(_Section):

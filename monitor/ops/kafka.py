@@ -41,10 +41,12 @@ class KafkaWatch:
         self._interval_s = interval_s
         self._down_since: float | None = None
         self._seen_up = False
+        self.probes = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             self.observe(await probe(self._k, max(self._interval_s, 2.0)))
+            self.probes += 1
             try:
                 await asyncio.wait_for(stop.wait(), self._interval_s)
             except TimeoutError:
