@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
@@ -52,6 +54,7 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 Labels = frozenset[tuple[str, str]]
+SAMPLE_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "summary": ("_count", "_sum")}
 
 
 @dataclass
@@ -59,11 +62,16 @@ class Metrics:
     """One scrape of `/metrics`: every sample's value by name and labels."""
 
     samples: dict[tuple[str, Labels], float]
+    exported: set[str]  # every name a query may use, also of families with no sample yet
 
     @classmethod
     def parse(cls, text: str) -> Metrics:
-        return cls({(x.name, frozenset(x.labels.items())): x.value
-                    for family in text_string_to_metric_families(text) for x in family.samples})  # fmt: skip
+        families = list(text_string_to_metric_families(text))
+        samples = {(x.name, frozenset(x.labels.items())): x.value for f in families for x in f.samples}
+        exported = {n for n, _ in samples}
+        for f in families:
+            exported |= {f.name + suffix for suffix in SAMPLE_SUFFIXES.get(f.type, ("",))}
+        return cls(samples, exported)
 
     def value(self, name: str, **labels: str) -> float:
         return self.samples.get((name, frozenset(labels.items())), 0.0)
@@ -228,6 +236,49 @@ async def test_ready_only_when_every_stage_is_up_and_every_stage_counts_exactly_
     assert after.value("newsmon_kafka_up") == 1
     # Stopped, the service answers no more.
     assert await svc.readyz() is None
+    assert_deploy_files_query_only(after.exported)
+
+
+DASHBOARD = REPO / "deploy" / "grafana" / "newsmon.json"
+ALERT_RULES = REPO / "deploy" / "prometheus" / "alerts.yml"
+# PromQL words that look like metric names once label lists, strings and ranges are gone.
+PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "group_left", "group_right"}
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (what is left once functions, labels and ranges are removed)."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", "", expr)
+    expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
+    names = re.findall(r"(?<![\w:.$])([A-Za-z_:][\w:]*)(?![\w:])(?!\s*\()", expr)
+    return set(names) - PROMQL_WORDS
+
+
+def deploy_expressions() -> dict[str, str]:
+    """Every PromQL expression of the Grafana dashboard and the alerting rules, by where it is."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    out = {f"panel {p['title']!r} {t['refId']}": t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])}
+    rules = yaml.safe_load(ALERT_RULES.read_text())
+    out |= {f"rule {r['alert']}": r["expr"] for g in rules["groups"] for r in g["rules"]}
+    return out
+
+
+def assert_deploy_files_query_only(exported: set[str]) -> None:
+    """The dashboard and the alerting rules use only names a running service exports."""
+    expressions = deploy_expressions()
+    assert len(expressions) > 30
+    used = {where: promql_metric_names(expr) for where, expr in expressions.items()}
+    assert all(used.values()), [w for w, names in used.items() if not names]
+    unknown = {where: sorted(names - exported) for where, names in used.items() if names - exported}
+    assert not unknown, unknown
+
+
+def test_metric_names_are_found_in_promql() -> None:
+    expr = (
+        'histogram_quantile(0.95, sum by (le, sink) (rate(newsmon_x_bucket{sink=~"a|b"}[5m]))) '
+        "/ on (sink) group_left max without (state) (newsmon_y) and newsmon_z offset 5m > bool 0"
+    )
+    assert promql_metric_names(expr) == {"newsmon_x_bucket", "newsmon_y", "newsmon_z"}
 
 
 class Proxy:
