@@ -116,6 +116,7 @@ async def run_service(
     starting.down("creating topics")
     watch = KafkaWatch(settings.kafka, readiness.require("kafka"), settings.metrics.probe_interval_s)
     watching = asyncio.create_task(watch.run(stop), name="kafka-watch")
+    watching.add_done_callback(_report_failure)
     try:
         async with serve_ops(settings.metrics, readiness):
             created = await ensure_topics(
@@ -134,6 +135,12 @@ async def run_service(
     finally:
         watching.cancel()
         await asyncio.gather(watching, return_exceptions=True)
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    """Log a watch that stopped with an error when it happens: the stages go on without it."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("kafka.watch_failed", error=repr(exc))
 
 
 async def _first_failure(tasks: dict[asyncio.Task[None], str]) -> None:

@@ -63,6 +63,10 @@ class ConsumerWatch:
             # Retryable: the broker is away or the group rebalancing; the outage itself is logged by the Kafka watch.
             log.debug("lag.unmeasured", stage=self._stage, error=repr(exc))
             return
+        except Exception as exc:
+            # A bug in measuring must not stop the stage it measures: logged, and measured again next time.
+            log.warning("lag.measure_failed", stage=self._stage, error=repr(exc), exc_info=True)
+            return
         for tp, lag in lags.items():
             CONSUMER_LAG.labels(self._stage, tp.topic, str(tp.partition)).set(lag)
             self._measured.add(tp)

@@ -26,7 +26,8 @@ async def probe(k: KafkaSettings, timeout_s: float) -> str:
                 conn = await create_conn(host, port, request_timeout_ms=int(timeout_s * 1000), **security_options(k))
             conn.close()
             return ""
-        except (OSError, KafkaError, TimeoutError) as exc:
+        except (OSError, KafkaError, TimeoutError, ValueError) as exc:
+            # Retryable by nature: the watch probes again; a refused login or certificate also shows as unreachable.
             error = f"{host}:{port}: {type(exc).__name__}: {exc}".rstrip(": ")
     return error
 
