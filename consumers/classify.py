@@ -10,21 +10,24 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
-from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from classifiers.model import NewsClassifier
 from consumers import classify_metrics
 from consumers.scoring import Scored, Scorer
-from monitor.messages import DeadLetter, encode, encode_key
 from monitor.ops.consumer import ConsumerWatch
 from monitor.ops.readiness import Readiness
 from monitor.settings import Settings
+from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer
-from monitor.stream.produce import Outgoing, produce_all, produce_retrying
+from monitor.stream.dead_letter import produce_or_dead_letter
+from monitor.stream.offsets import OffsetTracker, commit
+from monitor.stream.produce import Outgoing
+from monitor.stream.rebalance import OnPartitions, Rebalance
 
 log = structlog.get_logger(__name__)
 # Batches read ahead of the one being produced: one is enough to keep the scorers busy during a round trip.
@@ -34,16 +37,12 @@ _READ_AHEAD = 1
 @dataclass
 class _Batch:
     records: list[ConsumerRecord[bytes, bytes]]
-    offsets: dict[TopicPartition, int]
     scoring: asyncio.Future[Scored]
     started: float
 
 
 def _letter(topic: str, rec: ConsumerRecord[bytes, bytes], reason: str) -> Outgoing:
-    letter = DeadLetter.of(
-        rec.value, source_key=rec.key, reason=reason, source_topic=rec.topic, error_class="bad_input", attempts=1
-    )
-    return Outgoing(topic, encode_key(letter), encode(letter))
+    return dead_letter.outgoing(topic, dead_letter.of_record(rec, reason))
 
 
 async def _produce(
@@ -54,14 +53,11 @@ async def _produce(
     out = [Outgoing(settings.topics.classified, key, value) for _, key, value in scored.messages]
     letters = [_letter(dlq, records[index], reason) for index, reason in scored.bad]
     # Retried through broker outages (the batch stays uncommitted meanwhile); only a fatal error stops the stage.
-    rejected = await produce_retrying(producer, out + letters, stage="classify") or []
-    if any(r.index >= len(out) for r in rejected):
-        raise RuntimeError("the broker refused a dead letter")  # bounded by DeadLetter.of: a bug, not bad input
-    late = [_letter(dlq, records[scored.messages[r.index][0]], r.reason) for r in rejected]
-    if late and await produce_all(producer, late):
-        raise RuntimeError("the broker refused a dead letter")
-    classify_metrics.dead_lettered(len(letters) + len(late))
-    return len(late)
+    refused = await produce_or_dead_letter(
+        producer, out, letters, lambda i, reason: _letter(dlq, records[scored.messages[i][0]], reason), stage="classify"
+    )
+    classify_metrics.dead_lettered(len(letters) + len(refused or ()))
+    return len(refused or ())
 
 
 async def run_classifier(
@@ -78,7 +74,10 @@ async def run_classifier(
     scorer = Scorer(cs.model_dir, cs.model_version, cs.workers, model)
     await scorer.start()
     model_ready.up(f"model {scorer.version} loaded by {scorer.workers} scoring workers")
-    consumer = make_consumer(settings.kafka, settings.topics.raw, group_id=cs.group_id, max_poll_records=cs.batch_size)
+    tracker = OffsetTracker()
+    consumer = make_consumer(settings.kafka, group_id=cs.group_id, max_poll_records=cs.batch_size)
+    # Records of revoked partitions belong to their next owner, which re-reads them from the last commit.
+    consumer.subscribe([settings.topics.raw], listener=Rebalance(revoked=_forgetting(tracker)))
     producer = make_producer(settings.kafka, linger_ms=20)
     await producer.start()
     await consumer.start()
@@ -95,12 +94,12 @@ async def run_classifier(
                 if records:
                     classify_metrics.read(len(records))
                     scoring = asyncio.ensure_future(scorer.score([r.value for r in records]))
-                    offsets = {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}
-                    inflight.append(_Batch(records, offsets, scoring, time.monotonic()))
+                    inflight.append(_Batch(records, scoring, time.monotonic()))
+                    _track(tracker, records, tracker.add)
                     read = True
             if inflight and (not read or len(inflight) > _READ_AHEAD):
                 finished = inflight.popleft()
-                n = await _finish(consumer, producer, settings, finished)
+                n = await _finish(consumer, producer, settings, tracker, finished)
                 classify_metrics.finished(n, time.monotonic() - finished.started)
                 done += n
     finally:
@@ -116,22 +115,33 @@ async def run_classifier(
             log.info("classifier.stopped", classified=done, model=scorer.version)
 
 
-async def _finish(consumer: object, producer: AIOKafkaProducer, settings: Settings, b: _Batch) -> int:
-    """Produce a scored batch, then commit its offsets; return how many items it classified."""
+def _forgetting(tracker: OffsetTracker) -> OnPartitions:
+    async def forget(revoked: set[TopicPartition]) -> None:
+        tracker.forget(revoked)
+
+    return forget
+
+
+def _track(
+    tracker: OffsetTracker, records: list[ConsumerRecord[bytes, bytes]], step: Callable[[TopicPartition, int], None]
+) -> None:
+    for rec in records:
+        step(TopicPartition(rec.topic, rec.partition), rec.offset)
+
+
+async def _finish(
+    consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, settings: Settings, tracker: OffsetTracker, b: _Batch
+) -> int:
+    """Produce a scored batch, then commit what is finished of the partitions still owned; return items classified."""
     scored = await b.scoring
     too_large = await _produce(producer, settings, b.records, scored)
-    # A rebalance while the batch was in flight may have moved some partitions away; their new owner re-reads
-    # them from the last commit (at least once), and committing them here would fail.
-    owned = consumer.assignment()  # type: ignore[attr-defined]
-    offsets = {tp: off for tp, off in b.offsets.items() if tp in owned}
-    try:
-        if offsets:
-            await consumer.commit(offsets)  # type: ignore[attr-defined]
-    except (CommitFailedError, IllegalStateError) as exc:
-        # The partitions moved to another member during the batch; it re-reads them (at least once).
-        log.warning("classifier.commit_lost_to_rebalance", error=str(exc), records=len(b.records))
-        await _seek_committed(consumer, list(b.offsets))
+    _track(tracker, b.records, tracker.done)
+    offsets = tracker.to_commit()
+    if not await commit(consumer, offsets, "classifier"):
+        # Not committed (logged by commit): the batch's partitions still owned are read again from the last commit.
+        await _seek_committed(consumer, list({TopicPartition(r.topic, r.partition) for r in b.records}))
         return 0
+    tracker.committed(offsets)
     if scored.bad or too_large:
         log.warning("classifier.bad_input", undecodable=len(scored.bad), too_large=too_large,
                     topic=settings.topics.dead_letter)  # fmt: skip
@@ -139,10 +149,8 @@ async def _finish(consumer: object, producer: AIOKafkaProducer, settings: Settin
     return len(scored.messages) - too_large
 
 
-async def _seek_committed(consumer: object, tps: list[TopicPartition]) -> None:
-    seek = getattr(consumer, "seek_to_committed", None)
-    if seek is not None:
-        try:
-            await seek(*[tp for tp in tps if tp in consumer.assignment()])  # type: ignore[attr-defined]
-        except Exception as exc:  # the partitions may no longer be ours; the next owner reads from the commit
-            log.info("classifier.seek_skipped", error=repr(exc))
+async def _seek_committed(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
+    try:
+        await consumer.seek_to_committed(*[tp for tp in tps if tp in consumer.assignment()])
+    except Exception as exc:  # the partitions may no longer be ours; the next owner reads from the commit
+        log.info("classifier.seek_skipped", error=repr(exc))

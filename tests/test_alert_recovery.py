@@ -16,9 +16,10 @@ import yaml
 from consumers.alerts.matcher import event_id
 from consumers.alerts.suppression import SuppressionStore
 from monitor.broker.local import LocalBroker
-from monitor.messages import AlertState
+from monitor.messages import AlertState, encode, encode_key
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
+from monitor.stream.produce import Outgoing, produce_each
 from tests.support.alerts import SECRET, alerting, classified, fast, produce, webhook_rules
 from tests.support.receivers import Receiver
 from tests.support.waiting import wait_for
@@ -192,7 +193,8 @@ async def test_a_story_that_alerted_again_stays_suppressed_after_a_restart(setti
     producer = make_producer(settings.kafka)
     await producer.start()
     try:
-        await SuppressionStore(settings.kafka, settings.topics.alert_state, 0, producer).persist(states)
+        topic = settings.topics.alert_state
+        await produce_each(producer, [Outgoing(topic, encode_key(st), encode(st)) for st in states])
         # A restarted alert stage reads the topic back: the re-alert's window is what suppresses repeats now.
         store = SuppressionStore(settings.kafka, settings.topics.alert_state, window.total_seconds(), producer)
         assert await store.start() == 1

@@ -15,7 +15,7 @@ from typing import Literal
 
 import aiohttp
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from consumers.alerts import delivery_metrics
 from consumers.alerts.dispatcher import Job, SinkDispatcher
@@ -25,12 +25,14 @@ from consumers.alerts.recorder import Recorder
 from consumers.alerts.rules import RuleSet, load_rules
 from consumers.alerts.sinks import make_sink
 from consumers.alerts.sinks.config import ResolvedSink, resolve_sink
-from monitor.messages import Alert, DeadLetter, DecodeError, decode
+from monitor.messages import Alert, DecodeError, decode
 from monitor.ops.consumer import ConsumerWatch
 from monitor.ops.readiness import Readiness
 from monitor.settings import Settings
+from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer
 from monitor.stream.offsets import OffsetTracker, commit
+from monitor.stream.rebalance import Rebalance
 
 log = structlog.get_logger(__name__)
 
@@ -47,18 +49,6 @@ def resolve_sinks(rules: RuleSet) -> dict[str, ResolvedSink]:
     return out
 
 
-class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, stage: DeliveryStage) -> None:
-        self._stage = stage
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        await self._stage.commit()
-        self._stage.tracker.forget(revoked)
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self._stage.history.catch_up()
-
-
 class DeliveryStage:
     """Routes each alert to its sinks' dispatchers and commits what is finished."""
 
@@ -67,7 +57,7 @@ class DeliveryStage:
     ) -> None:
         self.settings = settings
         ready = readiness or Readiness()
-        self._sinks_ready, self._assigned = ready.require("deliver.sinks"), ready.require("deliver.partitions")
+        self._sinks_ready, self._holding = ready.require("deliver.sinks"), ready.require("deliver.partitions")
         self.rules = rules
         self.sinks = sinks
         self.tracker = OffsetTracker()
@@ -88,6 +78,14 @@ class DeliveryStage:
         if self._error is None:
             self._error = exc
 
+    async def _revoked(self, revoked: set[TopicPartition]) -> None:
+        """Commit what is finished, then leave the rest of the revoked partitions to their next owner."""
+        await self.commit()
+        self.tracker.forget(revoked)
+
+    async def _assigned(self, _: set[TopicPartition]) -> None:
+        await self.history.catch_up()  # learn what other instances delivered
+
     async def commit(self) -> None:
         offsets = self.tracker.to_commit()
         if offsets and self._consumer is not None and await commit(self._consumer, offsets, "delivery"):
@@ -107,9 +105,7 @@ class DeliveryStage:
         self, rec: ConsumerRecord[bytes, bytes], reason: str, error_class: Literal["permanent", "bad_input"]
     ) -> None:
         assert self._recorder is not None
-        letter = DeadLetter.of(
-            rec.value, source_key=rec.key, reason=reason, source_topic=rec.topic, error_class=error_class, attempts=0
-        )
+        letter = dead_letter.of_record(rec, reason, error_class, attempts=0)
         tp = TopicPartition(rec.topic, rec.partition)
         task = asyncio.create_task(self._recorder.write([], [letter]))
         self._side.add(task)
@@ -200,10 +196,10 @@ class DeliveryStage:
         try:
             await self.history.start()
             consumer = make_consumer(self.settings.kafka, group_id=s.delivery_group_id, max_poll_records=500)
-            consumer.subscribe([t.alerts], listener=_Rebalance(self))
+            consumer.subscribe([t.alerts], listener=Rebalance(self._revoked, self._assigned))
             self._consumer = consumer
             await consumer.start()
-            self._watch = ConsumerWatch(consumer, "deliver", self._assigned, self.settings.metrics.lag_interval_s)
+            self._watch = ConsumerWatch(consumer, "deliver", self._holding, self.settings.metrics.lag_interval_s)
             log.info(
                 "delivery.started",
                 sinks={n: c.type for n, c in self.sinks.items()},

@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
 from monitor.messages import Alert, DeadLetter, DecodeError, decode, encode
 from monitor.settings import Settings
 from monitor.stream.clients import make_consumer, make_producer
-from monitor.stream.reader import partitions
+from monitor.stream.produce import Outgoing, produce_each
+from monitor.stream.reader import partitions, read_to_end
 
 log = structlog.get_logger(__name__)
 
@@ -49,21 +50,16 @@ async def _open(settings: Settings, group_id: str | None) -> tuple[AIOKafkaConsu
     return consumer, tps
 
 
+def _letter(rec: ConsumerRecord[bytes, bytes]) -> Letter:
+    try:
+        return Letter(rec.partition, rec.offset, decode(DeadLetter, rec.value))
+    except DecodeError as exc:
+        return Letter(rec.partition, rec.offset, None, str(exc))
+
+
 async def _read_to_end(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> list[Letter]:
-    end = await consumer.end_offsets(tps)
     out: list[Letter] = []
-    remaining = {tp for tp in tps if await consumer.position(tp) < end[tp]}
-    while remaining:
-        batch = await consumer.getmany(*remaining, timeout_ms=1000)
-        for records in batch.values():
-            for rec in records:
-                try:
-                    out.append(Letter(rec.partition, rec.offset, decode(DeadLetter, rec.value)))
-                except DecodeError as exc:
-                    out.append(Letter(rec.partition, rec.offset, None, str(exc)))
-        for tp in list(remaining):
-            if await consumer.position(tp) >= end[tp]:
-                remaining.discard(tp)
+    await read_to_end(consumer, await consumer.end_offsets(tps), lambda rec: out.append(_letter(rec)))
     return out
 
 
@@ -118,9 +114,7 @@ async def replay(
         alerts = [a for x in letters if (a := replayable(settings, x, sink)) is not None]
         if dry_run:
             return len(alerts)
-        futures = [await producer.send(settings.topics.alerts, encode(a), key=a.event_id.encode()) for a in alerts]
-        for f in futures:
-            await f
+        await produce_each(producer, [Outgoing(settings.topics.alerts, a.event_id.encode(), encode(a)) for a in alerts])
         positions = {tp: OffsetAndMetadata(await consumer.position(tp), "") for tp in tps}
         await consumer.commit(positions)
         log.info("dlq.replayed", alerts=len(alerts), sink=sink or "all", letters=len(letters))

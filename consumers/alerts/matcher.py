@@ -14,28 +14,21 @@ from collections import deque
 from datetime import datetime
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from consumers.alerts import matcher_metrics
 from consumers.alerts.rules import Rule, RuleSet, load_rules
 from consumers.alerts.suppression import SuppressionStore
-from monitor.messages import (
-    Alert,
-    AlertState,
-    ClassifiedItem,
-    DeadLetter,
-    DecodeError,
-    decode,
-    encode,
-    encode_key,
-    utcnow,
-)
+from monitor.messages import Alert, AlertState, ClassifiedItem, DecodeError, decode, encode, utcnow
 from monitor.ops.consumer import ConsumerWatch
 from monitor.ops.readiness import Readiness
 from monitor.settings import Settings, TopicSettings
+from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer
+from monitor.stream.dead_letter import produce_or_dead_letter
 from monitor.stream.offsets import commit
 from monitor.stream.produce import Outgoing, produce_retrying
+from monitor.stream.rebalance import Rebalance
 
 log = structlog.get_logger(__name__)
 
@@ -105,39 +98,18 @@ async def _produce_alerts(
     An alert too large to produce dead-letters its story instead: one record must never stall the stage.
     """
     out = [Outgoing(t.alerts, a.event_id.encode(), encode(a)) for a in alerts]
-    rejected = await produce_retrying(producer, out + letters, stage="alert", stop=stop)
-    if rejected is None:
+    refused = await produce_or_dead_letter(
+        producer, out, letters, lambda i, reason: _letter(t, alerts[i], reason), stage="alert", stop=stop
+    )
+    if refused is None:
         return None
-    if any(r.index >= len(out) for r in rejected):
-        raise RuntimeError("the broker refused a dead letter")  # bounded by DeadLetter.of: a bug, not bad input
-    late = [_letter(t, alerts[r.index].item, r.reason) for r in rejected]
-    for r in rejected:
-        log.warning("alert.too_large", event_id=alerts[r.index].event_id, reason=r.reason)
-    if late and await produce_retrying(producer, late, stage="alert", stop=stop) is None:
-        return None
-    matcher_metrics.dead_lettered(len(letters) + len(late))
-    refused = {r.index for r in rejected}
+    matcher_metrics.dead_lettered(len(letters) + len(refused))
     return [a for i, a in enumerate(alerts) if i not in refused]
 
 
-def _letter(t: TopicSettings, c: ClassifiedItem, reason: str) -> Outgoing:
-    letter = DeadLetter.of(
-        encode(c), source_key=c.key(), reason=reason, source_topic=t.classified, error_class="bad_input", attempts=1
-    )
-    return Outgoing(t.dead_letter, encode_key(letter), encode(letter))
-
-
-class _CatchUp(ConsumerRebalanceListener):
-    """Partitions that move here may carry stories another instance already alerted for: re-read the state."""
-
-    def __init__(self, store: SuppressionStore) -> None:
-        self._store = store
-
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        return None
-
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        await self._store.catch_up()
+def _letter(t: TopicSettings, a: Alert, reason: str) -> Outgoing:
+    log.warning("alert.too_large", event_id=a.event_id, reason=reason)
+    return dead_letter.outgoing(t.dead_letter, dead_letter.letter(encode(a.item), a.item.key(), t.classified, reason))
 
 
 async def run_matcher(
@@ -161,7 +133,8 @@ async def run_matcher(
     try:
         await store.start()
         consumer = make_consumer(settings.kafka, group_id=s.matcher_group_id, max_poll_records=500)
-        consumer.subscribe([t.classified], listener=_CatchUp(store))
+        # Partitions that move here may carry stories another instance already alerted for: re-read the state.
+        consumer.subscribe([t.classified], listener=Rebalance(assigned=lambda _: store.catch_up()))
         await consumer.start()
         watch = ConsumerWatch(consumer, "alert", assigned, settings.metrics.lag_interval_s)
         log.info("alert.started", rules=[r.id for r in rules.rules if r.spec.enabled], file=str(rules.path))
@@ -218,15 +191,7 @@ def _match(
         try:
             c = decode(ClassifiedItem, rec.value)
         except DecodeError as exc:
-            letter = DeadLetter.of(
-                rec.value,
-                source_key=rec.key,
-                reason=str(exc),
-                source_topic=rec.topic,
-                error_class="bad_input",
-                attempts=1,
-            )
-            letters.append(Outgoing(dlq_topic, encode_key(letter), encode(letter)))
+            letters.append(dead_letter.outgoing(dlq_topic, dead_letter.of_record(rec, str(exc))))
             log.warning("alert.bad_input", topic=rec.topic, offset=rec.offset, error=str(exc))
             continue
         alerts.extend(alerts_for(rules, c, store, rate, now, mono))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import structlog
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer
 
-from monitor.messages import AlertState, DecodeError, decode, encode, encode_key, utcnow
+from monitor.messages import AlertState, decode, encode, utcnow
 from monitor.settings import KafkaSettings
-from monitor.stream.reader import TopicReader
+from monitor.stream.table import Table
 
 log = structlog.get_logger(__name__)
 
@@ -18,26 +18,8 @@ class SuppressionStore:
     """Event ids that alerted within the window; new ones are written through, expired ones tombstoned."""
 
     def __init__(self, kafka: KafkaSettings, topic: str, window_s: float, producer: AIOKafkaProducer) -> None:
-        self._topic = topic
         self._window = timedelta(seconds=window_s)
-        self._producer = producer
-        self._states: dict[str, AlertState] = {}
-        self._reader = TopicReader(kafka, topic, self._apply)
-
-    def _apply(self, rec: ConsumerRecord[bytes, bytes]) -> None:
-        if rec.key is None:
-            return
-        if rec.value is None:  # tombstone
-            self._states.pop(rec.key.decode("utf-8", "replace"), None)
-            return
-        try:
-            st = decode(AlertState, rec.value)
-        except DecodeError as exc:
-            log.warning("alert_state.undecodable", key=rec.key.decode("utf-8", "replace"), error=str(exc))
-            return
-        known = self._states.get(st.event_id)
-        if known is None or self._supersedes(st, known):
-            self._states[st.event_id] = st
+        self._table = Table(kafka, topic, producer, lambda v: decode(AlertState, v), encode, self._supersedes)
 
     def _supersedes(self, st: AlertState, known: AlertState) -> bool:
         """Two instances racing keep the first match; a match a whole window later is a new alert, whose own
@@ -48,38 +30,26 @@ class SuppressionStore:
 
     async def start(self) -> int:
         """Read the topic to its end and drop what expired; return how many pairs are suppressed."""
-        n = await self._reader.start()
+        n = await self._table.load()
         expired = await self.expire()
-        log.info("alert_state.loaded", records=n, active=len(self._states), expired=expired)
-        return len(self._states)
+        log.info("alert_state.loaded", records=n, active=len(self._table), expired=expired)
+        return len(self._table)
 
     async def catch_up(self) -> None:
-        await self._reader.catch_up()
+        await self._table.catch_up()
 
     def suppressed(self, event_id: str, now: datetime | None = None) -> bool:
-        st = self._states.get(event_id)
+        st = self._table.get(event_id)
         return st is not None and (now or utcnow()) - st.first_matched_at < self._window
 
     def note(self, state: AlertState) -> None:
         """Remember a new alert at once, so a repeat later in the same batch is suppressed too."""
-        self._states[state.event_id] = state
-
-    async def persist(self, states: list[AlertState]) -> None:
-        """Write the states and wait until the broker has them all."""
-        futures = [await self._producer.send(self._topic, encode(s), key=encode_key(s)) for s in states]
-        for f in futures:
-            await f
+        self._table.remember(state.event_id, state)
 
     async def expire(self, now: datetime | None = None) -> int:
         """Forget pairs older than the window and tombstone them so compaction removes them."""
         cutoff = (now or utcnow()) - self._window
-        old = [k for k, st in self._states.items() if st.first_matched_at < cutoff]
-        futures = [await self._producer.send(self._topic, None, key=k.encode("utf-8")) for k in old]
-        for f in futures:
-            await f
-        for k in old:
-            self._states.pop(k, None)
-        return len(old)
+        return await self._table.tombstone(k for k, st in self._table.items() if st.first_matched_at < cutoff)
 
     async def stop(self) -> None:
-        await self._reader.stop()
+        await self._table.stop()

@@ -19,17 +19,12 @@ from monitor.ingest.fetcher import fetch, make_session
 from monitor.ingest.normalize import normalize_entries
 from monitor.ingest.parser import parse_feed
 from monitor.ingest.policy import FeedHealth, feed_health
-from monitor.ingest.registry import (
-    RegistryError,
-    publish,
-    read_registry,
-    registration,
-    topic_partitions,
-)
-from monitor.ingest.state import read_latest
+from monitor.ingest.registry import publish, read_registry, registration
 from monitor.messages import DecodeError, FeedRegistration, FeedState, RawItem, decode, utcnow
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
+from monitor.stream.reader import TopicMissing
+from monitor.stream.table import read_table
 from monitor.topics import ensure_topics, topic_specs
 
 T = TypeVar("T")
@@ -44,7 +39,7 @@ def _run(settings: Settings, coro: Coroutine[Any, Any, T]) -> T:
     """Run one broker conversation; broker trouble becomes a one-line error and exit code 1."""
     try:
         return asyncio.run(coro)
-    except RegistryError as exc:
+    except TopicMissing as exc:
         raise click.ClickException(str(exc)) from exc
     except (KafkaError, TimeoutError) as exc:
         raise click.ClickException(
@@ -217,7 +212,7 @@ def health_of(reg: FeedRegistration, state: FeedState | None) -> FeedHealth:
 
 async def _read_health(s: Settings) -> list[tuple[FeedRegistration, FeedState | None]]:
     regs = await read_registry(s.kafka, s.topics.feed_registry)
-    latest = await read_latest(s.kafka, s.topics.feed_state, await topic_partitions(s.kafka, s.topics.feed_state))
+    latest = await read_table(s.kafka, s.topics.feed_state)
     states: dict[str, FeedState] = {}
     for value in latest.values():
         if value is None:

@@ -22,9 +22,10 @@ from monitor.ingest.fetcher import FetchResult, fetch
 from monitor.ingest.language import LanguageDetector, with_languages
 from monitor.ingest.normalize import newest_entries, normalize_entries
 from monitor.ingest.parser import ParsedFeed
-from monitor.ingest.state import FeedStateStore, compact
-from monitor.messages import DeadLetter, FeedState, RawItem, SeenItems, encode, encode_key, utcnow
+from monitor.ingest.state import FeedStateStore
+from monitor.messages import FeedState, RawItem, SeenItems, encode, encode_key, utcnow
 from monitor.settings import Settings
+from monitor.stream import dead_letter
 from monitor.stream.produce import ErrorClass, Outgoing, classify_error, produce_all
 
 log = structlog.get_logger(__name__)
@@ -70,19 +71,11 @@ class FeedPoller:
         self._producer = producer
         self._store = store
         self._rng = rng or random.Random()
-        # Feed id -> (the stored state it was derived from, the newer state not yet written, e.g. after a 304).
-        self._unwritten: dict[str, tuple[FeedState | None, FeedState]] = {}
-        self._written_at: dict[str, float] = {}
         self._capped: set[str] = set()  # feeds already warned about listing more than max_items_per_feed
         self._languages = LanguageDetector(settings.ingest.language_min_confidence)
-        # State read back at start-up is already in the topic: count it as written then.
-        self._started = time.monotonic()
 
     def state_of(self, feed: FeedConfig) -> FeedState | None:
-        stored = self._store.get(feed.id)
-        pending = self._unwritten.get(feed.id)
-        # If the store was refreshed since (another poller polled the feed), its state wins.
-        return pending[1] if pending is not None and pending[0] is stored else stored
+        return self._store.get(feed.id)
 
     async def poll(self, feed: FeedConfig) -> PollOutcome:
         """Poll once; every failure, of the feed or of the broker taking its items, is an outcome, never raised."""
@@ -244,12 +237,7 @@ class FeedPoller:
             }
         )
         changed = silent != state.silent or effective != state.effective_url or interval != state.interval_s
-        written = self._written_at.get(feed.id, self._started)
-        stale = time.monotonic() - written >= self._s.ingest.state_write_interval_s
-        if changed or stale:
-            await self._write_or_fail(state, new)
-        else:
-            self._unwritten[feed.id] = (self._store.get(feed.id), compact(new))
+        await self._write_or_fail(state, new, None if changed else self._s.ingest.state_write_interval_s)
         self._log_silence(feed, state, new, quiet)
         return PollOutcome("not_modified", 304, next_poll_in_s=delay)
 
@@ -348,23 +336,22 @@ class FeedPoller:
         elif before.silent and not after.silent:
             log.info("feed.speaks_again", feed=feed.id, quiet_s=round(quiet_s))
 
-    async def _write(self, state: FeedState) -> KafkaError | None:
+    async def _write(self, state: FeedState, coalesce_s: float | None = None) -> KafkaError | None:
         """Write the state; when the broker does not take it, keep it in memory as unwritten and return the error."""
         try:
-            await self._store.put(state)
+            written = await self._store.put(state, coalesce_s)
         except KafkaError as exc:
             if classify_error(exc) is ErrorClass.FATAL:
                 raise
-            self._unwritten[state.feed_id] = (self._store.get(state.feed_id), compact(state))
+            self._store.hold(state)
             return exc
-        metrics.STATE_WRITES.inc()
-        self._unwritten.pop(state.feed_id, None)
-        self._written_at[state.feed_id] = time.monotonic()
+        if written:
+            metrics.STATE_WRITES.inc()
         return None
 
-    async def _write_or_fail(self, before: FeedState, after: FeedState) -> None:
+    async def _write_or_fail(self, before: FeedState, after: FeedState, coalesce_s: float | None = None) -> None:
         """Write the state after a poll; a refusal fails the poll, which keeps what it learned and backs off."""
-        error = await self._write(after)
+        error = await self._write(after, coalesce_s)
         if error is None:
             return
         carried = {k: getattr(before, k) for k in ("consecutive_errors", "error_counts", "not_found_streak")}
@@ -390,9 +377,7 @@ class FeedPoller:
     def _letter(self, item: RawItem, reason: str) -> Outgoing:
         log.error("feed.item_too_large", feed=item.feed_id, item=item.id, reason=reason)
         t = self._s.topics
-        letter = DeadLetter.of(encode(item), source_key=item.id, reason=reason, source_topic=t.raw,
-                               error_class="bad_input", attempts=1)  # fmt: skip
-        return Outgoing(t.dead_letter, encode_key(letter), encode(letter))
+        return dead_letter.outgoing(t.dead_letter, dead_letter.letter(encode(item), item.id, t.raw, reason))
 
 
 class StateNotWritten(FeedError):

@@ -15,24 +15,23 @@ from typing import Literal
 
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import IllegalStateError, KafkaError
 from pydantic import ValidationError
 
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.scheduler import Scheduler
-from monitor.ingest.state import FeedStateStore, read_latest
+from monitor.ingest.state import FeedStateStore
 from monitor.messages import DecodeError, FeedRegistration, decode, encode, encode_key, utcnow
 from monitor.settings import KafkaSettings, Settings
-from monitor.stream.clients import make_admin, make_consumer, start_client
+from monitor.stream.clients import make_consumer
+from monitor.stream.produce import Outgoing, produce_each
+from monitor.stream.reader import rewind, unreached
+from monitor.stream.rebalance import Rebalance
+from monitor.stream.table import read_table
 
 log = structlog.get_logger(__name__)
 
 Origin = Literal["config", "cli"]
-
-
-class RegistryError(Exception):
-    """The registry topic is missing (permanent until someone creates it)."""
 
 
 def registration(feed: FeedConfig, origin: Origin, previous: FeedRegistration | None = None) -> FeedRegistration:
@@ -61,22 +60,9 @@ def _unchanged(reg: FeedRegistration | None, feed: FeedConfig, origin: Origin) -
     return reg is not None and reg.origin == origin and reg.feed == feed.model_dump(mode="json")
 
 
-async def topic_partitions(kafka: KafkaSettings, topic: str) -> list[int]:
-    """The partition numbers of a topic; RegistryError when it does not exist."""
-    admin = make_admin(kafka)
-    await start_client(admin, kafka)
-    try:
-        if topic not in set(await admin.list_topics()):
-            raise RegistryError(f"topic {topic} does not exist (start a poller or run `newsmon topics --create`)")
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(p["partition"] for t in described for p in t["partitions"])
-
-
 async def read_registry(kafka: KafkaSettings, topic: str) -> dict[str, FeedRegistration]:
-    """Every registered feed, read from the beginning of the registry to its current end."""
-    latest = await read_latest(kafka, topic, await topic_partitions(kafka, topic))
+    """Every registered feed, read from the beginning of the registry to its current end (TopicMissing without it)."""
+    latest = await read_table(kafka, topic)
     out: dict[str, FeedRegistration] = {}
     for key, value in latest.items():
         if value is None:
@@ -94,10 +80,8 @@ async def publish(
     producer: AIOKafkaProducer, topic: str, upserts: Iterable[FeedRegistration], removals: Iterable[str] = ()
 ) -> None:
     """Write registrations and tombstones, and wait until the broker acknowledged all of them."""
-    futures = [await producer.send(topic, encode(r), key=encode_key(r)) for r in upserts]
-    futures += [await producer.send(topic, None, key=feed_id.encode()) for feed_id in removals]
-    if futures:
-        await asyncio.gather(*futures)
+    records = [Outgoing(topic, encode_key(r), encode(r)) for r in upserts]
+    await produce_each(producer, records + [Outgoing(topic, feed_id.encode(), None) for feed_id in removals])
 
 
 @dataclass(frozen=True)
@@ -127,7 +111,7 @@ async def sync_config(
     return SyncResult(added, len(upserts) - added, len(removals), len(feeds) - len(upserts))
 
 
-class RegistryMember(ConsumerRebalanceListener):
+class RegistryMember:
     """This poller's share of the registry: the feeds in the partitions Kafka assigned to it, run by the scheduler.
 
     On revocation it stops those feeds and lets polls in flight finish, so their state is written before another
@@ -165,7 +149,7 @@ class RegistryMember(ConsumerRebalanceListener):
         Joining starts at once, but nothing is loaded before `registered` is set: the feed list that start-up
         writes into the registry is then read in one go instead of feed by feed.
         """
-        self._consumer.subscribe([self._topic], listener=self)
+        self._consumer.subscribe([self._topic], listener=Rebalance(self._revoked, self._assigned))
         log.info("registry.joining", topic=self._topic, group=self._group)
         await self._consumer.start()
         try:
@@ -189,7 +173,7 @@ class RegistryMember(ConsumerRebalanceListener):
     def close(self) -> None:
         self._closing.set()
 
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+    async def _revoked(self, revoked: set[TopicPartition]) -> None:
         self._generation += 1
         self._active = False
         self._partitions = {}
@@ -203,7 +187,7 @@ class RegistryMember(ConsumerRebalanceListener):
         log.info("registry.revoked", partitions=len(revoked), feeds=len(busy),
                  drain_ms=round((time.monotonic() - started) * 1000))  # fmt: skip
 
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+    async def _assigned(self, assigned: set[TopicPartition]) -> None:
         self._generation += 1
         self._partitions = {tp: {} for tp in assigned}
         self._needs_load = bool(assigned)
@@ -214,34 +198,29 @@ class RegistryMember(ConsumerRebalanceListener):
         generation = self._generation
         tps = list(self._partitions)
         try:
-            begins = await self._consumer.beginning_offsets(tps)
-            ends = await self._consumer.end_offsets(tps)
-            if generation != self._generation:
-                return  # revoked meanwhile; the next assignment loads again
-            for tp in tps:
-                self._consumer.seek(tp, begins[tp])
+            ends = await rewind(self._consumer, tps)
         except IllegalStateError:
             return
         except KafkaError as exc:
             log.warning("registry.load_retry", error=repr(exc))
             await asyncio.sleep(1.0)
             return
+        if generation != self._generation:
+            return  # revoked meanwhile; the next assignment loads again
         self._partitions = {tp: {} for tp in tps}
-        self._loading = {tp: ends[tp] for tp in tps if ends[tp] > begins[tp]}
+        self._loading = ends
         self._needs_load = False
 
     async def _caught_up(self) -> bool:
         generation = self._generation
-        for tp, end in list(self._loading.items()):
-            try:
-                position = await self._consumer.position(tp)
-            except IllegalStateError:
-                return False
-            if generation != self._generation:
-                return False
-            if position >= end:
-                del self._loading[tp]
-        return not self._loading
+        try:
+            loading = await unreached(self._consumer, self._loading)
+        except IllegalStateError:
+            return False
+        if generation != self._generation:
+            return False
+        self._loading = loading
+        return not loading
 
     async def _activate(self) -> None:
         generation = self._generation

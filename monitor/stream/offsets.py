@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -13,7 +15,8 @@ class OffsetTracker:
     """Offsets handed out per partition, and the commit point below which every record is finished."""
 
     def __init__(self) -> None:
-        self._open: dict[TopicPartition, dict[int, bool]] = {}
+        # Finished records leave from the front: an OrderedDict pops there in constant time, a dict does not.
+        self._open: dict[TopicPartition, OrderedDict[int, bool]] = {}
         self._ready: dict[TopicPartition, int] = {}
         self._committed: dict[TopicPartition, int] = {}
         self._pending = 0
@@ -24,14 +27,14 @@ class OffsetTracker:
         return self._pending
 
     def add(self, tp: TopicPartition, offset: int) -> None:
-        offs = self._open.setdefault(tp, {})
+        offs = self._open.setdefault(tp, OrderedDict())
         if offset in offs:
             return
         self._pending += 1
         if offs and offset < next(reversed(offs)):
             # Re-read after a seek: keep the dict in offset order.
             offs[offset] = False
-            self._open[tp] = dict(sorted(offs.items()))
+            self._open[tp] = OrderedDict(sorted(offs.items()))
             return
         offs[offset] = False
 
@@ -42,13 +45,13 @@ class OffsetTracker:
         offs[offset] = True
         self._pending -= 1
         last = None
-        for off, finished in offs.items():
-            if not finished:
+        while offs:
+            first = next(iter(offs))
+            if not offs[first]:
                 break
-            last = off
+            del offs[first]
+            last = first
         if last is not None:
-            for off in [o for o in offs if o <= last]:
-                del offs[off]
             self._ready[tp] = last + 1
 
     def to_commit(self) -> dict[TopicPartition, int]:

@@ -105,7 +105,8 @@ class Table(Generic[V]):
             self._forget(key)
         for raw, value in latest.items():
             self._put_read(raw.decode(errors="replace"), value)
-        self._loaded_at = time.monotonic()
+        if wanted is None:  # a partial reload says nothing of how recently the other keys were written
+            self._loaded_at = time.monotonic()
         return len(self._values) if wanted is None else sum(1 for k in wanted if k in self._values)
 
     def remember(self, key: str, value: V) -> None:
@@ -119,13 +120,18 @@ class Table(Generic[V]):
         a later put: a value that changes often but matters little then costs one write per interval.
         """
         if coalesce_s is not None and time.monotonic() - self._written_at.get(key, self._loaded_at) < coalesce_s:
-            self._unwritten[key] = value
+            self.hold(key, value)
             return False
         await self._producer.send_and_wait(self._topic, self._encode(value), key=key.encode())
         self._unwritten.pop(key, None)
         self._values[key] = value
         self._written_at[key] = time.monotonic()
         return True
+
+    def hold(self, key: str, value: V) -> None:
+        """Keep a value as unwritten (coalesced, or refused by the broker): `get` returns it until a put writes it
+        or a reload replaces it with the topic's latest."""
+        self._unwritten[key] = value
 
     async def tombstone(self, keys: Iterable[str]) -> int:
         """Delete keys: write a tombstone for each, wait for every acknowledgement, then forget them."""
