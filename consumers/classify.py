@@ -17,7 +17,10 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from classifiers.model import NewsClassifier
+from consumers import classify_metrics
 from consumers.scoring import Scored, Scorer
+from monitor.ops.consumer import ConsumerWatch
+from monitor.ops.readiness import Readiness
 from monitor.settings import Settings
 from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer
@@ -53,14 +56,24 @@ async def _produce(
     refused = await produce_or_dead_letter(
         producer, out, letters, lambda i, reason: _letter(dlq, records[scored.messages[i][0]], reason), stage="classify"
     )
+    classify_metrics.dead_lettered(len(letters) + len(refused or ()))
     return len(refused or ())
 
 
-async def run_classifier(settings: Settings, stop: asyncio.Event, model: NewsClassifier | None = None) -> None:
-    """Run until stopped; batches already read when stop arrives are finished and committed first."""
+async def run_classifier(
+    settings: Settings, stop: asyncio.Event, model: NewsClassifier | None = None, readiness: Readiness | None = None
+) -> None:
+    """Run until stopped; batches already read when stop arrives are finished and committed first.
+
+    Readiness: `classify.model` once every scoring worker has loaded the model, `classify.partitions` while the
+    consumer holds partitions.
+    """
     cs = settings.classifier
+    ready = readiness or Readiness()
+    model_ready, assigned = ready.require("classify.model"), ready.require("classify.partitions")
     scorer = Scorer(cs.model_dir, cs.model_version, cs.workers, model)
     await scorer.start()
+    model_ready.up(f"model {scorer.version} loaded by {scorer.workers} scoring workers")
     tracker = OffsetTracker()
     consumer = make_consumer(settings.kafka, group_id=cs.group_id, max_poll_records=cs.batch_size)
     # Records of revoked partitions belong to their next owner, which re-reads them from the last commit.
@@ -68,6 +81,7 @@ async def run_classifier(settings: Settings, stop: asyncio.Event, model: NewsCla
     producer = make_producer(settings.kafka, linger_ms=20)
     await producer.start()
     await consumer.start()
+    watch = ConsumerWatch(consumer, "classify", assigned, settings.metrics.lag_interval_s)
     done = 0
     inflight: deque[_Batch] = deque()
     try:
@@ -78,19 +92,25 @@ async def run_classifier(settings: Settings, stop: asyncio.Event, model: NewsCla
                 batch = await consumer.getmany(timeout_ms=0 if inflight else 500, max_records=cs.batch_size)
                 records = [r for recs in batch.values() for r in recs]
                 if records:
+                    classify_metrics.read(len(records))
                     scoring = asyncio.ensure_future(scorer.score([r.value for r in records]))
                     inflight.append(_Batch(records, scoring, time.monotonic()))
                     _track(tracker, records, tracker.add)
                     read = True
             if inflight and (not read or len(inflight) > _READ_AHEAD):
-                done += await _finish(consumer, producer, settings, tracker, inflight.popleft())
+                finished = inflight.popleft()
+                n = await _finish(consumer, producer, settings, tracker, finished)
+                classify_metrics.finished(n, time.monotonic() - finished.started)
+                done += n
     finally:
         for b in inflight:  # only after an error: unfinished batches are re-read from the last commit
             b.scoring.cancel()
         try:
+            await watch.close()
             await consumer.stop()
             await producer.stop()
         finally:
+            model_ready.down("stopped")
             scorer.close()
             log.info("classifier.stopped", classified=done, model=scorer.version)
 

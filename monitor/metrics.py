@@ -1,22 +1,20 @@
-"""Prometheus metrics of ingestion and the HTTP endpoint that serves them (`metrics.host`:`metrics.port`)."""
+"""Prometheus metrics of ingestion (served by monitor.ops.server with every other stage's)."""
 
 from __future__ import annotations
 
-import contextlib
 import weakref
 from collections import Counter as Tally
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 import structlog
-from aiohttp import web
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from monitor.ingest.errors import ErrorKind
 from monitor.ingest.policy import FeedHealth
-from monitor.settings import MetricsSettings
+from monitor.ops.metrics import StageMetrics
 
 log = structlog.get_logger(__name__)
 
@@ -37,9 +35,30 @@ ITEMS_NEW = ITEMS.labels("new")
 ITEMS_UPDATED = ITEMS.labels("update")
 
 
+STAGE = StageMetrics("ingest")
+STAGE.declare("retryable", "permanent", "bad_input")
+# The class of each poll failure: the network and the server are retried, the content is bad input, a refused
+# address or URL stays refused until the feed's settings change.
+_ERROR_CLASS = {
+    ErrorKind.TOO_LARGE: "bad_input",
+    ErrorKind.NOT_A_FEED: "bad_input",
+    ErrorKind.PARSE: "bad_input",
+    ErrorKind.BLOCKED_ADDRESS: "permanent",
+    ErrorKind.BAD_URL: "permanent",
+}
+
+
 def poll_failed(kind: str) -> None:
     POLLS.labels(kind).inc()
     FEED_ERRORS.labels(kind).inc()
+    STAGE.error(_ERROR_CLASS.get(ErrorKind(kind), "retryable"))
+
+
+def items_produced(new: int, changed: int) -> None:
+    """A poll produced `new` stories and `changed` updates to news.raw."""
+    ITEMS_NEW.inc(new)
+    ITEMS_UPDATED.inc(changed)
+    STAGE.wrote(new + changed)
 
 
 class FeedSource(Protocol):
@@ -83,36 +102,3 @@ def watch(source: FeedSource) -> None:
 
 def unwatch(source: FeedSource) -> None:
     _FEEDS.sources.discard(source)
-
-
-def render(registry: CollectorRegistry = REGISTRY) -> bytes:
-    return generate_latest(registry)
-
-
-async def _handle(request: web.Request) -> web.Response:
-    return web.Response(body=render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-@contextlib.asynccontextmanager
-async def serve_metrics(s: MetricsSettings) -> AsyncIterator[str]:
-    """Serve `/metrics` while the block runs; yield its URL, or '' when disabled or the port cannot be bound."""
-    if s.port == 0:
-        yield ""
-        return
-    app = web.Application()
-    app.router.add_get("/metrics", _handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        try:
-            await web.TCPSite(runner, s.host, s.port).start()
-        except OSError as exc:
-            # Metrics are for watching the service, not part of it: a taken port must not stop ingestion.
-            log.error("metrics.unavailable", host=s.host, port=s.port, error=exc.strerror or str(exc))
-            yield ""
-            return
-        url = f"http://{s.host}:{s.port}/metrics"
-        log.info("metrics.serving", url=url)
-        yield url
-    finally:
-        await runner.cleanup()

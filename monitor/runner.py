@@ -7,6 +7,7 @@ import asyncio
 import structlog
 
 from monitor.ingest.feeds import FeedConfig
+from monitor.ops.readiness import Readiness
 from monitor.service import Stage, install_signal_handlers, local_broker, run_ingestion, run_service
 from monitor.settings import ConfigError, Settings
 
@@ -15,19 +16,25 @@ log = structlog.get_logger(__name__)
 STAGE_NAMES = ("ingest", "classify", "alert", "deliver")
 
 
-def build_stages(settings: Settings, feeds: list[FeedConfig], only: list[str] | None) -> dict[str, Stage]:
-    """The stages this process runs: all of them by default, or the ones named (one per container)."""
+def build_stages(
+    settings: Settings, feeds: list[FeedConfig], only: list[str] | None, readiness: Readiness | None = None
+) -> dict[str, Stage]:
+    """The stages this process runs: all of them by default, or the ones named (one per container).
+
+    Each reports whether it is ready into `readiness`.
+    """
+    readiness = readiness or Readiness()
     unknown = sorted(set(only or []) - set(STAGE_NAMES))
     if unknown:
         raise ConfigError(f"unknown stage {', '.join(unknown)} (known: {', '.join(STAGE_NAMES)})")
     wanted = only or list(STAGE_NAMES)
     stages: dict[str, Stage] = {}
     if "ingest" in wanted:
-        stages["ingest"] = lambda stop: run_ingestion(settings, feeds, stop)
+        stages["ingest"] = lambda stop: run_ingestion(settings, feeds, stop, readiness)
     if "classify" in wanted:
         from consumers.classify import run_classifier
 
-        stages["classify"] = lambda stop: run_classifier(settings, stop)
+        stages["classify"] = lambda stop: run_classifier(settings, stop, readiness=readiness)
     if "alert" in wanted or "deliver" in wanted:
         # The rules file and the sinks' URLs are checked here, before any broker or stage starts.
         from consumers.alerts.delivery import resolve_sinks, run_delivery
@@ -36,10 +43,10 @@ def build_stages(settings: Settings, feeds: list[FeedConfig], only: list[str] | 
 
         rules = load_rules(settings.alerts.rules_file)
         if "alert" in wanted:
-            stages["alert"] = lambda stop: run_matcher(settings, stop, rules)
+            stages["alert"] = lambda stop: run_matcher(settings, stop, rules, readiness)
         if "deliver" in wanted:
             sinks = resolve_sinks(rules)
-            stages["deliver"] = lambda stop: run_delivery(settings, stop, rules, sinks)
+            stages["deliver"] = lambda stop: run_delivery(settings, stop, rules, sinks, readiness)
     return stages
 
 
@@ -66,7 +73,8 @@ async def run_main(
         ingest = demo_ingest(settings.ingest, group)
         settings = settings.model_copy(update={"ingest": ingest, "topics": topics})
         log.info("demo.serving", base_url=base, feeds=[f.id for f in feeds])
-    stages = build_stages(settings, feeds, only)
+    readiness = Readiness()
+    stages = build_stages(settings, feeds, only, readiness)
     if demo:
         from monitor.tail import tail
 
@@ -79,7 +87,7 @@ async def run_main(
         log.info("ingest.no_configured_feeds", hint="only feeds added with `newsmon feeds add` will be polled")
     try:
         async with local_broker(settings):
-            await run_service(settings, stages, stop)
+            await run_service(settings, stages, stop, readiness)
     finally:
         if demo_runner is not None:
             await demo_runner.cleanup()

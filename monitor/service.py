@@ -18,7 +18,9 @@ from monitor.ingest.poller import FeedPoller
 from monitor.ingest.registry import RegistryMember, sync_config
 from monitor.ingest.scheduler import Scheduler
 from monitor.ingest.state import FeedStateStore
-from monitor.metrics import serve_metrics
+from monitor.ops.kafka import KafkaWatch
+from monitor.ops.readiness import Readiness
+from monitor.ops.server import serve_ops
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
@@ -58,11 +60,15 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def run_ingestion(settings: Settings, feeds: list[FeedConfig], stop: asyncio.Event) -> None:
+async def run_ingestion(
+    settings: Settings, feeds: list[FeedConfig], stop: asyncio.Event, readiness: Readiness | None = None
+) -> None:
     """Register the feed list, then poll this process's share of the registered feeds into `news.raw` until stopped.
 
     Pollers sharing `ingest.group_id` divide the registry among themselves through Kafka's group membership.
+    Readiness `ingest.registry` holds once the feed list is registered and the feeds' state is loaded.
     """
+    ready = (readiness or Readiness()).require("ingest.registry")
     producer = make_producer(settings.kafka)
     await producer.start()
     try:
@@ -80,10 +86,12 @@ async def run_ingestion(settings: Settings, feeds: list[FeedConfig], stop: async
                     sync_config(producer, settings.kafka, settings.topics.feed_registry, feeds), store.load()
                 )
                 registered.set()
+                ready.up(f"{len(feeds)} configured feeds registered, state of {known} loaded")
                 log.info("ingest.registry_synced", feeds=len(feeds), added=synced.added, updated=synced.updated,
                          removed=synced.removed, unchanged=synced.unchanged, feeds_with_state=known)  # fmt: skip
                 await asyncio.wait({membership, stopped}, return_when=asyncio.FIRST_COMPLETED)
             finally:
+                ready.down("stopping")
                 # Polls in flight finish before this poller leaves the group, so the next owner sees their state.
                 scheduler.stop()
                 await runner
@@ -94,26 +102,52 @@ async def run_ingestion(settings: Settings, feeds: list[FeedConfig], stop: async
         await producer.stop()
 
 
-async def run_service(settings: Settings, stages: dict[str, Stage], stop: asyncio.Event) -> None:
+async def run_service(
+    settings: Settings, stages: dict[str, Stage], stop: asyncio.Event, readiness: Readiness | None = None
+) -> None:
     """Create missing topics, then run the stages side by side until stopped; one failing stage stops all.
 
-    Prometheus metrics are served on `metrics.host`:`metrics.port` meanwhile.
+    Metrics, health and readiness are served on `metrics.host`:`metrics.port` meanwhile; the stages report their
+    readiness into `readiness`, and the Kafka watch adds whether the cluster answers.
     """
-    created = await ensure_topics(settings.kafka, topic_specs(settings.topics), settings.topics.replication_factor)
-    if created:
-        log.info("topics.created", topics=created)
-    async with serve_metrics(settings.metrics):
-        tasks: dict[asyncio.Task[None], str] = {
-            asyncio.create_task(stage(stop), name=name): name for name, stage in stages.items()
-        }
-        log.info("service.started", stages=list(stages))
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for t in done:
-                exc = t.exception()
-                if exc is not None:
-                    log.error("stage.failed", stage=tasks[t], error=repr(exc))
-                    raise exc
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+    readiness = readiness or Readiness()
+    # Not ready until the stages run; they register their own checks before their first await.
+    starting = readiness.require("service")
+    starting.down("creating topics")
+    watch = KafkaWatch(settings.kafka, readiness.require("kafka"), settings.metrics.probe_interval_s)
+    watching = asyncio.create_task(watch.run(stop), name="kafka-watch")
+    watching.add_done_callback(_report_failure)
+    try:
+        async with serve_ops(settings.metrics, readiness):
+            created = await ensure_topics(
+                settings.kafka, topic_specs(settings.topics), settings.topics.replication_factor
+            )
+            if created:
+                log.info("topics.created", topics=created)
+            tasks = {asyncio.create_task(stage(stop), name=name): name for name, stage in stages.items()}
+            starting.up(f"stages {', '.join(stages)} started")
+            log.info("service.started", stages=list(stages))
+            try:
+                await _first_failure(tasks)
+            finally:
+                stop.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    """Log a watch that stopped with an error when it happens: the stages go on without it."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("kafka.watch_failed", error=repr(exc))
+
+
+async def _first_failure(tasks: dict[asyncio.Task[None], str]) -> None:
+    """Wait until every stage has returned, or raise the first stage's error."""
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    for t in done:
+        exc = t.exception()
+        if exc is not None:
+            log.error("stage.failed", stage=tasks[t], error=repr(exc))
+            raise exc

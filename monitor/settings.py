@@ -214,12 +214,19 @@ class IngestSettings(_Section):
 
 class MetricsSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(9108, ge=0, le=65535)  # 0 disables the Prometheus endpoint
+    port: int = Field(9108, ge=0, le=65535)  # 0 disables the Prometheus, health and readiness endpoints
+    # How often the process checks that a Kafka broker answers (readiness, kafka.unavailable / kafka.recovered).
+    probe_interval_s: float = Field(2.0, gt=0, le=300)
+    # How often consuming stages measure their lag (committed offset to high watermark, per partition).
+    lag_interval_s: float = Field(5.0, gt=0, le=3600)
 
 
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["console", "json"] = "console"
+    # A library's message (aiokafka's connection errors above all) repeated within this window is logged once,
+    # its next appearance after the window carrying how many were dropped.
+    library_repeat_s: float = Field(30.0, ge=0)
 
 
 class ClassifierSettings(_Section):

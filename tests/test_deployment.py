@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -13,7 +16,11 @@ import jsonschema
 import pytest
 import yaml
 
+from monitor.broker.local import free_port
+from monitor.ops.readiness import Readiness
+from monitor.ops.server import serve_ops
 from monitor.runner import STAGE_NAMES
+from monitor.settings import MetricsSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -193,3 +200,27 @@ def test_every_secret_file_the_sinks_read_is_a_compose_secret_of_the_delivery_st
         secret = path.removeprefix("/run/secrets/")
         assert secret in mounted, f"{secret} is not mounted into the deliver service"
         assert defined[secret]["file"].startswith("./secrets/"), secret
+
+
+async def test_every_stage_container_is_healthy_exactly_when_its_readyz_answers_200() -> None:
+    """The compose health check of each stage, run as Docker runs it, follows the process's readiness."""
+    services = {n: s for n, s in compose()["services"].items() if n != "kafka"}
+    checks = {json.dumps(s["healthcheck"]["test"]) for s in services.values()}
+    assert len(checks) == 1 and all(s["environment"]["NEWSMON_METRICS_HOST"] == "0.0.0.0" for s in services.values())
+    kind, *command = json.loads(checks.pop())
+    assert kind == "CMD" and command[0] == "python"
+    port = free_port()
+    readiness = Readiness()
+    check = readiness.require("stage")
+    env = {**os.environ, "NEWSMON_METRICS_PORT": str(port)}
+
+    async def healthy() -> bool:
+        proc = await asyncio.create_subprocess_exec(sys.executable, *command[1:], env=env,
+                                                    stderr=asyncio.subprocess.DEVNULL)  # fmt: skip
+        return await asyncio.wait_for(proc.wait(), 60) == 0
+
+    assert not await healthy(), "healthy with nothing listening"
+    async with serve_ops(MetricsSettings(port=port), readiness):
+        assert not await healthy(), "healthy while not ready"
+        check.up()
+        assert await healthy()

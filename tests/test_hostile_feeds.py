@@ -23,7 +23,6 @@ from aiohttp import web
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from monitor import metrics
 from monitor.broker.local import free_port
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.feeds import FeedConfig
@@ -32,6 +31,7 @@ from monitor.ingest.poller import FeedPoller
 from monitor.ingest.scheduler import Scheduler
 from monitor.ingest.state import FeedStateStore
 from monitor.messages import FeedState, RawItem, decode
+from monitor.ops.server import serve_ops
 from monitor.service import run_service
 from monitor.settings import MetricsSettings, Settings
 from monitor.stream.clients import make_producer
@@ -738,19 +738,19 @@ async def test_an_unchanged_feed_answering_304_is_not_written_on_every_poll(
 
 async def test_metrics_are_served_over_http(settings: Settings) -> None:
     port = free_port()
-    async with metrics.serve_metrics(MetricsSettings(port=port)) as url:
-        assert url == f"http://127.0.0.1:{port}/metrics"
-        async with aiohttp.ClientSession() as session, session.get(url) as resp:
+    async with serve_ops(MetricsSettings(port=port)) as url:
+        assert url == f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as session, session.get(f"{url}/metrics") as resp:
             text = await resp.text()
         assert resp.status == 200 and resp.content_type == "text/plain"
         for name in ("newsmon_polls_total", "newsmon_fetch_seconds_bucket", "newsmon_feeds{condition="):
             assert name in text, name
         # A port already taken does not stop the service: metrics are reported unavailable instead.
         with capture_logs() as logs:
-            async with metrics.serve_metrics(MetricsSettings(port=port)) as second:
+            async with serve_ops(MetricsSettings(port=port)) as second:
                 assert second == ""
         assert [e["event"] for e in logs] == ["metrics.unavailable"]
-    async with metrics.serve_metrics(MetricsSettings(port=0)) as disabled:
+    async with serve_ops(MetricsSettings(port=0)) as disabled:
         assert disabled == ""
 
     # The service serves them while its stages run.

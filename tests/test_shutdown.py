@@ -8,9 +8,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from classifiers.model import NewsClassifier
+from monitor.broker.local import free_port
 from monitor.messages import ClassifiedItem, FeedState, RawItem, decode, encode, encode_key
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
@@ -61,18 +63,24 @@ async def test_sigterm_lets_the_poll_in_flight_finish_its_items_and_state(settin
     feed = HoldingFeed()
     await feed.start()
     (tmp_path / "feeds.yaml").write_text(f"feeds:\n  - id: held\n    url: {feed.url}\n")
+    port = free_port()
     config = write_settings(settings, tmp_path, ingest={"feeds_file": str(tmp_path / "feeds.yaml"),
-                                                        "group_id": settings.ingest.group_id})  # fmt: skip
+                                                        "group_id": settings.ingest.group_id},
+                            metrics={"port": port, "probe_interval_s": 0.5})  # fmt: skip
     log = tmp_path / "ingest.log"
     proc = await start_newsmon(settings, config, log, "run", "--stage", "ingest")
     try:
         assert await wait_for(lambda: feed.arrived.is_set() or proc.returncode is not None, timeout_s=60)
         assert feed.arrived.is_set(), log.read_text()[-3000:]
+        # Polling, the process is ready; the poll is held until released, so there is time to see it.
+        assert await wait_until(lambda: readyz_answers(port, 200), timeout_s=20), log.read_text()[-3000:]
         proc.send_signal(signal.SIGTERM)
         assert await wait_for(lambda: signal_delivered(proc.pid, signal.SIGTERM), timeout_s=5)
         # Give the event loop a moment to act on the signal while the poll is still held, then answer it.
         await asyncio.sleep(0.5)
         assert proc.returncode is None, "the poller exited with a poll in flight"
+        # Draining, it is no longer ready.
+        assert await readyz_answers(port, 503)
         feed.release.set()
         rc = await asyncio.wait_for(proc.wait(), 40)
     finally:
@@ -90,6 +98,15 @@ async def test_sigterm_lets_the_poll_in_flight_finish_its_items_and_state(settin
     assert "held" in latest and latest["held"].last_success is not None and len(latest["held"].seen) == len(HELD)
     assert not log_events(log, "scheduler.drain_timeout")
     assert log_events(log, "scheduler.stopped")[-1]["items"] == len(HELD)
+
+
+async def readyz_answers(port: int, status: int) -> bool:
+    """Whether the process's /readyz answers `status` now."""
+    try:
+        async with aiohttp.ClientSession() as session, session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+            return resp.status == status
+    except aiohttp.ClientConnectionError:
+        return False
 
 
 def raw(i: int) -> RawItem:

@@ -17,6 +17,7 @@ import aiohttp
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from consumers.alerts import delivery_metrics
 from consumers.alerts.dispatcher import Job, SinkDispatcher
 from consumers.alerts.history import DeliveredLog
 from consumers.alerts.limits import CircuitBreaker, TokenBucket
@@ -25,6 +26,8 @@ from consumers.alerts.rules import RuleSet, load_rules
 from consumers.alerts.sinks import make_sink
 from consumers.alerts.sinks.config import ResolvedSink, resolve_sink
 from monitor.messages import Alert, DecodeError, decode
+from monitor.ops.consumer import ConsumerWatch
+from monitor.ops.readiness import Readiness
 from monitor.settings import Settings
 from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer
@@ -49,8 +52,12 @@ def resolve_sinks(rules: RuleSet) -> dict[str, ResolvedSink]:
 class DeliveryStage:
     """Routes each alert to its sinks' dispatchers and commits what is finished."""
 
-    def __init__(self, settings: Settings, rules: RuleSet, sinks: dict[str, ResolvedSink]) -> None:
+    def __init__(
+        self, settings: Settings, rules: RuleSet, sinks: dict[str, ResolvedSink], readiness: Readiness | None = None
+    ) -> None:
         self.settings = settings
+        ready = readiness or Readiness()
+        self._sinks_ready, self._holding = ready.require("deliver.sinks"), ready.require("deliver.partitions")
         self.rules = rules
         self.sinks = sinks
         self.tracker = OffsetTracker()
@@ -65,6 +72,7 @@ class DeliveryStage:
         self._consumer: AIOKafkaConsumer | None = None
         self._recorder: Recorder | None = None
         self._error: BaseException | None = None
+        self._watch: ConsumerWatch | None = None
 
     def _fail(self, exc: BaseException) -> None:
         if self._error is None:
@@ -171,23 +179,27 @@ class DeliveryStage:
         for name, cfg in self.sinks.items():
             # Sinks that post to the same webhook share its budget (Slack: about one message per second per channel).
             limiter = limiters.setdefault(cfg.destination, TokenBucket(cfg.rate_per_s, cfg.burst))
+            breaker = CircuitBreaker(s.breaker_failures, s.breaker_cooldown_s)
+            delivery_metrics.watch_breaker(name, breaker)
             self._dispatchers[name] = SinkDispatcher(
                 make_sink(cfg, session),
                 s,
                 limiter,
-                CircuitBreaker(s.breaker_failures, s.breaker_cooldown_s),
+                breaker,
                 self._recorder,
                 self.history,
                 t.alerts,
                 self._closing,
                 self._fail,
             )
+        self._sinks_ready.up(f"sinks {', '.join(self._dispatchers) or 'none'} resolved")
         try:
             await self.history.start()
             consumer = make_consumer(self.settings.kafka, group_id=s.delivery_group_id, max_poll_records=500)
             consumer.subscribe([t.alerts], listener=Rebalance(self._revoked, self._assigned))
             self._consumer = consumer
             await consumer.start()
+            self._watch = ConsumerWatch(consumer, "deliver", self._holding, self.settings.metrics.lag_interval_s)
             log.info(
                 "delivery.started",
                 sinks={n: c.type for n, c in self.sinks.items()},
@@ -204,6 +216,7 @@ class DeliveryStage:
                 else:
                     batch = await consumer.getmany(timeout_ms=100, max_records=min(500, room))
                     for records in batch.values():
+                        delivery_metrics.read(len(records))
                         for rec in records:
                             self.handle(rec)
                 if time.monotonic() - last_commit >= s.commit_interval_s:
@@ -236,6 +249,8 @@ class DeliveryStage:
         for d in self._dispatchers.values():
             await d.sink.close()
         await session.close()
+        if self._watch is not None:
+            await self._watch.close()
         if self._consumer is not None:
             await self._consumer.stop()
         await self.history.stop()
@@ -247,8 +262,13 @@ async def run_delivery(
     stop: asyncio.Event,
     rules: RuleSet | None = None,
     sinks: dict[str, ResolvedSink] | None = None,
+    readiness: Readiness | None = None,
 ) -> None:
-    """Run until stopped; alerts in flight at stop are finished (bounded) or left uncommitted for the next run."""
+    """Run until stopped; alerts in flight at stop are finished (bounded) or left uncommitted for the next run.
+
+    Readiness: `deliver.sinks` once the sinks are resolved and set up, `deliver.partitions` while the consumer holds
+    partitions.
+    """
     rules = rules or load_rules(settings.alerts.rules_file)
     sinks = sinks if sinks is not None else resolve_sinks(rules)
-    await DeliveryStage(settings, rules, sinks).run(stop)
+    await DeliveryStage(settings, rules, sinks, readiness).run(stop)

@@ -18,6 +18,7 @@ from typing import Literal, TypeVar
 
 import structlog
 
+from consumers.alerts import delivery_metrics
 from consumers.alerts.history import DeliveredLog
 from consumers.alerts.limits import CircuitBreaker, TokenBucket
 from consumers.alerts.payload import digest_window
@@ -312,6 +313,8 @@ class SinkDispatcher:
         ]
 
     async def _finish(self, unit: Unit, status: Final, attempt: int, ms: float, out: Outcome, why: str = "") -> None:
+        if status == "delivered":
+            delivery_metrics.delivered(self.name, unit.alerts)
         letters = []
         if status != "delivered":
             error_class: Literal["permanent", "exhausted"] = "permanent" if status == "failed" else "exhausted"

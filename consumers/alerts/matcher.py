@@ -16,9 +16,12 @@ from datetime import datetime
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
+from consumers.alerts import matcher_metrics
 from consumers.alerts.rules import Rule, RuleSet, load_rules
 from consumers.alerts.suppression import SuppressionStore
 from monitor.messages import Alert, AlertState, ClassifiedItem, DecodeError, decode, encode, utcnow
+from monitor.ops.consumer import ConsumerWatch
+from monitor.ops.readiness import Readiness
 from monitor.settings import Settings, TopicSettings
 from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer
@@ -100,6 +103,7 @@ async def _produce_alerts(
     )
     if refused is None:
         return None
+    matcher_metrics.dead_lettered(len(letters) + len(refused))
     return [a for i, a in enumerate(alerts) if i not in refused]
 
 
@@ -108,14 +112,23 @@ def _letter(t: TopicSettings, a: Alert, reason: str) -> Outgoing:
     return dead_letter.outgoing(t.dead_letter, dead_letter.letter(encode(a.item), a.item.key(), t.classified, reason))
 
 
-async def run_matcher(settings: Settings, stop: asyncio.Event, rules: RuleSet | None = None) -> None:
-    """Run until stopped; the batch in hand when stop arrives is finished and committed first."""
+async def run_matcher(
+    settings: Settings, stop: asyncio.Event, rules: RuleSet | None = None, readiness: Readiness | None = None
+) -> None:
+    """Run until stopped; the batch in hand when stop arrives is finished and committed first.
+
+    Readiness: `alert.rules` once the rules are loaded and valid, `alert.partitions` while the consumer holds some.
+    """
     s, t = settings.alerts, settings.topics
+    ready = readiness or Readiness()
+    rules_ok, assigned = ready.require("alert.rules"), ready.require("alert.partitions")
     rules = rules or load_rules(s.rules_file)
+    rules_ok.up(f"{sum(r.spec.enabled for r in rules.rules)} rules enabled from {rules.path}")
     producer = make_producer(settings.kafka)
     await producer.start()
     store = SuppressionStore(settings.kafka, t.alert_state, s.suppress_window_h * 3600, producer)
     consumer: AIOKafkaConsumer | None = None
+    watch: ConsumerWatch | None = None
     produced = 0
     try:
         await store.start()
@@ -123,6 +136,7 @@ async def run_matcher(settings: Settings, stop: asyncio.Event, rules: RuleSet | 
         # Partitions that move here may carry stories another instance already alerted for: re-read the state.
         consumer.subscribe([t.classified], listener=Rebalance(assigned=lambda _: store.catch_up()))
         await consumer.start()
+        watch = ConsumerWatch(consumer, "alert", assigned, settings.metrics.lag_interval_s)
         log.info("alert.started", rules=[r.id for r in rules.rules if r.spec.enabled], file=str(rules.path))
         rate = RuleRate()
         expired_at = time.monotonic()
@@ -134,6 +148,7 @@ async def run_matcher(settings: Settings, stop: asyncio.Event, rules: RuleSet | 
             records = [r for recs in batch.values() for r in recs]
             if not records:
                 continue
+            matcher_metrics.read(len(records))
             matched, letters = _match(rules, records, store, rate, t.dead_letter)
             alerts = await _produce_alerts(producer, t, matched, letters, stop)
             if alerts is None:
@@ -149,9 +164,12 @@ async def run_matcher(settings: Settings, stop: asyncio.Event, rules: RuleSet | 
                 break
             for a in alerts:
                 log.info("alert.matched", rule=a.rule_id, event_id=a.event_id, mode=a.mode, title=a.item.item.title)
+            matcher_metrics.alerted(alerts)
             produced += len(alerts)
             await commit(consumer, {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}, "alert")
     finally:
+        if watch is not None:
+            await watch.close()
         if consumer is not None:
             await consumer.stop()
         await store.stop()

@@ -7,6 +7,7 @@ import asyncio
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from consumers.alerts import delivery_metrics
 from monitor.messages import DeadLetter, Delivery, Message, encode, encode_key
 from monitor.settings import TopicSettings
 from monitor.stream.produce import Outgoing, produce_retrying
@@ -31,6 +32,7 @@ class Recorder:
         for r in await produce_retrying(self._producer, records, stage="deliver") or []:
             # Unreachable with bounded records; logged rather than retried, so the stage never stalls on one.
             log.error("delivery.record_refused", topic=r.record.topic, key=r.record.key, reason=r.reason)
+        delivery_metrics.recorded(deliveries, letters or [])
 
     def note(self, deliveries: list[Delivery]) -> None:
         """Record attempts that decide nothing (retries) without making anyone wait for them."""

@@ -285,8 +285,7 @@ class FeedPoller:
         ]
         await self._produce(await self._with_languages([*new, *changed]))
         metrics.POLLS_200.inc()
-        metrics.ITEMS_NEW.inc(len(new))
-        metrics.ITEMS_UPDATED.inc(len(changed))
+        metrics.items_produced(len(new), len(changed))
         gap, last_new = self._learn(state, new, first_poll)
         learned = state.model_copy(update={"expected_gap_s": gap, "last_new_item_at": last_new})
         silent, quiet = self._quiet(feed, learned, now, bounds)

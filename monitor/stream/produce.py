@@ -22,6 +22,8 @@ from aiokafka.errors import (
 )
 from prometheus_client import Counter
 
+from monitor.ops.metrics import ERRORS as STAGE_ERRORS
+
 log = structlog.get_logger(__name__)
 
 PRODUCE_ERRORS = Counter(
@@ -144,6 +146,7 @@ async def produce_retrying(
         except KafkaError as exc:
             kind = classify_error(exc)
             PRODUCE_ERRORS.labels(stage, kind.value).inc()
+            STAGE_ERRORS.labels(stage, kind.value).inc()
             if kind is ErrorClass.FATAL:
                 log.error("kafka.produce_fatal", stage=stage, error=repr(exc), records=len(records))
                 raise

@@ -1,0 +1,64 @@
+"""The process's operations HTTP server on `metrics.host`:`metrics.port`: `/metrics`, `/healthz` and `/readyz`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from aiohttp import web
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from monitor.ops.readiness import Readiness
+from monitor.settings import MetricsSettings
+
+log = structlog.get_logger(__name__)
+
+_READINESS = web.AppKey("readiness", Readiness)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    # Answering at all shows the event loop runs; a wedged loop times the probe out.
+    return web.json_response({"alive": True})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    readiness = request.app[_READINESS]
+    return web.json_response(readiness.report(), status=200 if readiness.ready() else 503)
+
+
+def make_app(readiness: Readiness) -> web.Application:
+    app = web.Application()
+    app[_READINESS] = readiness
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def serve_ops(s: MetricsSettings, readiness: Readiness | None = None) -> AsyncIterator[str]:
+    """Serve the endpoints while the block runs; yield the base URL, or '' when disabled or the port is taken."""
+    if s.port == 0:
+        yield ""
+        return
+    runner = web.AppRunner(make_app(readiness or Readiness()), access_log=None)
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, s.host, s.port).start()
+        except OSError as exc:
+            # Metrics are for watching the service, not part of it: a taken port must not stop the stages.
+            log.error("metrics.unavailable", host=s.host, port=s.port, error=exc.strerror or str(exc))
+            yield ""
+            return
+        url = f"http://{s.host}:{s.port}"
+        log.info("metrics.serving", url=f"{url}/metrics", health=f"{url}/healthz", ready=f"{url}/readyz")
+        yield url
+    finally:
+        await runner.cleanup()
