@@ -162,9 +162,10 @@ def topics_cmd(obj: _Ctx, create: bool) -> None:
 def _register_plugins() -> None:
     from classifiers.commands import classify, evaluate_cmd, train
     from consumers.alerts.commands import dlq_group, rules_group
+    from consumers.stories.commands import stories_group
     from monitor.ingest.commands import feeds_group
 
-    for command in (classify, train, evaluate_cmd, rules_group, dlq_group, feeds_group):
+    for command in (classify, train, evaluate_cmd, rules_group, dlq_group, feeds_group, stories_group):
         cli.add_command(command)
 
 

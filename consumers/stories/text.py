@@ -1,0 +1,56 @@
+"""Normalized text, its character shingles and their MinHash signature: the near-duplicate half of clustering."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import numpy as np
+from datasketch import MinHash
+
+# 5-character shingles survive the edits wire rewrites make (datelines, tenses, a word swapped) and inflection.
+SHINGLE = 5
+# Signatures are kept in the stories topic, so the hashing scheme is fixed rather than left to a library default.
+SCHEME = "affine32"
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def normalize(text: str) -> str:
+    """Case-folded NFKC text with punctuation and runs of spaces turned into one space."""
+    return _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def shingles(text: str, size: int = SHINGLE) -> set[bytes]:
+    """The distinct character shingles of the normalized text (the whole text when it is shorter)."""
+    norm = normalize(text)
+    if len(norm) <= size:
+        return {norm.encode()} if norm else set()
+    return {norm[i : i + size].encode() for i in range(len(norm) - size + 1)}
+
+
+@lru_cache(maxsize=8)
+def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    # Drawn once per size: datasketch would otherwise draw them anew for every signature.
+    return MinHash(num_perm=num_perm, seed=1, scheme=SCHEME).permutations
+
+
+def signature(text: str, num_perm: int) -> np.ndarray:
+    """The MinHash signature of the text's shingles (`num_perm` values; equal values estimate Jaccard similarity)."""
+    m = MinHash(num_perm=num_perm, permutations=_permutations(num_perm), scheme=SCHEME)
+    grams = shingles(text)
+    if grams:
+        m.update_batch(list(grams))
+    return m.hashvalues
+
+
+def minhash(sig: np.ndarray) -> MinHash:
+    """A MinHash over a signature, as the LSH index takes it."""
+    return MinHash(hashvalues=sig, permutations=_permutations(len(sig)), scheme=SCHEME)
+
+
+def similarity(sig: np.ndarray, known: np.ndarray) -> float:
+    """The highest estimated Jaccard similarity between a signature and the rows of `known`."""
+    if len(known) == 0:
+        return 0.0
+    return float((known == sig).mean(axis=1).max())
