@@ -13,9 +13,11 @@ from consumers.stories.cluster import Clusterer, story_id_for
 from consumers.stories.decide import Evidence, gap_hours, overlap, rule, unambiguous
 from consumers.stories.domains import registered_domain
 from consumers.stories.evaluate import LABELED, bcubed, classified_facts, evaluate, gold_facts, read_labeled
-from consumers.stories.facts import Facts
+from consumers.stories.facts import Facts, from_classified
 from consumers.stories.params import Params
-from consumers.stories.text import normalize, shingles, signature, similarity
+from consumers.stories.records import grown, opened, restore
+from consumers.stories.text import decode_signature, encode_signature, normalize, shingles, signature, similarity
+from monitor.messages import ClassifiedItem, Place, RawItem
 
 T0 = datetime(2025, 3, 3, 6, 0, tzinfo=UTC)
 WIRE = (
@@ -142,6 +144,7 @@ def test_registered_domains_count_an_outlet_once() -> None:
     assert registered_domain("https://news.bbc.co.uk/a") == "bbc.co.uk"
     assert registered_domain("http://127.0.0.1:8080/feed") == "127.0.0.1"
     assert registered_domain("http://localhost/feed") == "localhost"
+    assert registered_domain("https://news.one.example/a") == "one.example"
     assert registered_domain("") == ""
 
 
@@ -166,3 +169,34 @@ def test_the_labeled_set_clusters_above_target_with_the_classifiers_places(model
     found = classified_facts(rows, lambda pairs: [(p.places, list(p.labels)) for p in model.predict(pairs)])
     # Measured 0.902 (precision 1.0, recall 0.82): the classifier finds no place in some languages.
     assert evaluate(rows, found).scores.f1 >= 0.88
+
+
+def test_signatures_survive_the_stories_topic_and_bad_ones_are_refused() -> None:
+    sig = signature(WIRE, 64)
+    assert np.array_equal(decode_signature(encode_signature(sig)), sig)
+    with pytest.raises(ValueError):
+        decode_signature("AAA")
+
+
+def _classified(item_id: str, title: str, at: datetime, url: str, places: list[Place]) -> ClassifiedItem:
+    raw = RawItem(id=item_id, feed_id="f", feed_url="https://feeds.example/rss", source="Outlet", url=url,
+                  title=title, published=at, fetched_at=at, lang="en", content_hash="h")  # fmt: skip
+    return ClassifiedItem(item=raw, scores={}, labels=["cross_border_incident"], model="m", places=places)
+
+
+def test_a_story_record_grows_with_its_members_and_restores_the_same_story() -> None:
+    sotk = [Place(code="AM", name="Armenia"), Place(code="AM", name="Sotk", kind="city")]
+    first = _classified("a", WIRE, T0 + timedelta(hours=1), "https://news.one.example/a", sotk)
+    later = _classified("b", REWRITE, T0, "https://www.one.example/b", [Place(code="AZ", name="Azerbaijan")])
+    c = Clusterer()
+    fa, fb = from_classified(first), from_classified(later)
+    story = opened(c.assign(fa), fa, first)
+    story = grown(story, c.assign(fb), fb, later, max_listed=1, indexed=8)
+    assert story.member_count == 2 and len(story.members) == 1 and story.domains == ["one.example"]
+    assert story.headline.startswith("UPDATE 1-") and story.first_seen == T0
+    assert [p.name for p in story.places] == ["Armenia", "Sotk", "Azerbaijan"] and len(story.signatures) == 2
+    again = Clusterer()
+    assert restore(again, story) and len(again) == 1
+    third = facts("c", REWRITE + " More to follow.", T0 + timedelta(hours=2))
+    assert again.assign(third).story_id == story.story_id
+    assert not restore(Clusterer(), story.model_copy(update={"signatures": ["not base64!"]}))

@@ -163,6 +163,7 @@ class Clusterer:
             c.spots.add(spot)
             self._by_spot.setdefault(spot, set()).add(c.story_id)
         c.countries |= facts.countries
+        c.labels |= facts.labels
         c.first = min(c.first, facts.published)
         self._touch(c, facts.published)
 

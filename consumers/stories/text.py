@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import unicodedata
 from functools import lru_cache
@@ -54,3 +55,16 @@ def similarity(sig: np.ndarray, known: np.ndarray) -> float:
     if len(known) == 0:
         return 0.0
     return float((known == sig).mean(axis=1).max())
+
+
+def encode_signature(sig: np.ndarray) -> str:
+    """A signature as text for the stories topic: base64 of its little-endian uint32 values."""
+    return base64.b64encode(sig.astype("<u4").tobytes()).decode("ascii")
+
+
+def decode_signature(text: str) -> np.ndarray:
+    """A signature read back from `encode_signature`; ValueError for text that is not one."""
+    raw = base64.b64decode(text, validate=True)
+    if not raw or len(raw) % 4:
+        raise ValueError("a signature is a non-empty run of 4-byte values")
+    return np.frombuffer(raw, dtype="<u4").astype(np.uint32)
