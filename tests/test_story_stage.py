@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+import json
+import os
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from consumers.stories.evaluate import LABELED, read_labeled
 from consumers.stories.stage import run_stories
@@ -14,10 +20,12 @@ from monitor.stream.clients import make_producer
 from monitor.stream.produce import Outgoing, produce_each
 from tests.support.kafka import read_topic
 
+REPO = Path(__file__).resolve().parents[1]
 
-def classified(row: dict[str, Any], n: int, title: str = "", lead: str = "") -> ClassifiedItem:
+
+def classified(row: dict[str, Any], n: int, title: str = "", lead: str = "", later_min: int = 0) -> ClassifiedItem:
     """A classified item of a labeled row, as published by feed number `n` on a domain of its own."""
-    at = datetime.fromisoformat(row["published"].replace("Z", "+00:00"))
+    at = datetime.fromisoformat(row["published"].replace("Z", "+00:00")) + timedelta(minutes=later_min)
     raw = RawItem(
         id=f"{row['id']}-{n}", feed_id=f"feed-{n}", feed_url=f"https://feeds.outlet{n}.example/rss",
         source=f"Outlet {n}", url=f"https://www.outlet{n}.example/news/{row['id']}", title=title or row["title"],
@@ -34,7 +42,7 @@ def event(rows: list[dict[str, Any]], key: str, count: int, first_feed: int) -> 
     items = [classified(r, first_feed + n) for n, r in enumerate(mine)]
     for n in range(len(mine), count):
         title = f"{wire['title']} | Outlet {first_feed + n}"
-        items.append(classified(wire, first_feed + n, title, f"(Outlet {first_feed + n}) {wire['lead']}"))
+        items.append(classified(wire, first_feed + n, title, f"(Outlet {first_feed + n}) {wire['lead']}", n))
     return items[:count]
 
 
@@ -66,7 +74,7 @@ async def stories(settings: Settings) -> dict[str, Story]:
 
 
 async def test_one_story_per_event_from_twenty_feeds_two_for_look_alikes_and_none_split_by_a_restart(
-    settings: Settings,
+    settings: Settings, tmp_path: Path
 ) -> None:
     group = settings.topics.raw.split(".", 1)[0] + "-stories"
     settings = settings.model_copy(update={"stories": settings.stories.model_copy(update={"group_id": group})})
@@ -100,3 +108,28 @@ async def test_one_story_per_event_from_twenty_feeds_two_for_look_alikes_and_non
     assert story.headline == sotk[0].item.title and {m.lang for m in story.members} >= {"en", "ru", "fr"}
     assert story.labels == ["cross_border_incident"] and {p.name for p in story.places} >= {"Sotk", "Armenia"}
     assert kept[tegh_ids.pop()].member_count == 3
+    await assert_command_line_shows(settings, tmp_path, story)
+
+
+async def newsmon(settings: Settings, config: Path, *args: str) -> str:
+    """Run the real command line in its own process; its standard output."""
+    child = {k: v for k, v in os.environ.items() if not k.startswith("NEWSMON_")}
+    child["NEWSMON_KAFKA_BOOTSTRAP"] = settings.kafka.bootstrap_servers
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "monitor", "--settings", str(config), *args,
+        cwd=REPO, env=child, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 90)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def assert_command_line_shows(settings: Settings, tmp_path: Path, story: Story) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text(yaml.safe_dump({"topics": settings.topics.model_dump(), "metrics": {"port": 0}}))
+    listed = [json.loads(line) for line in (await newsmon(settings, config, "stories", "list", "--json")).splitlines()]
+    # Both stories are open: the look-alike a day later is well inside the 72 h window.
+    assert [s["story_id"] for s in listed][1] == story.story_id and len(listed) == 2
+    assert listed[1]["outlets"] == 20 and listed[1]["headline"] == story.headline
+    shown = await newsmon(settings, config, "stories", "show", story.story_id)
+    assert "reported by 20 outlets in 20 items" in shown and shown.count("outlet") >= 20

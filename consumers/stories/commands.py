@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
+from aiokafka.errors import KafkaError
 
+from monitor.messages import Story
 from monitor.settings import Settings
+from monitor.stream.reader import TopicMissing
 
 
 @click.group("stories")
@@ -61,3 +66,75 @@ def _annotator(settings: Settings) -> Any:
         return [(p.places, list(p.labels)) for p in model.predict(pairs)]
 
     return annotate
+
+
+def _read(settings: Settings) -> list[Story]:
+    """Every story on the topic; broker trouble becomes a one-line error and exit code 1."""
+    from consumers.stories.listing import read_stories
+
+    try:
+        return asyncio.run(read_stories(settings))
+    except TopicMissing as exc:
+        raise click.ClickException(str(exc)) from exc
+    except (KafkaError, TimeoutError) as exc:
+        raise click.ClickException(
+            f"cannot read {settings.topics.stories} from Kafka at {settings.kafka.bootstrap_servers} "
+            f"({type(exc).__name__}: {exc}); is the broker running (`newsmon broker up`)?"
+        ) from exc
+
+
+def _when(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M")
+
+
+@stories_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also the stories closed (idle for a whole window).")
+@click.option("--limit", type=int, default=50, show_default=True, help="Only the N most recently active.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@click.pass_obj
+def stories_list(obj: Any, show_all: bool, limit: int, as_json: bool) -> None:
+    """The open stories, most recently active first: id, outlets, members, last report, labels, headline."""
+    from consumers.stories.listing import still_open
+
+    settings: Settings = obj.settings
+    stories = _read(settings)
+    shown = stories if show_all else still_open(stories, settings.stories.window_h)
+    for s in shown[: max(limit, 0)]:
+        if as_json:
+            click.echo(json.dumps({"story_id": s.story_id, "outlets": s.outlets, "members": s.member_count,
+                                   "first_seen": _iso(s.first_seen), "last_seen": _iso(s.last_seen),
+                                   "labels": s.labels, "headline": s.headline}, ensure_ascii=False))  # fmt: skip
+            continue
+        click.echo(f"{s.story_id}  outlets={s.outlets:<3} members={s.member_count:<4} {_when(s.last_seen)}  "
+                   f"{','.join(s.labels) or '-'}  {s.headline}")  # fmt: skip
+    click.echo(f"{len(shown)} {'stories' if show_all else 'open stories'} of {len(stories)} in "
+               f"{settings.topics.stories}", err=True)  # fmt: skip
+
+
+@stories_group.command("show")
+@click.argument("story_id")
+@click.option("--json", "as_json", is_flag=True, help="The whole record as JSON.")
+@click.pass_obj
+def stories_show(obj: Any, story_id: str, as_json: bool) -> None:
+    """One story: headline, times, outlets, places, labels and every listed member."""
+    settings: Settings = obj.settings
+    found = [s for s in _read(settings) if s.story_id == story_id]
+    if not found:
+        raise click.ClickException(f"no story {story_id} in {settings.topics.stories}")
+    s = found[0]
+    if as_json:
+        click.echo(s.model_dump_json(indent=2, exclude={"signatures"}))
+        return
+    click.echo(f"{s.story_id}: {s.headline}")
+    click.echo(f"  reported by {s.outlets} outlets in {s.member_count} items, {_when(s.first_seen)} to "
+               f"{_when(s.last_seen)} UTC")  # fmt: skip
+    click.echo(f"  labels: {', '.join(s.labels) or '-'}")
+    click.echo(f"  places: {', '.join(f'{p.name} ({p.code})' for p in s.places) or '-'}")
+    for m in s.members:
+        click.echo(f"  {_when(m.published)}  {m.domain:28} {m.lang or '--':3} {m.outlet}  {m.item_id}")
+    if s.member_count > len(s.members):
+        click.echo(f"  ... and {s.member_count - len(s.members)} more")
+
+
+def _iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
