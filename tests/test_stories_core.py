@@ -78,6 +78,7 @@ def test_gap_is_zero_inside_the_span_and_hours_outside() -> None:
 def test_the_rules_join_copies_similar_text_places_and_countries() -> None:
     p = Params()
     assert rule(evidence(similarity=0.8, gap_h=20, countries_disjoint=True), p) == "copy"
+    assert rule(evidence(similarity=0.55, gap_h=20), p) is None  # look-alike wording a day later
     assert rule(evidence(similarity=0.3, gap_h=5), p) == "similar"
     assert rule(evidence(similarity=0.18, gap_h=5), p) == "related"
     assert rule(evidence(shared_spots=1, gap_h=7), p) == "place"
@@ -167,7 +168,7 @@ def test_the_labeled_set_clusters_above_target_with_annotated_places() -> None:
 def test_the_labeled_set_clusters_above_target_with_the_classifiers_places(model: NewsClassifier) -> None:
     rows = read_labeled(LABELED)
     found = classified_facts(rows, lambda pairs: [(p.places, list(p.labels)) for p in model.predict(pairs)])
-    # Measured 0.902 (precision 1.0, recall 0.82): the classifier finds no place in some languages.
+    # Measured 0.901 (precision 1.0, recall 0.82): the classifier finds no place in some languages.
     assert evaluate(rows, found).scores.f1 >= 0.88
 
 

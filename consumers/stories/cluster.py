@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from datasketch import MinHashLSH
+from datasketch import MinHash, MinHashLSH
 
 from consumers.stories.decide import Evidence, gap_hours, overlap, rank, rule, unambiguous
 from consumers.stories.facts import Facts
 from consumers.stories.params import Params
-from consumers.stories.text import minhash, signature, similarity
+from consumers.stories.text import minhash, similarities, sketch
 
 
 def story_id_for(first_item_id: str) -> str:
@@ -63,6 +63,9 @@ class Clusterer:
         self._by_country: dict[str, dict[str, None]] = {}
         self._expiry: list[tuple[datetime, str]] = []
         self._now: datetime | None = None
+        # No rule joins a story further away in time than this, so such candidates are not weighed at all.
+        p = self.params
+        self._reach = max(p.copy_gap_h, p.similar_gap_h, p.related_gap_h, p.place_gap_h, p.country_gap_h)
 
     def __len__(self) -> int:
         return len(self._stories)
@@ -80,16 +83,16 @@ class Clusterer:
         if known is not None:
             return Assignment(known, "known")
         self._advance(facts.published)
-        sig = signature(facts.text, self.params.num_perm)
-        best = self._best(facts, sig)
+        m = sketch(facts.text, self.params.num_perm)
+        best = self._best(facts, m)
         if best is None:
             sid = story_id_for(facts.item_id)
             self._open(sid, facts.published, facts.countries, facts.spots, facts.labels)
-            self._add(self._stories[sid], facts, sig)
-            return Assignment(sid, "new", 1.0, sig)
+            self._add(self._stories[sid], facts, m)
+            return Assignment(sid, "new", 1.0, m.hashvalues)
         reason, e, cluster = best
-        self._add(cluster, facts, sig)
-        return Assignment(cluster.story_id, reason, e.similarity, sig)
+        self._add(cluster, facts, m)
+        return Assignment(cluster.story_id, reason, e.similarity, m.hashvalues)
 
     def restore(
         self, story_id: str, first: datetime, last: datetime, items: list[str], signatures: list[np.ndarray],
@@ -102,15 +105,17 @@ class Clusterer:
             self._story_of[item_id] = story_id
         cluster.items = list(items)
         for n, sig in enumerate(signatures[: self.params.indexed_members]):
-            self._index(cluster, f"{story_id}/{n}", sig)
+            self._index(cluster, f"{story_id}/{n}", minhash(sig))
         self._touch(cluster, last)
         self._advance(last)
 
     # -- deciding -------------------------------------------------------------------------------------------------
-    def _best(self, facts: Facts, sig: np.ndarray) -> tuple[str, Evidence, Cluster] | None:
+    def _best(self, facts: Facts, m: MinHash) -> tuple[str, Evidence, Cluster] | None:
         found: dict[str, tuple[str, Evidence]] = {}
-        for cluster in self._candidates(facts, sig):
-            e = self._evidence(facts, sig, cluster)
+        near = [c for c in self._candidates(facts, m) if gap_hours(facts.published, c.first, c.last) <= self._reach]
+        sims = similarities(m.hashvalues, [c.signatures for c in near])
+        for cluster, sim in zip(near, sims, strict=True):
+            e = self._evidence(facts, sim, cluster)
             reason = rule(e, self.params)
             if reason is not None:
                 found[cluster.story_id] = (reason, e)
@@ -121,8 +126,8 @@ class Clusterer:
         reason, e = kept[sid]
         return reason, e, self._stories[sid]
 
-    def _candidates(self, facts: Facts, sig: np.ndarray) -> list[Cluster]:
-        ids = {key.split("/")[0] for key in self._lsh.query(minhash(sig))}
+    def _candidates(self, facts: Facts, m: MinHash) -> list[Cluster]:
+        ids = {key.split("/")[0] for key in self._lsh.query(m)}
         for spot in facts.spots:
             ids |= self._by_spot.get(spot, set())
         for code in facts.countries:
@@ -130,10 +135,10 @@ class Clusterer:
             ids.update(itertools.islice(reversed(recent), self.params.per_country_candidates))
         return [self._stories[i] for i in ids if i in self._stories]
 
-    def _evidence(self, facts: Facts, sig: np.ndarray, c: Cluster) -> Evidence:
+    def _evidence(self, facts: Facts, sim: float, c: Cluster) -> Evidence:
         both_located = bool(facts.countries) and bool(c.countries)
         return Evidence(
-            similarity=similarity(sig, c.signatures),
+            similarity=sim,
             gap_h=gap_hours(facts.published, c.first, c.last),
             shared_spots=len(facts.spots & c.spots),
             country_overlap=overlap(facts.countries, c.countries),
@@ -153,11 +158,11 @@ class Clusterer:
         for spot in spots:
             self._by_spot.setdefault(spot, set()).add(sid)
 
-    def _add(self, c: Cluster, facts: Facts, sig: np.ndarray) -> None:
+    def _add(self, c: Cluster, facts: Facts, m: MinHash) -> None:
         self._story_of[facts.item_id] = c.story_id
         c.items.append(facts.item_id)
         if len(c.signatures) < self.params.indexed_members:
-            self._index(c, f"{c.story_id}/{len(c.signatures)}", sig)
+            self._index(c, f"{c.story_id}/{len(c.signatures)}", m)
         # The places of a story grow with its members, so a later report naming the village still finds it.
         for spot in facts.spots - c.spots:
             c.spots.add(spot)
@@ -167,10 +172,10 @@ class Clusterer:
         c.first = min(c.first, facts.published)
         self._touch(c, facts.published)
 
-    def _index(self, c: Cluster, key: str, sig: np.ndarray) -> None:
+    def _index(self, c: Cluster, key: str, m: MinHash) -> None:
         if key not in self._lsh.keys:
-            self._lsh.insert(key, minhash(sig))
-        c.signatures = np.vstack([c.signatures, sig.astype(np.uint32)])
+            self._lsh.insert(key, m)
+        c.signatures = np.vstack([c.signatures, m.hashvalues.astype(np.uint32)])
 
     def _touch(self, c: Cluster, at: datetime) -> None:
         for code in c.countries:

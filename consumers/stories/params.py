@@ -18,7 +18,7 @@ class Params:
     # Members of a story whose signatures are kept and indexed: wire copies of an event resemble its first reports.
     indexed_members: int = 8
     # Copy: nearly the same text (a rewrite of the same wire copy).
-    copy_similarity: float = 0.5
+    copy_similarity: float = 0.6
     copy_gap_h: float = 24.0
     # Similar: much of the text in common, and no country of the one missing from the other.
     similar_similarity: float = 0.25
@@ -34,7 +34,7 @@ class Params:
     country_gap_h: float = 6.0
     country_min_overlap: float = 0.5
     # Stories looked at per country an item names (the most recently active), beyond those its text or places find.
-    per_country_candidates: int = 32
+    per_country_candidates: int = 12
 
 
 def params_from(settings: StorySettings) -> Params:
