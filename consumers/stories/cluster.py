@@ -115,6 +115,8 @@ class Clusterer:
         near = [c for c in self._candidates(facts, m) if gap_hours(facts.published, c.first, c.last) <= self._reach]
         sims = similarities(m.hashvalues, [c.signatures for c in near])
         for cluster, sim in zip(near, sims, strict=True):
+            if not self._may_join(facts, sim, cluster):
+                continue
             e = self._evidence(facts, sim, cluster)
             reason = rule(e, self.params)
             if reason is not None:
@@ -134,6 +136,17 @@ class Clusterer:
             recent = self._by_country.get(code, {})
             ids.update(itertools.islice(reversed(recent), self.params.per_country_candidates))
         return [self._stories[i] for i in ids if i in self._stories]
+
+    def _may_join(self, facts: Facts, sim: float, c: Cluster) -> bool:
+        """A cheap first look: only text, a shared place or a shared label can join; most candidates have none."""
+        p = self.params
+        return (
+            sim >= p.related_similarity
+            or not facts.spots.isdisjoint(c.spots)
+            or (
+                not facts.labels.isdisjoint(c.labels) and gap_hours(facts.published, c.first, c.last) <= p.country_gap_h
+            )
+        )
 
     def _evidence(self, facts: Facts, sim: float, c: Cluster) -> Evidence:
         both_located = bool(facts.countries) and bool(c.countries)

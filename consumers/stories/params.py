@@ -34,7 +34,7 @@ class Params:
     country_gap_h: float = 6.0
     country_min_overlap: float = 0.5
     # Stories looked at per country an item names (the most recently active), beyond those its text or places find.
-    per_country_candidates: int = 12
+    per_country_candidates: int = 8
 
 
 def params_from(settings: StorySettings) -> Params:

@@ -7,7 +7,6 @@ import re
 import unicodedata
 from functools import lru_cache
 
-import mmh3
 import numpy as np
 from datasketch import MinHash
 
@@ -37,17 +36,32 @@ def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
     return MinHash(num_perm=num_perm, seed=1, scheme=SCHEME).permutations
 
 
-def _hash32(data: bytes) -> int:
-    # MurmurHash3 rather than datasketch's default SHA-1: as good for MinHash and several times faster.
-    return mmh3.hash(data, signed=False)
+def shingle_hashes(text: str, size: int = SHINGLE) -> np.ndarray:
+    """32-bit hashes of the distinct character shingles of the normalized text, computed for all at once.
+
+    A polynomial over the code points of each shingle, mixed by a multiply-xorshift: hashing each shingle in Python
+    would cost more than the rest of clustering together.
+    """
+    points = np.frombuffer(normalize(text).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if len(points) == 0:
+        return np.empty(0, dtype=np.uint64)
+    width = min(size, len(points))
+    h = np.zeros(len(points) - width + 1, dtype=np.uint64)
+    for j in range(width):
+        h = h * np.uint64(1_000_003) + points[j : len(points) - width + 1 + j]
+    h ^= h >> np.uint64(29)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(32)
+    return np.unique(h & np.uint64(0xFFFFFFFF))
 
 
 def sketch(text: str, num_perm: int) -> MinHash:
     """The MinHash of the text's shingles, as the LSH index takes it."""
-    m = MinHash(num_perm=num_perm, permutations=_permutations(num_perm), scheme=SCHEME, hashfunc=_hash32)
-    grams = shingles(text)
-    if grams:
-        m.update_batch(list(grams))
+    # The shingles come hashed already, so the hash function datasketch applies is the identity.
+    m = MinHash(num_perm=num_perm, permutations=_permutations(num_perm), scheme=SCHEME, hashfunc=int)
+    hashes = shingle_hashes(text)
+    if len(hashes):
+        m.update_batch(hashes.tolist())
     return m
 
 
