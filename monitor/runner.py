@@ -13,13 +13,15 @@ from monitor.settings import ConfigError, Settings
 log = structlog.get_logger(__name__)
 
 STAGE_NAMES = ("ingest", "classify", "alert", "deliver")
+# Run only when named with --stage: nothing reads their output yet (alerting on stories comes next).
+OPTIONAL_STAGES = ("stories",)
 
 
 def build_stages(settings: Settings, feeds: list[FeedConfig], only: list[str] | None) -> dict[str, Stage]:
     """The stages this process runs: all of them by default, or the ones named (one per container)."""
-    unknown = sorted(set(only or []) - set(STAGE_NAMES))
+    unknown = sorted(set(only or []) - set(STAGE_NAMES) - set(OPTIONAL_STAGES))
     if unknown:
-        raise ConfigError(f"unknown stage {', '.join(unknown)} (known: {', '.join(STAGE_NAMES)})")
+        raise ConfigError(f"unknown stage {', '.join(unknown)} (known: {', '.join(STAGE_NAMES + OPTIONAL_STAGES)})")
     wanted = only or list(STAGE_NAMES)
     stages: dict[str, Stage] = {}
     if "ingest" in wanted:
@@ -28,6 +30,10 @@ def build_stages(settings: Settings, feeds: list[FeedConfig], only: list[str] | 
         from consumers.classify import run_classifier
 
         stages["classify"] = lambda stop: run_classifier(settings, stop)
+    if "stories" in wanted:
+        from consumers.stories.stage import run_stories
+
+        stages["stories"] = lambda stop: run_stories(settings, stop)
     if "alert" in wanted or "deliver" in wanted:
         # The rules file and the sinks' URLs are checked here, before any broker or stage starts.
         from consumers.alerts.delivery import resolve_sinks, run_delivery
