@@ -163,9 +163,11 @@ def _register_plugins() -> None:
     from classifiers.commands import classify, evaluate_cmd, train
     from consumers.alerts.commands import dlq_group, rules_group
     from consumers.replay.commands import export_cmd, replay
+    from consumers.stories.commands import stories_group
     from monitor.ingest.commands import feeds_group
 
-    for command in (classify, train, evaluate_cmd, rules_group, dlq_group, feeds_group, replay, export_cmd):
+    commands = (classify, train, evaluate_cmd, rules_group, dlq_group, feeds_group, replay, export_cmd, stories_group)
+    for command in commands:
         cli.add_command(command)
 
 

@@ -118,8 +118,12 @@ class Contribution(BaseModel):
 
 
 class ClassifiedItem(Message):
-    """A raw item with the classifier's scores: the value of `news.classified`, keyed by the item id."""
+    """A raw item with the classifier's scores: the value of `news.classified`, keyed by the item id.
 
+    Version 2 adds `story_id`: the story stage writes the item with its story to `news.storied`.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 2
     item: RawItem
     scores: dict[str, float]
     labels: list[LabelName]
@@ -127,9 +131,49 @@ class ClassifiedItem(Message):
     places: list[Place] = Field(default_factory=list)
     explanation: dict[str, list[Contribution]] = Field(default_factory=dict)
     classified_at: UtcDatetime = Field(default_factory=utcnow)
+    # The story the item belongs to; empty until the story stage assigned one (always set on `news.storied`).
+    story_id: str = ""
 
     def key(self) -> str:
         return self.item.id
+
+
+class StoryMember(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    item_id: str
+    outlet: str
+    domain: str  # registered domain of the item's link (or of its feed)
+    lang: str = ""
+    published: UtcDatetime
+
+
+class Story(Message):
+    """Items of many outlets that report one event: the value of the compacted `news.stories`, keyed by story id."""
+
+    # A story lists this many members at most (later ones are counted), so its record stays far below 1 MiB.
+    MAX_MEMBERS: ClassVar[int] = 5000
+
+    story_id: str = Field(min_length=1)
+    first_seen: UtcDatetime
+    last_seen: UtcDatetime
+    headline: str
+    headline_lang: str = ""
+    members: list[StoryMember] = Field(default_factory=list, max_length=MAX_MEMBERS)
+    member_count: int = Field(0, ge=0)
+    domains: list[str] = Field(default_factory=list)
+    places: list[Place] = Field(default_factory=list)
+    labels: list[LabelName] = Field(default_factory=list)
+    # MinHash signatures of the first members' text (base64 of little-endian uint32), so a restart resumes matching.
+    signatures: list[str] = Field(default_factory=list)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
+
+    @property
+    def outlets(self) -> int:
+        """Independent outlets: distinct registered domains."""
+        return len(self.domains)
+
+    def key(self) -> str:
+        return self.story_id
 
 
 class Alert(Message):

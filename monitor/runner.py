@@ -14,6 +14,8 @@ from monitor.settings import ConfigError, Settings
 log = structlog.get_logger(__name__)
 
 STAGE_NAMES = ("ingest", "classify", "alert", "deliver")
+# Run only when named with --stage: nothing reads their output yet (alerting on stories comes next).
+OPTIONAL_STAGES = ("stories",)
 
 
 def build_stages(
@@ -24,9 +26,9 @@ def build_stages(
     Each reports whether it is ready into `readiness`.
     """
     readiness = readiness or Readiness()
-    unknown = sorted(set(only or []) - set(STAGE_NAMES))
+    unknown = sorted(set(only or []) - set(STAGE_NAMES) - set(OPTIONAL_STAGES))
     if unknown:
-        raise ConfigError(f"unknown stage {', '.join(unknown)} (known: {', '.join(STAGE_NAMES)})")
+        raise ConfigError(f"unknown stage {', '.join(unknown)} (known: {', '.join(STAGE_NAMES + OPTIONAL_STAGES)})")
     wanted = only or list(STAGE_NAMES)
     stages: dict[str, Stage] = {}
     if "ingest" in wanted:
@@ -35,6 +37,10 @@ def build_stages(
         from consumers.classify import run_classifier
 
         stages["classify"] = lambda stop: run_classifier(settings, stop, readiness=readiness)
+    if "stories" in wanted:
+        from consumers.stories.stage import run_stories
+
+        stages["stories"] = lambda stop: run_stories(settings, stop)
     if "alert" in wanted or "deliver" in wanted:
         # The rules file and the sinks' URLs are checked here, before any broker or stage starts.
         from consumers.alerts.delivery import resolve_sinks, run_delivery

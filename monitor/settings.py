@@ -157,6 +157,8 @@ class TopicSettings(_Section):
     feed_state: str = "newsmon.feed-state"
     alert_state: str = "newsmon.alert-state"
     feed_registry: str = "newsmon.feed-registry"
+    stories: str = "news.stories"
+    storied: str = "news.storied"
     # Partitions are the unit the pollers' group divides: at most this many pollers share the work.
     registry_partitions: int = Field(12, ge=1, le=1000)
     partitions: int = Field(3, ge=1, le=1000)
@@ -260,6 +262,19 @@ class AlertSettings(_Section):
     commit_interval_s: float = Field(0.5, gt=0)
 
 
+class StorySettings(_Section):
+    """The story stage: which items report the same event (see consumers/stories/params.py for the rules)."""
+
+    group_id: str = "newsmon-stories"
+    # Stories with no new member for this long are closed; later reports of the event open a new story.
+    window_h: float = Field(72.0, gt=0, le=24 * 30)
+    # MinHash permutations: more estimate text similarity better and cost more time and memory per item.
+    num_perm: int = Field(64, ge=16, le=512)
+    # Members listed in a story's record; later ones are counted but not listed, so a record stays small.
+    max_listed_members: int = Field(500, ge=10, le=5000)
+    batch_size: int = Field(500, ge=1, le=100000)
+
+
 class Settings(BaseSettings):
     """Every setting of the service; nested keys map to NEWSMON_<SECTION>_<KEY> in the environment."""
 
@@ -276,6 +291,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     classifier: ClassifierSettings = ClassifierSettings()
     alerts: AlertSettings = AlertSettings()
+    stories: StorySettings = StorySettings()
     log: LogSettings = LogSettings()
     metrics: MetricsSettings = MetricsSettings()
 

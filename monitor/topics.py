@@ -19,6 +19,7 @@ from monitor.messages import (
     FeedState,
     Message,
     RawItem,
+    Story,
 )
 from monitor.settings import KafkaSettings, TopicSettings
 from monitor.stream.clients import make_admin, make_consumer, start_client
@@ -40,7 +41,7 @@ class TopicSpec:
 
     @property
     def compacted(self) -> bool:
-        return self.config.get("cleanup.policy") == "compact"
+        return "compact" in self.config.get("cleanup.policy", "").split(",")
 
 
 def topic_specs(t: TopicSettings) -> list[TopicSpec]:
@@ -50,12 +51,21 @@ def topic_specs(t: TopicSettings) -> list[TopicSpec]:
     return [
         TopicSpec(t.raw, RawItem, t.partitions, retention, "normalized items from the pollers"),
         TopicSpec(t.classified, ClassifiedItem, t.partitions, retention, "every raw item with its scores"),
+        TopicSpec(t.storied, ClassifiedItem, t.partitions, retention, "every classified item with its story id"),
         TopicSpec(t.alerts, Alert, t.partitions, retention, "rule matches awaiting delivery"),
         TopicSpec(t.deliveries, Delivery, t.partitions, retention, "one record per delivery attempt"),
         TopicSpec(t.dead_letter, DeadLetter, 1, retention, "messages that could not be processed"),
         TopicSpec(t.feed_state, FeedState, t.partitions, compacted, "per-feed poller state"),
         TopicSpec(t.alert_state, AlertState, t.partitions, compacted, "stories each rule already alerted for"),
         TopicSpec(t.feed_registry, FeedRegistration, t.registry_partitions, compacted, "feeds the pollers share"),
+        # Closed stories are history: kept for the retention period after their last change, then deleted.
+        TopicSpec(
+            t.stories,
+            Story,
+            t.partitions,
+            {**compacted, "cleanup.policy": "compact,delete", "retention.ms": retention["retention.ms"]},
+            "stories: items of many outlets on one event",
+        ),
     ]
 
 

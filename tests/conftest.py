@@ -53,6 +53,8 @@ def make_settings(bootstrap: str, tmp_path: Path, **ingest: object) -> Settings:
         feed_state=f"{p}.feed-state",
         alert_state=f"{p}.alert-state",
         feed_registry=f"{p}.feed-registry",
+        stories=f"{p}.news.stories",
+        storied=f"{p}.news.storied",
         partitions=2,
     )
     ing = {"feeds_file": tmp_path / "feeds.yaml", "min_interval_s": 0.2, "default_interval_s": 0.5,

@@ -15,6 +15,8 @@ from monitor.messages import (
     FeedState,
     Place,
     RawItem,
+    Story,
+    StoryMember,
     decode,
     encode,
     encode_key,
@@ -46,6 +48,18 @@ async def test_round_trip_of_each_message_type(settings: Settings) -> None:
         ),
         "FeedState": FeedState(feed_id="f", url="https://f.example/rss", subscribed_at=now, seen={"id-1": "c1"}),
         "AlertState": AlertState(event_id="e1", rule_id="r1", item_id="id-1", first_matched_at=now),
+        "Story": Story(
+            story_id="s1",
+            first_seen=now,
+            last_seen=now,
+            headline="Rebels claim border village",
+            member_count=1,
+            members=[StoryMember(item_id="id-1", outlet="F", domain="f.example", lang="en", published=now)],
+            domains=["f.example"],
+            places=[Place(code="RU", name="Belgorod", kind="region")],
+            labels=["cross_border_incident"],
+            signatures=["AAAAAA=="],
+        ),
         "FeedRegistration": FeedRegistration(
             feed_id="f", feed={"url": "https://f.example/rss", "id": "f"}, origin="cli", added_at=now, updated_at=now
         ),

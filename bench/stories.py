@@ -1,0 +1,197 @@
+"""Story benchmark: items/s through the clustering core and through the story stage's work per batch (decode,
+assign, grow the record, encode), the stage end to end on a real broker, and resident memory with N items in the
+window. Prints its figures.
+
+Run: .venv/bin/python -m bench.stories [--items 200000] [--stage-items 20000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import psutil
+
+from bench.common import throwaway_broker
+from consumers.stories.cluster import Clusterer
+from consumers.stories.evaluate import LABELED, read_labeled
+from consumers.stories.facts import from_classified
+from consumers.stories.stage import StoryKeeper, run_stories
+from monitor.messages import LABELS, ClassifiedItem, Place, RawItem, Story, encode, encode_key
+from monitor.settings import KafkaSettings, Settings, StorySettings, TopicSettings
+from monitor.stream.clients import make_consumer, make_producer
+from monitor.stream.produce import Outgoing, produce_each
+from monitor.topics import ensure_topics, topic_specs
+
+COUNTRIES = ["AM", "AZ", "IN", "PK", "RU", "UA", "IL", "LB", "KG", "TJ", "TH", "KH", "RS", "XK", "AF", "IR", "PL",
+             "BY", "LT", "GE", "VE", "GY", "CO", "SD", "ET", "CN", "KP", "KR", "JP", "TR", "GR", "IQ", "RO", "MD",
+             "FR", "DE", "ES", "MX", "BR", "US"]  # fmt: skip
+WINDOW_H = 70.0
+
+
+def stream(n: int, seed: int = 14) -> list[ClassifiedItem]:
+    """`n` classified items in events of 1 to 12 reports each, published across 70 hours (one window).
+
+    Each event's text is a labeled item's with half its words swapped for others of the set, so events differ as
+    real ones do; its reports are wire rewrites of that text or, one in four, another text with the same places.
+    """
+    rng = random.Random(seed)
+    rows = read_labeled(LABELED)
+    vocabulary = sorted({w for r in rows for w in f"{r['title']} {r['lead']}".split()})
+    start = datetime(2025, 3, 3, tzinfo=UTC)
+    out: list[ClassifiedItem] = []
+    e = 0
+    while len(out) < n:
+        e += 1
+        a, b = rng.sample(COUNTRIES, 2)
+        places = [Place(code=a, name=a), Place(code=b, name=b), Place(code=a, name=f"Village {e}", kind="city")]
+        labels = rng.choice([["cross_border_incident"], ["election"], []])
+        t0 = start + timedelta(hours=rng.uniform(0, WINDOW_H - 8))
+        wire = _text(rng.choice(rows), vocabulary, rng)
+        for k in range(rng.randint(1, 12)):
+            title, lead = _text(rng.choice(rows), vocabulary, rng) if k and rng.random() < 0.25 else wire
+            title = f"UPDATE 1-{title}" if k % 3 == 1 else title
+            lead = " ".join(lead.split()[: -(k % 4) or None])
+            at = t0 + timedelta(minutes=rng.uniform(0, 360))
+            out.append(_item(f"{e:08x}{k:04x}", title, lead, at, k, places, labels))
+    return out[:n]
+
+
+def _text(row: dict[str, Any], vocabulary: list[str], rng: random.Random) -> tuple[str, str]:
+    def swap(text: str) -> str:
+        return " ".join(w if rng.random() < 0.5 else rng.choice(vocabulary) for w in text.split())
+
+    return swap(row["title"]), swap(row["lead"])
+
+
+def _item(
+    item_id: str, title: str, lead: str, at: datetime, k: int, places: list[Place], labels: Any
+) -> ClassifiedItem:
+    raw = RawItem(id=item_id, feed_id=f"f{k}", feed_url=f"https://feeds.outlet{k}.example/rss", source=f"Outlet {k}",
+                  url=f"https://www.outlet{k}.example/{item_id}", title=title, summary=lead, published=at,
+                  fetched_at=at, lang="en", content_hash="h")  # fmt: skip
+    return ClassifiedItem(item=raw, scores=dict.fromkeys(LABELS, 0.5), labels=labels, model="m", places=places)
+
+
+def rss_mb() -> float:
+    gc.collect()
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def bench_core(items: list[ClassifiedItem]) -> dict[str, float]:
+    """Items/s through `Clusterer.assign` (facts prepared), and the memory the clusterer holds with all of them."""
+    facts = sorted((from_classified(m) for m in items), key=lambda f: f.published)
+    before = rss_mb()
+    c = Clusterer()
+    started, cpu = time.perf_counter(), time.process_time()
+    for f in facts:
+        c.assign(f)
+    took, cpu = time.perf_counter() - started, time.process_time() - cpu
+    held = rss_mb() - before
+    return {"items": len(facts), "items_per_s": len(facts) / took, "items_per_cpu_s": len(facts) / cpu,
+            "stories": len(c), "items_in_window": c.items, "clusterer_rss_mb": held,
+            "process_rss_mb": rss_mb()}  # fmt: skip
+
+
+class _Table(dict[str, Story]):
+    """The table's part the keeper uses, in memory: the stage's work without the broker."""
+
+    def remember(self, key: str, value: Story) -> None:
+        self[key] = value
+
+
+def bench_keeper(items: list[ClassifiedItem], batch: int = 500) -> dict[str, float]:
+    """Items/s through the stage's per-batch work: decode, assign, grow and encode records, encode items."""
+    records = [SimpleNamespace(value=encode(m), key=encode_key(m), topic="news.classified", offset=n)
+               for n, m in enumerate(sorted(items, key=lambda m: m.item.published))]  # fmt: skip
+    keeper = StoryKeeper(Settings(), _Table())  # type: ignore[arg-type]
+    started, cpu = time.perf_counter(), time.process_time()
+    for at in range(0, len(records), batch):
+        b = keeper.assign(records[at : at + batch])  # type: ignore[arg-type]
+        keeper.story_records(b)
+        keeper.remember(b)
+    took, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"items": len(records), "items_per_s": len(records) / took, "items_per_cpu_s": len(records) / cpu}
+
+
+async def _fill(ks: KafkaSettings, topics: TopicSettings, items: list[ClassifiedItem]) -> None:
+    producer = make_producer(ks, linger_ms=50)
+    await producer.start()
+    try:
+        for at in range(0, len(items), 5000):
+            chunk = items[at : at + 5000]
+            await produce_each(producer, [Outgoing(topics.classified, encode_key(m), encode(m)) for m in chunk])
+    finally:
+        await producer.stop()
+
+
+async def _storied(ks: KafkaSettings, topic: str) -> int:
+    consumer = make_consumer(ks, group_id=None)
+    await consumer.start()
+    try:
+        tps = [tp for tp in await _partitions(consumer, topic)]
+        return sum((await consumer.end_offsets(tps)).values())
+    finally:
+        await consumer.stop()
+
+
+async def _partitions(consumer: Any, topic: str) -> list[Any]:
+    from aiokafka import TopicPartition
+
+    await consumer._client.force_metadata_update()
+    return [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+
+
+def bench_stage(items: list[ClassifiedItem]) -> dict[str, float]:
+    """The stage on a real broker: items pre-filled on news.classified, time until all are on news.storied."""
+    with throwaway_broker() as broker:
+        return asyncio.run(_stage(broker.bootstrap, items))
+
+
+async def _stage(bootstrap: str, items: list[ClassifiedItem]) -> dict[str, float]:
+    settings = Settings(kafka=KafkaSettings(bootstrap=bootstrap), stories=StorySettings(batch_size=1000))
+    await ensure_topics(settings.kafka, topic_specs(settings.topics), 1)
+    await _fill(settings.kafka, settings.topics, items)
+    stop = asyncio.Event()
+    started, cpu = time.perf_counter(), time.process_time()
+    task = asyncio.create_task(run_stories(settings, stop))
+    try:
+        while await _storied(settings.kafka, settings.topics.storied) < len(items):  # noqa: ASYNC110
+            await asyncio.sleep(0.2)  # the end offsets are the signal; the stage has no event to wait on
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        stop.set()
+        await task
+    # CPU time of this process only: the stage and the reads of the end offsets, not the broker's.
+    return {"items": len(items), "items_per_s": len(items) / took, "items_per_cpu_s": len(items) / cpu,
+            "seconds": took}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--items", type=int, default=200_000, help="items in the window for the core and memory")
+    ap.add_argument("--stage-items", type=int, default=20_000, help="items through the stage on a real broker")
+    ap.add_argument("--quick", action="store_true", help="20,000 items in the window and 5,000 through the stage")
+    args = ap.parse_args()
+    if args.quick:
+        args.items, args.stage_items = 20_000, 5_000
+    items = stream(args.items)
+    print(f"core:   {fmt(bench_core(items))}", flush=True)
+    small = items[: args.stage_items]
+    print(f"keeper: {fmt(bench_keeper(small))}", flush=True)
+    if args.stage_items:
+        print(f"stage:  {fmt(bench_stage(small))}", flush=True)
+
+
+def fmt(figures: dict[str, float]) -> str:
+    return "  ".join(f"{k}={v:,.1f}" if isinstance(v, float) else f"{k}={v:,}" for k, v in figures.items())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""The open stories of a sliding window and the assignment of each new item to one of them, or to a new one."""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from datasketch import MinHash, MinHashLSH
+
+from consumers.stories.decide import Evidence, gap_hours, overlap, rank, rule, unambiguous
+from consumers.stories.facts import Facts
+from consumers.stories.params import Params
+from consumers.stories.text import minhash, similarities, sketch
+
+
+def story_id_for(first_item_id: str) -> str:
+    """A story's id, fixed by its first item: the same stream gives the same ids on every run."""
+    return "s" + hashlib.sha256(f"story:{first_item_id}".encode()).hexdigest()[:23]
+
+
+@dataclass
+class Cluster:
+    """What deciding needs of one open story."""
+
+    story_id: str
+    first: datetime
+    last: datetime
+    countries: set[str]
+    spots: set[str]
+    labels: frozenset[str]
+    signatures: np.ndarray  # one row per indexed member
+    items: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """The story an item went to, and why: `new`, a rule of `decide.RULES`, or `known` (seen before)."""
+
+    story_id: str
+    reason: str
+    similarity: float = 0.0
+    signature: np.ndarray | None = None
+
+    @property
+    def created(self) -> bool:
+        return self.reason == "new"
+
+
+class Clusterer:
+    """Assigns items to stories over a sliding window of event time; stories idle for a whole window are closed."""
+
+    def __init__(self, params: Params | None = None) -> None:
+        self.params = params or Params()
+        self._lsh = MinHashLSH(threshold=self.params.lsh_threshold, num_perm=self.params.num_perm)
+        self._stories: dict[str, Cluster] = {}
+        self._story_of: dict[str, str] = {}  # item id -> story id, for every member of an open story
+        self._by_spot: dict[str, set[str]] = {}
+        # Country code -> the open stories naming it, the most recently active last.
+        self._by_country: dict[str, dict[str, None]] = {}
+        self._expiry: list[tuple[datetime, str]] = []
+        self._now: datetime | None = None
+        # No rule joins a story further away in time than this, so such candidates are not weighed at all.
+        p = self.params
+        self._reach = max(p.copy_gap_h, p.similar_gap_h, p.related_gap_h, p.place_gap_h, p.country_gap_h)
+
+    def __len__(self) -> int:
+        return len(self._stories)
+
+    @property
+    def items(self) -> int:
+        return len(self._story_of)
+
+    def story_of(self, item_id: str) -> str | None:
+        return self._story_of.get(item_id)
+
+    def assign(self, facts: Facts) -> Assignment:
+        """Put the item in the best story it joins, or open a new story for it."""
+        known = self._story_of.get(facts.item_id)
+        if known is not None:
+            return Assignment(known, "known")
+        self._advance(facts.published)
+        m = sketch(facts.text, self.params.num_perm)
+        best = self._best(facts, m)
+        if best is None:
+            sid = story_id_for(facts.item_id)
+            self._open(sid, facts.published, facts.countries, facts.spots, facts.labels)
+            self._add(self._stories[sid], facts, m)
+            return Assignment(sid, "new", 1.0, m.hashvalues)
+        reason, e, cluster = best
+        self._add(cluster, facts, m)
+        return Assignment(cluster.story_id, reason, e.similarity, m.hashvalues)
+
+    def restore(
+        self, story_id: str, first: datetime, last: datetime, items: list[str], signatures: list[np.ndarray],
+        countries: set[str], spots: set[str], labels: frozenset[str],
+    ) -> None:  # fmt: skip
+        """Reopen a story kept elsewhere (the stories topic) as it was, so a restart does not split it."""
+        self._open(story_id, first, countries, spots, labels)
+        cluster = self._stories[story_id]
+        for item_id in items:
+            self._story_of[item_id] = story_id
+        cluster.items = list(items)
+        for n, sig in enumerate(signatures[: self.params.indexed_members]):
+            self._index(cluster, f"{story_id}/{n}", minhash(sig))
+        self._touch(cluster, last)
+        self._advance(last)
+
+    # -- deciding -------------------------------------------------------------------------------------------------
+    def _best(self, facts: Facts, m: MinHash) -> tuple[str, Evidence, Cluster] | None:
+        found: dict[str, tuple[str, Evidence]] = {}
+        near = [c for c in self._candidates(facts, m) if gap_hours(facts.published, c.first, c.last) <= self._reach]
+        sims = similarities(m.hashvalues, [c.signatures for c in near])
+        for cluster, sim in zip(near, sims, strict=True):
+            if not self._may_join(facts, sim, cluster):
+                continue
+            e = self._evidence(facts, sim, cluster)
+            reason = rule(e, self.params)
+            if reason is not None:
+                found[cluster.story_id] = (reason, e)
+        kept = {sid: v for sid, v in found.items() if v in unambiguous(list(found.values()))}
+        if not kept:
+            return None
+        sid = min(kept, key=lambda s: (rank(*kept[s]), self._stories[s].first))
+        reason, e = kept[sid]
+        return reason, e, self._stories[sid]
+
+    def _candidates(self, facts: Facts, m: MinHash) -> list[Cluster]:
+        ids = {key.split("/")[0] for key in self._lsh.query(m)}
+        for spot in facts.spots:
+            ids |= self._by_spot.get(spot, set())
+        for code in facts.countries:
+            recent = self._by_country.get(code, {})
+            ids.update(itertools.islice(reversed(recent), self.params.per_country_candidates))
+        return [self._stories[i] for i in ids if i in self._stories]
+
+    def _may_join(self, facts: Facts, sim: float, c: Cluster) -> bool:
+        """A cheap first look: only text, a shared place or a shared label can join; most candidates have none."""
+        p = self.params
+        return (
+            sim >= p.related_similarity
+            or not facts.spots.isdisjoint(c.spots)
+            or (
+                not facts.labels.isdisjoint(c.labels) and gap_hours(facts.published, c.first, c.last) <= p.country_gap_h
+            )
+        )
+
+    def _evidence(self, facts: Facts, sim: float, c: Cluster) -> Evidence:
+        both_located = bool(facts.countries) and bool(c.countries)
+        return Evidence(
+            similarity=sim,
+            gap_h=gap_hours(facts.published, c.first, c.last),
+            shared_spots=len(facts.spots & c.spots),
+            country_overlap=overlap(facts.countries, c.countries),
+            countries_disjoint=both_located and not facts.countries & c.countries,
+            shares_country=bool(facts.countries & c.countries),
+            labels_agree=bool(facts.labels & c.labels) or not facts.labels or not c.labels,
+            shares_label=bool(facts.labels & c.labels),
+        )
+
+    # -- keeping --------------------------------------------------------------------------------------------------
+    def _open(
+        self, sid: str, at: datetime, countries: frozenset[str] | set[str], spots: frozenset[str] | set[str],
+        labels: frozenset[str],
+    ) -> None:  # fmt: skip
+        empty = np.empty((0, self.params.num_perm), dtype=np.uint32)
+        self._stories[sid] = Cluster(sid, at, at, set(countries), set(spots), frozenset(labels), empty)
+        for spot in spots:
+            self._by_spot.setdefault(spot, set()).add(sid)
+
+    def _add(self, c: Cluster, facts: Facts, m: MinHash) -> None:
+        self._story_of[facts.item_id] = c.story_id
+        c.items.append(facts.item_id)
+        if len(c.signatures) < self.params.indexed_members:
+            self._index(c, f"{c.story_id}/{len(c.signatures)}", m)
+        # The places of a story grow with its members, so a later report naming the village still finds it.
+        for spot in facts.spots - c.spots:
+            c.spots.add(spot)
+            self._by_spot.setdefault(spot, set()).add(c.story_id)
+        c.countries |= facts.countries
+        c.labels |= facts.labels
+        c.first = min(c.first, facts.published)
+        self._touch(c, facts.published)
+
+    def _index(self, c: Cluster, key: str, m: MinHash) -> None:
+        if key not in self._lsh.keys:
+            self._lsh.insert(key, m)
+        c.signatures = np.vstack([c.signatures, m.hashvalues.astype(np.uint32)])
+
+    def _touch(self, c: Cluster, at: datetime) -> None:
+        for code in c.countries:
+            recent = self._by_country.setdefault(code, {})
+            recent.pop(c.story_id, None)
+            recent[c.story_id] = None
+        if at >= c.last:
+            c.last = at
+            heapq.heappush(self._expiry, (at, c.story_id))
+
+    def _advance(self, at: datetime) -> None:
+        """Move event time forward to `at` and close the stories idle for a whole window before it."""
+        if self._now is not None and at <= self._now:
+            return
+        self._now = at
+        cutoff = at - timedelta(hours=self.params.window_h)
+        while self._expiry and self._expiry[0][0] < cutoff:
+            last, sid = heapq.heappop(self._expiry)
+            c = self._stories.get(sid)
+            if c is not None and c.last == last:
+                self._close(c)
+
+    def _close(self, c: Cluster) -> None:
+        del self._stories[c.story_id]
+        for n in range(len(c.signatures)):
+            self._lsh.remove(f"{c.story_id}/{n}")
+        for item_id in c.items:
+            self._story_of.pop(item_id, None)
+        for spot in c.spots:
+            _discard(self._by_spot, spot, c.story_id)
+        for code in c.countries:
+            recent = self._by_country.get(code, {})
+            recent.pop(c.story_id, None)
+            if not recent:
+                self._by_country.pop(code, None)
+
+
+def _discard(index: dict[str, set[str]], key: str, sid: str) -> None:
+    ids = index.get(key)
+    if ids is not None:
+        ids.discard(sid)
+        if not ids:
+            del index[key]

@@ -1,0 +1,153 @@
+"""The story stage: `news.classified` -> a story per item -> the story's record on `news.stories` (compacted) and
+the item with its story id on `news.storied`; offsets are committed only once both are acknowledged.
+
+Open stories are rebuilt from `news.stories` at start-up, so a restart neither splits a story nor reopens one:
+an item read again after a crash is found among the members and keeps its story. The stories of a window are
+global, so one member of the group assigns them (scale-out by a blocking key is not built yet).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from consumers.stories.cluster import Clusterer
+from consumers.stories.facts import from_classified
+from consumers.stories.params import params_from
+from consumers.stories.records import grown, opened, restore
+from monitor.messages import ClassifiedItem, DecodeError, Story, decode, encode, encode_key
+from monitor.settings import Settings
+from monitor.stream import dead_letter
+from monitor.stream.clients import make_consumer, make_producer, start_client
+from monitor.stream.offsets import commit
+from monitor.stream.produce import Outgoing
+from monitor.stream.table import Table
+
+log = structlog.get_logger(__name__)
+Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+
+
+@dataclass
+class Batch:
+    """What one batch of classified items produces, each record with the input record it came from."""
+
+    out: list[Outgoing] = field(default_factory=list)
+    sources: list[Record] = field(default_factory=list)
+    letters: list[Outgoing] = field(default_factory=list)
+    stories: dict[str, Story] = field(default_factory=dict)
+    assigned: int = 0
+
+
+class StoryKeeper:
+    """The clusterer and the records of the stories it keeps open."""
+
+    def __init__(self, settings: Settings, table: Table[Story]) -> None:
+        self._settings = settings
+        self._table = table
+        self.clusterer = Clusterer(params_from(settings.stories))
+
+    def rebuild(self) -> int:
+        """Reopen every story of the table that is still inside the window; return how many are open."""
+        for _, story in sorted(self._table.items(), key=lambda kv: kv[1].last_seen):
+            restore(self.clusterer, story)
+        return len(self.clusterer)
+
+    def assign(self, records: list[Record]) -> Batch:
+        """Assign each record's item to a story and collect the records to produce."""
+        b = Batch()
+        for rec in records:
+            try:
+                msg = decode(ClassifiedItem, rec.value)
+            except DecodeError as exc:
+                b.letters.append(self._letter(rec, str(exc)))
+                continue
+            self._one(b, rec, msg)
+        return b
+
+    def _one(self, b: Batch, rec: Record, msg: ClassifiedItem) -> None:
+        f = from_classified(msg)
+        a = self.clusterer.assign(f)
+        if a.reason != "known":
+            story = b.stories.get(a.story_id) or self._table.get(a.story_id)
+            st = self._settings.stories
+            new = opened(a, f, msg) if story is None else grown(story, a, f, msg, st.max_listed_members,
+                                                                  self.clusterer.params.indexed_members)  # fmt: skip
+            b.stories[a.story_id] = new
+            b.assigned += 1
+        storied = msg.model_copy(update={"story_id": a.story_id, "schema_version": ClassifiedItem.SCHEMA_VERSION})
+        b.out.append(Outgoing(self._settings.topics.storied, encode_key(storied), encode(storied)))
+        b.sources.append(rec)
+
+    def story_records(self, b: Batch) -> list[Outgoing]:
+        topic = self._settings.topics.stories
+        return [Outgoing(topic, encode_key(s), encode(s)) for s in b.stories.values()]
+
+    def remember(self, b: Batch) -> None:
+        for sid, story in b.stories.items():
+            self._table.remember(sid, story)
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self._settings.topics.dead_letter
+
+    def _letter(self, rec: Record, reason: str) -> Outgoing:
+        return dead_letter.outgoing(self.dead_letter_topic, dead_letter.of_record(rec, reason))
+
+
+def _decode_story(value: bytes) -> Story:
+    return decode(Story, value)
+
+
+async def run_stories(settings: Settings, stop: asyncio.Event) -> None:
+    """Run until stopped: load the open stories, then assign every classified item to one."""
+    st = settings.stories
+    producer = make_producer(settings.kafka, linger_ms=20)
+    await start_client(producer, settings.kafka)
+    table: Table[Story] = Table(settings.kafka, settings.topics.stories, producer, _decode_story, encode)
+    consumer = make_consumer(settings.kafka, settings.topics.classified, group_id=st.group_id,
+                             max_poll_records=st.batch_size)  # fmt: skip
+    keeper = StoryKeeper(settings, table)
+    done = 0
+    try:
+        loaded = await table.load()
+        log.info("stories.loaded", records=loaded, stories=len(table), open=keeper.rebuild())
+        await start_client(consumer, settings.kafka)
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=500, max_records=st.batch_size)
+            if batch:
+                done += await _handle(consumer, producer, keeper, batch, stop)
+    finally:
+        await consumer.stop()
+        await table.stop()
+        await producer.stop()
+        log.info("stories.stopped", items=done, open=len(keeper.clusterer))
+
+
+async def _handle(
+    consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, keeper: StoryKeeper,
+    batch: dict[TopicPartition, list[Record]], stop: asyncio.Event,
+) -> int:  # fmt: skip
+    """Assign, produce, then commit one batch; return how many items it handled (0 when stopped meanwhile)."""
+    records = [r for recs in batch.values() for r in recs]
+    b = keeper.assign(records)
+    out = b.out + keeper.story_records(b)
+    dlq = keeper.dead_letter_topic
+
+    def letter_for(index: int, reason: str) -> Outgoing:
+        source = b.sources[index] if index < len(b.sources) else records[-1]
+        return dead_letter.outgoing(dlq, dead_letter.of_record(source, reason))
+
+    lettered = await dead_letter.produce_or_dead_letter(producer, out, b.letters, letter_for, stage="stories",
+                                                        stop=stop)  # fmt: skip
+    if lettered is None:
+        return 0  # stopped during a broker outage: the batch is read again from the last commit
+    keeper.remember(b)
+    await commit(consumer, {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}, "stories")
+    if b.letters or lettered:
+        log.warning("stories.bad_input", undecodable=len(b.letters), too_large=len(lettered))
+    log.debug("stories.batch", items=len(records), stories_changed=len(b.stories))
+    return len(b.out)

@@ -1,0 +1,104 @@
+"""Normalized text, its character shingles and their MinHash signature: the near-duplicate half of clustering."""
+
+from __future__ import annotations
+
+import base64
+import re
+import unicodedata
+from functools import lru_cache
+
+import numpy as np
+from datasketch import MinHash
+
+# 5-character shingles survive the edits wire rewrites make (datelines, tenses, a word swapped) and inflection.
+SHINGLE = 5
+# Signatures are kept in the stories topic, so the hashing scheme is fixed rather than left to a library default.
+SCHEME = "affine32"
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def normalize(text: str) -> str:
+    """Case-folded NFKC text with punctuation and runs of spaces turned into one space."""
+    return _NOT_WORD.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+def shingles(text: str, size: int = SHINGLE) -> set[bytes]:
+    """The distinct character shingles of the normalized text (the whole text when it is shorter)."""
+    norm = normalize(text)
+    if len(norm) <= size:
+        return {norm.encode()} if norm else set()
+    return {norm[i : i + size].encode() for i in range(len(norm) - size + 1)}
+
+
+@lru_cache(maxsize=8)
+def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    # Drawn once per size: datasketch would otherwise draw them anew for every signature.
+    return MinHash(num_perm=num_perm, seed=1, scheme=SCHEME).permutations
+
+
+def shingle_hashes(text: str, size: int = SHINGLE) -> np.ndarray:
+    """32-bit hashes of the distinct character shingles of the normalized text, computed for all at once.
+
+    A polynomial over the code points of each shingle, mixed by a multiply-xorshift: hashing each shingle in Python
+    would cost more than the rest of clustering together.
+    """
+    points = np.frombuffer(normalize(text).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    if len(points) == 0:
+        return np.empty(0, dtype=np.uint64)
+    width = min(size, len(points))
+    h = np.zeros(len(points) - width + 1, dtype=np.uint64)
+    for j in range(width):
+        h = h * np.uint64(1_000_003) + points[j : len(points) - width + 1 + j]
+    h ^= h >> np.uint64(29)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(32)
+    return np.unique(h & np.uint64(0xFFFFFFFF))
+
+
+def sketch(text: str, num_perm: int) -> MinHash:
+    """The MinHash of the text's shingles, as the LSH index takes it."""
+    # The shingles come hashed already, so the hash function datasketch applies is the identity.
+    m = MinHash(num_perm=num_perm, permutations=_permutations(num_perm), scheme=SCHEME, hashfunc=int)
+    hashes = shingle_hashes(text)
+    if len(hashes):
+        m.update_batch(hashes.tolist())
+    return m
+
+
+def signature(text: str, num_perm: int) -> np.ndarray:
+    """The MinHash signature of the text's shingles (`num_perm` values; equal values estimate Jaccard similarity)."""
+    return sketch(text, num_perm).hashvalues
+
+
+def minhash(sig: np.ndarray) -> MinHash:
+    """A MinHash over a signature, as the LSH index takes it."""
+    return MinHash(hashvalues=sig, permutations=_permutations(len(sig)), scheme=SCHEME)
+
+
+def similarity(sig: np.ndarray, known: np.ndarray) -> float:
+    """The highest estimated Jaccard similarity between a signature and the rows of `known`."""
+    return similarities(sig, [known])[0]
+
+
+def similarities(sig: np.ndarray, groups: list[np.ndarray]) -> list[float]:
+    """For each group of signatures (rows), the highest estimated Jaccard similarity with `sig`, in one pass."""
+    sizes = [len(g) for g in groups]
+    if not any(sizes):
+        return [0.0] * len(groups)
+    equal = np.count_nonzero(np.concatenate([g for g in groups if len(g)]) == sig, axis=1)
+    starts = np.cumsum([0, *[n for n in sizes if n]])[:-1]
+    best = iter((np.maximum.reduceat(equal, starts) / len(sig)).tolist())
+    return [next(best) if n else 0.0 for n in sizes]
+
+
+def encode_signature(sig: np.ndarray) -> str:
+    """A signature as text for the stories topic: base64 of its little-endian uint32 values."""
+    return base64.b64encode(sig.astype("<u4").tobytes()).decode("ascii")
+
+
+def decode_signature(text: str) -> np.ndarray:
+    """A signature read back from `encode_signature`; ValueError for text that is not one."""
+    raw = base64.b64decode(text, validate=True)
+    if not raw or len(raw) % 4:
+        raise ValueError("a signature is a non-empty run of 4-byte values")
+    return np.frombuffer(raw, dtype="<u4").astype(np.uint32)

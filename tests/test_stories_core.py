@@ -1,0 +1,203 @@
+"""Story clustering as pure functions: text similarity, the join rules, the sliding window and B-cubed scoring."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from classifiers.model import NewsClassifier
+from consumers.stories.cluster import Clusterer, story_id_for
+from consumers.stories.decide import Evidence, gap_hours, overlap, rule, unambiguous
+from consumers.stories.domains import registered_domain
+from consumers.stories.evaluate import LABELED, bcubed, classified_facts, evaluate, gold_facts, read_labeled
+from consumers.stories.facts import Facts, from_classified
+from consumers.stories.params import Params
+from consumers.stories.records import grown, opened, restore
+from consumers.stories.text import decode_signature, encode_signature, normalize, shingles, signature, similarity
+from monitor.messages import ClassifiedItem, Place, RawItem
+
+T0 = datetime(2025, 3, 3, 6, 0, tzinfo=UTC)
+WIRE = (
+    "Armenia says Azerbaijani forces shelled border village of Sotk, one soldier wounded\n"
+    "Armenia's defence ministry said Azerbaijani troops opened mortar fire on positions near the village of Sotk "
+    "in Gegharkunik province early on Monday, wounding one conscript. Baku denied the claim."
+)
+REWRITE = "UPDATE 1-" + WIRE.replace("says", "said").replace("Baku denied the claim.", "Baku denied it.")
+OTHER_CLASH = (
+    "Armenia says Azerbaijani forces fired on border village of Tegh, two soldiers wounded\n"
+    "Armenia's defence ministry said Azerbaijani troops opened small-arms fire on positions near Tegh in Syunik "
+    "province on Tuesday morning, wounding two servicemen."
+)
+RUSSIAN = (
+    "Минобороны Армении: ВС Азербайджана обстреляли позиции у села Сотк\n"
+    "По данным армянского военного ведомства, ранним утром понедельника азербайджанские подразделения открыли "
+    "минометный огонь в районе Сотка, ранен один военнослужащий."
+)
+
+
+def facts(item_id: str, text: str, at: datetime, *, countries: str = "AM AZ", spots: str = "AM:sotk",
+          labels: str = "cross_border_incident", lang: str = "en") -> Facts:  # fmt: skip
+    return Facts(item_id, text.split("\n")[0], text, lang, at, "Outlet", "outlet.example",
+                 frozenset(countries.split()), frozenset(spots.split()), frozenset(labels.split()))  # fmt: skip
+
+
+def evidence(**given: object) -> Evidence:
+    base = Evidence(similarity=0.0, gap_h=1.0, shared_spots=0, country_overlap=1.0, countries_disjoint=False,
+                    shares_country=True, labels_agree=True, shares_label=True)  # fmt: skip
+    return replace(base, **given)  # type: ignore[arg-type]
+
+
+def test_normalizing_folds_case_and_drops_punctuation() -> None:
+    assert normalize("  Kyiv's  NEWS, today!  ") == "kyiv s news today"
+    assert shingles("abc") == {b"abc"}
+    assert shingles("") == set()
+
+
+def test_a_rewrite_is_far_more_similar_than_another_event_or_a_translation() -> None:
+    wire = signature(WIRE, 64)
+    known = np.vstack([wire])
+    assert similarity(wire, known) == 1.0
+    rewrite = similarity(signature(REWRITE, 64), known)
+    assert rewrite >= 0.6
+    assert similarity(signature(OTHER_CLASH, 64), known) < rewrite
+    assert similarity(signature(RUSSIAN, 64), known) < 0.1
+    assert similarity(wire, np.empty((0, 64), dtype=np.uint32)) == 0.0
+
+
+def test_gap_is_zero_inside_the_span_and_hours_outside() -> None:
+    assert gap_hours(T0, T0 - timedelta(hours=1), T0 + timedelta(hours=1)) == 0.0
+    assert gap_hours(T0 + timedelta(hours=5), T0, T0 + timedelta(hours=2)) == 3.0
+    assert gap_hours(T0, T0 + timedelta(minutes=30), T0 + timedelta(hours=2)) == 0.5
+    assert overlap(frozenset(), frozenset()) == 1.0
+    assert overlap(frozenset({"AM", "AZ"}), frozenset({"AM", "TR"})) == pytest.approx(1 / 3)
+
+
+def test_the_rules_join_copies_similar_text_places_and_countries() -> None:
+    p = Params()
+    assert rule(evidence(similarity=0.8, gap_h=20, countries_disjoint=True), p) == "copy"
+    assert rule(evidence(similarity=0.55, gap_h=20), p) is None  # look-alike wording a day later
+    assert rule(evidence(similarity=0.3, gap_h=5), p) == "similar"
+    assert rule(evidence(similarity=0.18, gap_h=5), p) == "related"
+    assert rule(evidence(shared_spots=1, gap_h=7), p) == "place"
+    assert rule(evidence(gap_h=2, country_overlap=0.5), p) == "country"
+
+
+def test_the_rules_keep_apart_what_time_places_or_labels_tell_apart() -> None:
+    p = Params()
+    assert rule(evidence(similarity=0.8, gap_h=30), p) is None  # a look-alike a day and more later
+    assert rule(evidence(similarity=0.3, gap_h=20, shared_spots=1), p) is None
+    assert rule(evidence(similarity=0.3, gap_h=1, countries_disjoint=True, shares_country=False), p) is None
+    assert rule(evidence(shared_spots=1, gap_h=1, labels_agree=False, shares_label=False), p) is None
+    assert rule(evidence(shared_spots=1, gap_h=1, country_overlap=0.3), p) is None
+    assert rule(evidence(gap_h=2, shares_label=False), p) is None  # unlabelled: country alone says too little
+    assert rule(evidence(gap_h=7), p) is None
+
+
+def test_a_country_join_is_dropped_when_several_stories_qualify() -> None:
+    e = evidence()
+    assert unambiguous([("country", e)]) == [("country", e)]
+    assert unambiguous([("country", e), ("country", e), ("place", e)]) == [("place", e)]
+
+
+def test_rewrites_and_a_translation_join_one_story_and_a_look_alike_a_day_later_does_not() -> None:
+    c = Clusterer()
+    first = c.assign(facts("a", WIRE, T0))
+    assert first.created and first.story_id == story_id_for("a")
+    assert c.assign(facts("b", REWRITE, T0 + timedelta(minutes=20))).reason == "copy"
+    assert c.assign(facts("c", RUSSIAN, T0 + timedelta(hours=3), lang="ru")).story_id == first.story_id
+    other = c.assign(facts("d", OTHER_CLASH, T0 + timedelta(hours=25), spots="AM:tegh AM:syunik"))
+    assert other.created
+    assert c.assign(facts("b", REWRITE, T0)).reason == "known"
+    assert len(c) == 2 and c.items == 4
+
+
+def test_a_translation_without_shared_places_stays_apart() -> None:
+    c = Clusterer()
+    c.assign(facts("a", WIRE, T0))
+    assert c.assign(facts("c", RUSSIAN, T0 + timedelta(hours=1), spots="", labels="", lang="ru")).created
+
+
+def test_stories_idle_for_a_window_close_and_forget_their_items() -> None:
+    c = Clusterer(Params(window_h=72))
+    c.assign(facts("a", WIRE, T0))
+    c.assign(facts("z", "Moldova votes in presidential runoff", T0 + timedelta(hours=73), countries="MD", spots="",
+                   labels="election"))  # fmt: skip
+    assert len(c) == 1 and c.story_of("a") is None
+    assert c.assign(facts("b", REWRITE, T0 + timedelta(hours=74))).created
+
+
+def test_a_restored_story_takes_the_items_it_would_have_taken() -> None:
+    whole = Clusterer()
+    a = whole.assign(facts("a", WIRE, T0))
+    restored = Clusterer()
+    restored.restore(a.story_id, T0, T0, ["a"], [a.signature], {"AM", "AZ"}, {"AM:sotk"},  # type: ignore[list-item]
+                     frozenset({"cross_border_incident"}))  # fmt: skip
+    later = facts("b", REWRITE, T0 + timedelta(hours=1))
+    assert restored.assign(later).story_id == whole.assign(later).story_id == a.story_id
+    assert restored.assign(facts("a", WIRE, T0)).reason == "known"
+
+
+def test_registered_domains_count_an_outlet_once() -> None:
+    assert registered_domain("https://world.dailyledger.com/2025/x") == "dailyledger.com"
+    assert registered_domain("https://news.bbc.co.uk/a") == "bbc.co.uk"
+    assert registered_domain("http://127.0.0.1:8080/feed") == "127.0.0.1"
+    assert registered_domain("http://localhost/feed") == "localhost"
+    assert registered_domain("https://news.one.example/a") == "one.example"
+    assert registered_domain("") == ""
+
+
+def test_bcubed_scores_perfect_merged_and_split_clusterings() -> None:
+    gold = {"a": "x", "b": "x", "c": "y"}
+    assert bcubed({"a": "1", "b": "1", "c": "2"}, gold).f1 == 1.0
+    merged = bcubed({"a": "1", "b": "1", "c": "1"}, gold)
+    assert merged.recall == 1.0 and merged.precision == pytest.approx((2 / 3 + 2 / 3 + 1 / 3) / 3)
+    split = bcubed({"a": "1", "b": "2", "c": "3"}, gold)
+    assert split.precision == 1.0 and split.recall == pytest.approx((1 / 2 + 1 / 2 + 1) / 3)
+
+
+def test_the_labeled_set_clusters_above_target_with_annotated_places() -> None:
+    rows = read_labeled(LABELED)
+    assert len(rows) >= 300 and len({r["event"] for r in rows}) >= 60
+    report = evaluate(rows, gold_facts(rows))
+    assert report.scores.f1 >= 0.97 and report.scores.precision >= 0.97
+
+
+def test_the_labeled_set_clusters_above_target_with_the_classifiers_places(model: NewsClassifier) -> None:
+    rows = read_labeled(LABELED)
+    found = classified_facts(rows, lambda pairs: [(p.places, list(p.labels)) for p in model.predict(pairs)])
+    # Measured 0.903 (precision 1.0, recall 0.82): the classifier finds no place in some languages.
+    assert evaluate(rows, found).scores.f1 >= 0.88
+
+
+def test_signatures_survive_the_stories_topic_and_bad_ones_are_refused() -> None:
+    sig = signature(WIRE, 64)
+    assert np.array_equal(decode_signature(encode_signature(sig)), sig)
+    with pytest.raises(ValueError):
+        decode_signature("AAA")
+
+
+def _classified(item_id: str, title: str, at: datetime, url: str, places: list[Place]) -> ClassifiedItem:
+    raw = RawItem(id=item_id, feed_id="f", feed_url="https://feeds.example/rss", source="Outlet", url=url,
+                  title=title, published=at, fetched_at=at, lang="en", content_hash="h")  # fmt: skip
+    return ClassifiedItem(item=raw, scores={}, labels=["cross_border_incident"], model="m", places=places)
+
+
+def test_a_story_record_grows_with_its_members_and_restores_the_same_story() -> None:
+    sotk = [Place(code="AM", name="Armenia"), Place(code="AM", name="Sotk", kind="city")]
+    first = _classified("a", WIRE, T0 + timedelta(hours=1), "https://news.one.example/a", sotk)
+    later = _classified("b", REWRITE, T0, "https://www.one.example/b", [Place(code="AZ", name="Azerbaijan")])
+    c = Clusterer()
+    fa, fb = from_classified(first), from_classified(later)
+    story = opened(c.assign(fa), fa, first)
+    story = grown(story, c.assign(fb), fb, later, max_listed=1, indexed=8)
+    assert story.member_count == 2 and len(story.members) == 1 and story.domains == ["one.example"]
+    assert story.headline.startswith("UPDATE 1-") and story.first_seen == T0
+    assert [p.name for p in story.places] == ["Armenia", "Sotk", "Azerbaijan"] and len(story.signatures) == 2
+    again = Clusterer()
+    assert restore(again, story) and len(again) == 1
+    third = facts("c", REWRITE + " More to follow.", T0 + timedelta(hours=2))
+    assert again.assign(third).story_id == story.story_id
+    assert not restore(Clusterer(), story.model_copy(update={"signatures": ["not base64!"]}))
