@@ -1,1 +1,1 @@
-"""Alerting: rules match classified stories (`alert` stage) and alerts are delivered to sinks (`deliver` stage)."""
+"""The `alert` stage: classified stories matched against the rules file into `news.alerts`, once per story and rule."""
