@@ -13,6 +13,8 @@ import pycountry
 import re2
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from consumers.alerts import fixtures
+from consumers.alerts.fixtures import Fixture, FixtureSpec
 from consumers.alerts.sinks.config import DEFAULT_LIMITS, AnySinkSpec, SinkSpec
 from monitor import config_file
 from monitor.messages import LABELS, ClassifiedItem, LabelName
@@ -128,6 +130,7 @@ class RulesFile(_Model):
     fallback_sink: str = ""
     sinks: dict[Annotated[str, Field(pattern=_NAME)], SinkSpec] = Field(default_factory=dict)
     rules: list[RuleSpec] = Field(default_factory=list)
+    fixtures: list[FixtureSpec] = Field(default_factory=list)
 
 
 def _term_regex(term: str) -> Regex:
@@ -209,6 +212,7 @@ class RuleSet:
     rules: tuple[Rule, ...]
     sinks: dict[str, AnySinkSpec]
     fallback_sink: str
+    fixtures: tuple[Fixture, ...] = ()
 
     def matches(self, c: ClassifiedItem) -> list[tuple[Rule, list[str]]]:
         out = []
@@ -261,7 +265,7 @@ def _references(data: RulesFile) -> list[tuple[tuple[Any, ...], str]]:
             check(("rules", i, "sinks", j), name)
         if not (rule.sinks if rule.sinks is not None else data.defaults.sinks) and not data.fallback_sink:
             errors.append((("rules", i), "no sinks: give the rule sinks, or set defaults.sinks or fallback_sink"))
-    return errors
+    return errors + fixtures.references(data.fixtures, seen)
 
 
 def parse_rules(text: str, path: Path) -> RuleSet:
@@ -278,7 +282,8 @@ def parse_rules(text: str, path: Path) -> RuleSet:
         )
         for r in data.rules
     )
-    return RuleSet(path=path, rules=rules, sinks=dict(data.sinks), fallback_sink=data.fallback_sink)
+    tests = tuple(Fixture(f, doc.line(("fixtures", i)), i) for i, f in enumerate(data.fixtures))
+    return RuleSet(path=path, rules=rules, sinks=dict(data.sinks), fallback_sink=data.fallback_sink, fixtures=tests)
 
 
 def load_rules(path: Path) -> RuleSet:
