@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from consumers.replay.offsets import SYNTAX, parse_offsets
 from consumers.replay.request import Filters, ReplayInputError, ReplayRequest, parse_thresholds, parse_when
 from monitor.messages import LABELS
 from monitor.settings import Settings
@@ -33,8 +34,12 @@ def build_request(
 ) -> ReplayRequest:
     """The request the command line describes, with times resolved against the clock of this moment."""
     now = datetime.now(UTC)
-    if since is None and opts.get("from_file") is None:
-        raise ReplayInputError("give --since (a corpus file from `newsmon export` is replayed whole without it)")
+    offsets = parse_offsets(opts["offsets"]) if opts.get("offsets") else ()
+    if offsets and (since or until or opts.get("partitions") or opts.get("from_file")):
+        raise ReplayInputError("--offsets chooses the records itself: give it without --since, --until, --partition "
+                               "and --from-file")  # fmt: skip
+    if since is None and opts.get("from_file") is None and not offsets:
+        raise ReplayInputError("give --since or --offsets (a corpus file from `newsmon export` is replayed whole)")
     return ReplayRequest(
         topic=_topic(settings, topic),
         since=parse_when(since, now) if since else datetime.fromtimestamp(0, UTC),
@@ -47,12 +52,15 @@ def build_request(
         target_precision=opts.get("target_precision", 0.9),
         examples=opts.get("examples", 10),
         from_file=opts.get("from_file"),
+        offsets=offsets,
+        output_topics=opts.get("output_topics", False),
     )
 
 
 def summary(report: dict[str, Any]) -> str:
     """A few lines for a person: items, alerts per rule, and the difference from live."""
-    lines = [f"{report['records_read']} records read, {report['items']} items replayed"
+    lines = [f"replay run {report['run']['id']}",
+             f"{report['records_read']} records read, {report['items']} items replayed"
              f"{' (PARTIAL: interrupted)' if report['partial'] else ''}"]  # fmt: skip
     lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in report["labels"].items()))
     lines.append(f"alerts: {report['alerts']['total']}")
@@ -61,6 +69,10 @@ def summary(report: dict[str, Any]) -> str:
     if d is not None:
         lines.append(f"against live ({d['live_alerts']} live alerts): {d['added']} added, {d['removed']} removed, "
                      f"{d['unchanged']} unchanged, {d['label_changes']} label changes")  # fmt: skip
+    out = report["run"].get("outputs")
+    if out is not None:
+        lines.append(f"outputs of run {report['run']['id']}: {out['written']['classified']} items to "
+                     f"{out['classified']}, {out['written']['alerts']} alerts to {out['alerts']}")  # fmt: skip
     m = report["metrics"]
     if m is not None:
         for label, x in m["labels"].items():
@@ -84,6 +96,9 @@ async def _run(settings: Settings, req: ReplayRequest) -> dict[str, Any]:
 @click.option("--since", default=None, help="Start: ISO 8601 (UTC if no zone) or relative (7d, 12h, 30m).")
 @click.option("--until", default=None, help="End (exclusive), as --since; default: now.")
 @click.option("--partition", "partitions", type=int, multiple=True, help="Only this partition (repeatable).")
+@click.option("--offsets", default=None, help=f"Explicit offsets instead of a time range: {SYNTAX}.")
+@click.option("--output-topics", is_flag=True,
+              help="Also write the replay's items and alerts to replay.<run-id>.classified / .alerts.")  # fmt: skip
 @click.option("--source", "sources", multiple=True, help="Only items of this source (repeatable).")
 @click.option("--feed", "feeds", multiple=True, help="Only items of this feed id (repeatable).")
 @click.option("--lang", "langs", multiple=True, help="Only items in this language (repeatable).")

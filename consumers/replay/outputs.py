@@ -1,0 +1,91 @@
+"""A replay's outputs as topics of its own, `replay.<run-id>.classified` and `.alerts`, for other tools to read.
+
+They are created with a short retention and never share a name with a live topic, so a replay cannot feed the
+live alert or delivery stages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from consumers.alerts.rules import Rule, RuleSet
+from consumers.replay.evaluate import Seen
+from monitor.messages import Alert, ClassifiedItem, decode, encode
+from monitor.settings import Settings
+from monitor.stream.clients import make_producer
+from monitor.stream.produce import Outgoing, produce_retrying
+from monitor.topics import TopicSpec, ensure_topics
+
+log = structlog.get_logger(__name__)
+
+PREFIX = "replay."
+RETENTION_MS = 24 * 3600 * 1000
+
+
+def output_topics(run_id: str) -> tuple[str, str]:
+    """The classified and alerts topics of one replay run."""
+    return f"{PREFIX}{run_id}.classified", f"{PREFIX}{run_id}.alerts"
+
+
+def _alert(rule: Rule, eid: str, c: ClassifiedItem, seen: Seen) -> Alert:
+    """The alert the live stage would have produced for the replayed item."""
+    return Alert(event_id=eid, rule_id=rule.id, rule_name=rule.name, sinks=list(rule.sinks), item=c,
+                 reasons=rule.match(c) or [], matched_at=seen.at, mode="digest" if rule.digest_s else "immediate",
+                 digest_s=rule.digest_s)  # fmt: skip
+
+
+class ReplayOutputs:
+    """Collects each replayed item and its alerts, and produces them batch by batch to the run's topics."""
+
+    def __init__(self, settings: Settings, run_id: str, rules: RuleSet) -> None:
+        self._settings = settings
+        self.classified, self.alerts = output_topics(run_id)
+        self._rules = {r.id: r for r in rules.rules}
+        self._pending: list[Outgoing] = []
+        self._producer = make_producer(settings.kafka)
+        self.written = {"classified": 0, "alerts": 0}
+        self._started = False
+
+    async def start(self) -> None:
+        t = self._settings.topics
+        config = {"cleanup.policy": "delete", "retention.ms": str(RETENTION_MS)}
+        specs = [TopicSpec(self.classified, ClassifiedItem, t.partitions, config, "a replay's classified items"),
+                 TopicSpec(self.alerts, Alert, t.partitions, config, "a replay's alerts")]  # fmt: skip
+        await ensure_topics(self._settings.kafka, specs, t.replication_factor)
+        await self._producer.start()
+        self._started = True
+        log.info("replay.outputs", classified=self.classified, alerts=self.alerts)
+
+    def see(self, seen: Seen) -> None:
+        value = seen.item.value
+        assert value is not None, "judges keep the items when outputs are written"
+        key = seen.item.item_id.encode()
+        self._pending.append(Outgoing(self.classified, key, value))
+        if seen.alerts:
+            c = decode(ClassifiedItem, value)
+            for rule_id, eid in seen.alerts:
+                alert = _alert(self._rules[rule_id], eid, c, seen)
+                self._pending.append(Outgoing(self.alerts, eid.encode(), encode(alert)))
+
+    async def flush(self) -> None:
+        """Produce what was collected; broker outages are waited out (the replay's stop does not cut a batch)."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        rejected = await produce_retrying(self._producer, pending, stage="replay", stop=asyncio.Event()) or []
+        for r in rejected:
+            log.warning("replay.output_rejected", topic=r.record.topic, reason=r.reason)
+        for rec in pending:
+            self.written["classified" if rec.topic == self.classified else "alerts"] += 1
+        for r in rejected:
+            self.written["classified" if r.record.topic == self.classified else "alerts"] -= 1
+
+    async def close(self) -> None:
+        if self._started:
+            await self._producer.stop()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"classified": self.classified, "alerts": self.alerts, "written": dict(self.written)}
