@@ -14,8 +14,9 @@ from monitor.settings import ConfigError, Settings
 log = structlog.get_logger(__name__)
 
 STAGE_NAMES = ("ingest", "classify", "alert", "deliver")
-# Run only when named with --stage: nothing reads their output yet (alerting on stories comes next).
-OPTIONAL_STAGES = ("stories",)
+# Run only when named with --stage: nothing reads the stories yet (alerting on stories comes next), and the
+# shadow stage is for trying a rule or model change beside live.
+OPTIONAL_STAGES = ("stories", "shadow")
 
 
 def build_stages(
@@ -41,6 +42,10 @@ def build_stages(
         from consumers.stories.stage import run_stories
 
         stages["stories"] = lambda stop: run_stories(settings, stop)
+    if "shadow" in wanted:
+        from consumers.shadow.stage import run_shadow
+
+        stages["shadow"] = lambda stop: run_shadow(settings, stop)
     if "alert" in wanted or "deliver" in wanted:
         # The rules file and the sinks' URLs are checked here, before any broker or stage starts.
         from consumers.alerts.delivery import resolve_sinks, run_delivery

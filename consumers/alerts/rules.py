@@ -107,6 +107,8 @@ class RuleSpec(_Model):
     name: str = ""
     description: str = ""
     enabled: bool = True
+    # A shadow rule is matched by the `shadow` stage only: recorded to news.shadow, never alerted or delivered.
+    shadow: bool = False
     labels: Labels
     match: Literal["any", "all"] = "any"
     include: list[Pattern] = Field(default_factory=list)
@@ -214,10 +216,11 @@ class RuleSet:
     fallback_sink: str
     fixtures: tuple[Fixture, ...] = ()
 
-    def matches(self, c: ClassifiedItem) -> list[tuple[Rule, list[str]]]:
+    def matches(self, c: ClassifiedItem, *, shadow: bool = False) -> list[tuple[Rule, list[str]]]:
+        """The enabled live rules (or, with `shadow`, the shadow rules) that fire for the item, with reasons."""
         out = []
         for rule in self.rules:
-            if rule.spec.enabled and (reasons := rule.match(c)) is not None:
+            if rule.spec.enabled and rule.spec.shadow == shadow and (reasons := rule.match(c)) is not None:
                 out.append((rule, reasons))
         return out
 

@@ -112,6 +112,8 @@ async def _run(settings: Settings, req: ReplayRequest) -> dict[str, Any]:
 @click.option("--examples", type=click.IntRange(0, 1000), default=10, show_default=True, help="Examples per list.")
 @click.option("--from-file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Replay a corpus written by `newsmon export` instead of the topic (no broker needed).")  # fmt: skip
+@click.option("--compare-shadow", is_flag=True,
+              help="Instead of replaying: news.shadow beside news.alerts over --since/--until.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--report", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the report as one self-contained HTML page.")  # fmt: skip
@@ -120,6 +122,9 @@ def replay(obj: Any, topic: str | None, since: str | None, until: str | None, as
            **opts: Any) -> None:  # fmt: skip
     """Replay a past range in dry run with a model and rules file; nothing is sent or written to live topics."""
     settings: Settings = obj.settings
+    if opts.pop("compare_shadow"):
+        _compare_shadow(settings, since, until, opts["examples"], as_json, html_path)
+        return
     try:
         req = build_request(settings, topic, since, until, **opts)
         report = asyncio.run(_run(settings, req))
@@ -132,6 +137,25 @@ def replay(obj: Any, topic: str | None, since: str | None, until: str | None, as
     click.echo(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) if as_json else summary(report))
     if report["partial"]:
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _compare_shadow(settings: Settings, since: str | None, until: str | None, examples: int, as_json: bool,
+                    html_path: Path | None) -> None:  # fmt: skip
+    from consumers.replay.shadow_compare import compare_shadow, shadow_summary
+
+    now = datetime.now(UTC)
+    try:
+        if since is None:
+            raise ReplayInputError("--compare-shadow needs --since")
+        start, end = parse_when(since, now), parse_when(until, now) if until else None
+        report = asyncio.run(compare_shadow(settings, start, end, examples))
+    except ReplayInputError as exc:
+        raise BadReplayInput(str(exc)) from exc
+    if html_path is not None:
+        from consumers.replay.shadow_html import write_shadow_html
+
+        write_shadow_html(report, html_path)
+    click.echo(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) if as_json else shadow_summary(report))
 
 
 @click.command("export")
