@@ -43,9 +43,11 @@ def build_stages(
 
         stages["stories"] = lambda stop: run_stories(settings, stop)
     if "shadow" in wanted:
-        from consumers.shadow.stage import run_shadow
+        from consumers.alerts.rules import load_rules
+        from consumers.shadow.stage import load_shadow_model, run_shadow
 
-        stages["shadow"] = lambda stop: run_shadow(settings, stop)
+        shadow_rules, shadow_model = load_rules(settings.alerts.rules_file), load_shadow_model(settings)
+        stages["shadow"] = lambda stop: run_shadow(settings, stop, shadow_rules, shadow_model)
     if "alert" in wanted or "deliver" in wanted:
         # The rules file and the sinks' URLs are checked here, before any broker or stage starts.
         from consumers.alerts.delivery import resolve_sinks, run_delivery

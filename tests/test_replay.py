@@ -377,6 +377,7 @@ def test_explicit_offsets_are_checked_before_a_replay_starts(tmp_path: Path) -> 
         (["--offsets", "0:1-5,0:7-"], "names partition 0 twice"),
         (["--offsets", "0:1-5", "--since", "7d"], "without --since"),
         ([], "give --since or --offsets"),
+        (["--compare-shadow"], "--compare-shadow needs --since"),
     ):
         done = CliRunner().invoke(cli, ["--settings", str(settings), "replay", *args])
         assert done.exit_code == 2 and message in done.stderr, (args, done.output)

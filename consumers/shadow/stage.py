@@ -14,12 +14,12 @@ from typing import Literal, TypeAlias, TypeVar
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from classifiers.model import NewsClassifier
+from classifiers.model import ModelNotFoundError, NewsClassifier
 from consumers.alerts.matcher import event_id
 from consumers.alerts.rules import RuleSet, load_rules
 from consumers.scoring import classify_items
 from monitor.messages import ClassifiedItem, DecodeError, Message, RawItem, ShadowAlert, decode, encode, utcnow
-from monitor.settings import Settings
+from monitor.settings import ConfigError, Settings
 from monitor.stream.clients import make_consumer, make_producer
 from monitor.stream.offsets import commit
 from monitor.stream.produce import Outgoing, produce_retrying
@@ -100,8 +100,14 @@ def _inputs(settings: Settings, rules: RuleSet, model: NewsClassifier | None) ->
 
 
 def load_shadow_model(settings: Settings) -> NewsClassifier | None:
+    """The model of `classifier.shadow_model`, if set; ConfigError (exit 2) when that version is not there."""
     c = settings.classifier
-    return NewsClassifier.load(c.model_dir, c.shadow_model) if c.shadow_model else None
+    if not c.shadow_model:
+        return None
+    try:
+        return NewsClassifier.load(c.model_dir, c.shadow_model)
+    except ModelNotFoundError as exc:
+        raise ConfigError(f"classifier.shadow_model {c.shadow_model}: {exc}") from exc
 
 
 async def run_shadow(
