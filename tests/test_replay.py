@@ -344,7 +344,7 @@ async def test_replay_of_explicit_offsets_writes_its_outputs_under_its_run_id(
     s, _, _, rules_dir = live_week
     bootstrap = s.kafka.bootstrap_servers
     offsets_before = await committed_offsets(bootstrap, s.alerts.matcher_group_id, s.topics.classified)
-    live_before = await live_ends(s)
+    live_before, groups_before = await live_ends(s), await groups(s)
     ends = live_before[s.topics.classified]
     asked = ((0, 100, ends[0] - 50), (1, 0, None))
     req = ReplayRequest(topic=s.topics.classified, since=datetime.fromtimestamp(0, UTC),
@@ -364,7 +364,7 @@ async def test_replay_of_explicit_offsets_writes_its_outputs_under_its_run_id(
     assert {(a.rule_id, a.item.item.id) for a in alerts} == expected_alerts(replayed, 0.5, 0.6, german=False)
     assert f"replay run {run_id}" in summary(report) and out["alerts"] in summary(report)
 
-    assert await live_ends(s) == live_before
+    assert await live_ends(s) == live_before and await groups(s) == groups_before
     assert await committed_offsets(bootstrap, s.alerts.matcher_group_id, s.topics.classified) == offsets_before
 
 

@@ -66,3 +66,5 @@ def test_the_shadow_side_records_a_story_and_rule_once_per_window() -> None:
     at = datetime.now(UTC)
     assert recorded.first("e1", at) and not recorded.first("e1", at + timedelta(minutes=59))
     assert recorded.first("e1", at + timedelta(hours=1)) and recorded.first("e2", at)
+    assert recorded.expire(at + timedelta(hours=1, minutes=30)) == 1  # e2's window closed, e1's runs on
+    assert not recorded.first("e1", at + timedelta(hours=1, minutes=31)) and recorded.first("e2", at)

@@ -8,6 +8,7 @@ writes the live alert-state topic, so a shadow rule can neither reach `news.aler
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timedelta
 from typing import Literal, TypeAlias, TypeVar
 
@@ -26,6 +27,8 @@ from monitor.stream.produce import Outgoing, produce_retrying
 from monitor.stream.reader import TopicReader
 
 log = structlog.get_logger(__name__)
+
+_EXPIRE_EVERY_S = 3600.0
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 M = TypeVar("M", bound=Message)
@@ -46,6 +49,13 @@ class Recorded:
             return False
         self._first[eid] = at
         return True
+
+    def expire(self, now: datetime) -> int:
+        """Forget pairs whose window has closed, keeping memory bounded by the window's alerts."""
+        old = [k for k, at in self._first.items() if now - at >= self._window]
+        for k in old:
+            del self._first[k]
+        return len(old)
 
     def note(self, rec: Record) -> None:
         try:
@@ -141,8 +151,12 @@ async def run_shadow(
 async def _loop(settings: Settings, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, judge: ShadowJudge,
                 recorded: Recorded, stop: asyncio.Event) -> None:  # fmt: skip
     """Judge, suppress, record and commit batch by batch; the batch in hand when stop arrives is finished first."""
+    expired_at = time.monotonic()
     while not stop.is_set():
         batch = await consumer.getmany(timeout_ms=200, max_records=500)
+        if time.monotonic() - expired_at > _EXPIRE_EVERY_S:
+            expired_at = time.monotonic()
+            recorded.expire(utcnow())
         records = [r for recs in batch.values() for r in recs]
         if not records:
             continue
