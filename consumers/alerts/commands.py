@@ -40,7 +40,9 @@ def rules_group() -> None:
 def rules_check(obj: Any, rules_path: Path | None) -> None:
     """Validate the rules file; exit 2 with the file, line and reason of every mistake."""
     rules = _rules(obj, rules_path)
-    click.echo(f"{rules.path}: {len(rules.rules)} rules, sinks: {', '.join(sorted(rules.sinks)) or 'none'}")
+    shadow = sum(r.spec.shadow for r in rules.rules)
+    click.echo(f"{rules.path}: {len(rules.rules)} rules ({shadow} shadow), {len(rules.fixtures)} fixtures, "
+               f"sinks: {', '.join(sorted(rules.sinks)) or 'none'}")  # fmt: skip
 
 
 @rules_group.command("test")
