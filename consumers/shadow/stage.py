@@ -25,6 +25,7 @@ from monitor.stream.clients import make_consumer, make_producer
 from monitor.stream.offsets import commit
 from monitor.stream.produce import Outgoing, produce_retrying
 from monitor.stream.reader import TopicReader
+from monitor.stream.rebalance import Rebalance
 
 log = structlog.get_logger(__name__)
 
@@ -132,20 +133,28 @@ async def run_shadow(
         await stop.wait()
         return
     recorded = Recorded(settings.alerts.suppress_window_h * 3600)
-    reader = TopicReader(settings.kafka, settings.topics.shadow, recorded.note)
-    await reader.start(since=utcnow() - timedelta(hours=settings.alerts.suppress_window_h))
-    await reader.stop()
     producer = make_producer(settings.kafka)
-    await producer.start()
-    consumer = make_consumer(settings.kafka, *topics, group_id=settings.alerts.shadow_group_id, max_poll_records=500)
-    await consumer.start()
-    log.info("shadow.started", topics=topics, rules=[r.id for r in rules.rules if r.spec.shadow],
-             model=model.version if model else None)  # fmt: skip
+    consumer = make_consumer(settings.kafka, group_id=settings.alerts.shadow_group_id, max_poll_records=500)
+    # Partitions that move here may carry stories another instance already recorded: re-read the window first.
+    consumer.subscribe(topics, listener=Rebalance(assigned=lambda _: _catch_up(settings, recorded)))
     try:
+        await producer.start()
+        await consumer.start()
+        log.info("shadow.started", topics=topics, rules=[r.id for r in rules.rules if r.spec.shadow],
+                 model=model.version if model else None)  # fmt: skip
         await _loop(settings, consumer, producer, ShadowJudge(settings, rules, model), recorded, stop)
     finally:
         await consumer.stop()
         await producer.stop()
+
+
+async def _catch_up(settings: Settings, recorded: Recorded) -> None:
+    """Note what news.shadow holds from the last suppression window."""
+    reader = TopicReader(settings.kafka, settings.topics.shadow, recorded.note)
+    try:
+        await reader.start(since=utcnow() - timedelta(hours=settings.alerts.suppress_window_h))
+    finally:
+        await reader.stop()
 
 
 async def _loop(settings: Settings, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, judge: ShadowJudge,
