@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from aiokafka.structs import ConsumerRecord
 
 from classifiers.model import NewsClassifier
@@ -12,6 +13,8 @@ from consumers.alerts.rules import parse_rules
 from consumers.scoring import classify_items
 from consumers.shadow.stage import Recorded, ShadowJudge
 from monitor.messages import RawItem, encode
+from monitor.runner import build_stages
+from monitor.settings import ClassifierSettings, ConfigError
 from tests.conftest import make_settings
 from tests.support.alerts import classified
 
@@ -68,3 +71,11 @@ def test_the_shadow_side_records_a_story_and_rule_once_per_window() -> None:
     assert recorded.first("e1", at + timedelta(hours=1)) and recorded.first("e2", at)
     assert recorded.expire(at + timedelta(hours=1, minutes=30)) == 1  # e2's window closed, e1's runs on
     assert not recorded.first("e1", at + timedelta(hours=1, minutes=31)) and recorded.first("e2", at)
+
+
+def test_an_unknown_shadow_model_stops_start_up_with_a_clear_error(models_dir: Path, tmp_path: Path) -> None:
+    s = make_settings("127.0.0.1:1", tmp_path)
+    cs = ClassifierSettings(model_dir=models_dir, shadow_model="v0-nope")
+    with pytest.raises(ConfigError, match=r"classifier\.shadow_model v0-nope"):
+        build_stages(s.model_copy(update={"classifier": cs}), [], ["shadow"])
+    assert set(build_stages(s, [], ["shadow"])) == {"shadow"}
