@@ -45,7 +45,9 @@ class ReplayOutputs:
         self.classified, self.alerts = output_topics(run_id)
         self._rules = {r.id: r for r in rules.rules}
         self._pending: list[Outgoing] = []
-        self._producer = make_producer(settings.kafka)
+        # Large batches without compression: a replay writes a whole range at once, to short-lived topics.
+        self._producer = make_producer(settings.kafka, linger_ms=50, max_batch_size=1 << 20, compression_type=None)
+        self._inflight: asyncio.Future[None] | None = None
         self.written = {"classified": 0, "alerts": 0}
         self._started = False
 
@@ -71,10 +73,20 @@ class ReplayOutputs:
                 self._pending.append(Outgoing(self.alerts, eid.encode(), encode(alert)))
 
     async def flush(self) -> None:
-        """Produce what was collected; broker outages are waited out (the replay's stop does not cut a batch)."""
-        if not self._pending:
-            return
-        pending, self._pending = self._pending, []
+        """Start producing what was collected once the previous batch is acknowledged; one batch is in flight."""
+        await self.drain()
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._inflight = asyncio.ensure_future(self._produce(pending))
+
+    async def drain(self) -> None:
+        """Wait for the batch in flight; its failure is raised here."""
+        if self._inflight is not None:
+            inflight, self._inflight = self._inflight, None
+            await inflight
+
+    async def _produce(self, pending: list[Outgoing]) -> None:
+        """Produce and count one batch; broker outages are waited out (the replay's stop does not cut a batch)."""
         rejected = await produce_retrying(self._producer, pending, stage="replay", stop=asyncio.Event()) or []
         for r in rejected:
             log.warning("replay.output_rejected", topic=r.record.topic, reason=r.reason)
@@ -84,6 +96,8 @@ class ReplayOutputs:
             self.written["classified" if r.record.topic == self.classified else "alerts"] -= 1
 
     async def close(self) -> None:
+        if self._inflight is not None:
+            self._inflight.cancel()
         if self._started:
             await self._producer.stop()
 

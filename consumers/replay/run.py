@@ -216,6 +216,8 @@ async def run_replay(
             replay.diff = LiveDiff(live, req.examples) if live is not None else None
             bar = (progress or (lambda n: Silent()))(sum(s.size for s in spans))
             read = await _pipeline(replay, batches, bar)
+            if replay.outputs is not None:
+                await replay.outputs.drain()
     finally:
         bar.close()
         judging.close()
