@@ -10,12 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from consumers.alerts.delivery import resolve_sinks
 from consumers.alerts.fixture_run import run_fixtures
 from consumers.alerts.rules import load_rules, parse_rules
-from monitor.cli import cli
 from monitor.settings import ConfigError
 from tests.support.alerts import classified
 
@@ -337,8 +335,8 @@ def test_rules_test_runs_the_fixtures_and_names_each_miss_by_line(tmp_path: Path
     items = tmp_path / "items.jsonl"
     items.write_text(classified(7, incident=0.9).model_dump_json() + "\n")
     cfg = str(settings_file(tmp_path, rules))
-    done = CliRunner().invoke(cli, ["--settings", cfg, "rules", "test", "--items", str(items)])
-    assert done.exit_code == 1, done.output
+    done = newsmon("--settings", cfg, "rules", "test", "--items", str(items))
+    assert done.returncode == 1, done.stderr
     assert done.stdout.splitlines() == [
         f"{rules}:30: quiet vote: rule 'incidents' did not fire (fired: none)",
         f"{rules}:35: item-7: rule 'incidents' fired but must not (cross_border_incident 0.90 >= 0.60)",
@@ -346,8 +344,8 @@ def test_rules_test_runs_the_fixtures_and_names_each_miss_by_line(tmp_path: Path
     ]
     assert "4 fixtures, 1 passed, 3 failed" in done.stderr
     rules.write_text(FIXTURES.split("  - name: quiet vote")[0])
-    done = CliRunner().invoke(cli, ["--settings", cfg, "rules", "test"])
-    assert (done.exit_code, done.stdout) == (0, ""), done.output
+    done = newsmon("--settings", cfg, "rules", "test")
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
     assert "1 fixtures, 1 passed, 0 failed" in done.stderr
 
 

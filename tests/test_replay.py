@@ -20,19 +20,17 @@ from xml.etree import ElementTree
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from click.testing import CliRunner
 
 from classifiers.model import NewsClassifier
 from classifiers.text import model_text
 from consumers.alerts.rules import load_rules
 from consumers.classify import run_classifier
-from consumers.replay.commands import summary
+from consumers.replay.commands import build_request, summary
 from consumers.replay.corpus import export
 from consumers.replay.html import render
 from consumers.replay.progress import Lines, Progress
 from consumers.replay.request import Filters, ReplayInputError, ReplayRequest
 from consumers.replay.run import run_replay
-from monitor.cli import cli
 from monitor.messages import Alert, ClassifiedItem, RawItem, decode, encode
 from monitor.settings import ClassifierSettings, KafkaSettings, Settings
 from monitor.stream.clients import make_producer
@@ -368,19 +366,19 @@ async def test_replay_of_explicit_offsets_writes_its_outputs_under_its_run_id(
     assert await committed_offsets(bootstrap, s.alerts.matcher_group_id, s.topics.classified) == offsets_before
 
 
-def test_explicit_offsets_are_checked_before_a_replay_starts(tmp_path: Path) -> None:
-    settings = tmp_path / "settings.yaml"
-    settings.write_text("kafka:\n  bootstrap: 127.0.0.1:1\n")
-    for args, message in (
-        (["--offsets", "0:9-3"], "the end must lie after the start"),
-        (["--offsets", "0:1-5,x"], "give PARTITION:START-END"),
-        (["--offsets", "0:1-5,0:7-"], "names partition 0 twice"),
-        (["--offsets", "0:1-5", "--since", "7d"], "without --since"),
-        ([], "give --since or --offsets"),
-        (["--compare-shadow"], "--compare-shadow needs --since"),
+def test_explicit_offsets_are_checked_before_a_replay_starts() -> None:
+    none: dict[str, Any] = {"partitions": (), "sources": (), "feeds": (), "langs": ()}
+    for since, offsets, message in (
+        (None, "0:9-3", "the end must lie after the start"),
+        (None, "0:1-5,x", "give PARTITION:START-END"),
+        (None, "0:1-5,0:7-", "names partition 0 twice"),
+        ("7d", "0:1-5", "without --since"),
+        (None, None, "give --since or --offsets"),
     ):
-        done = CliRunner().invoke(cli, ["--settings", str(settings), "replay", *args])
-        assert done.exit_code == 2 and message in done.stderr, (args, done.output)
+        with pytest.raises(ReplayInputError, match=message):
+            build_request(Settings(), None, since, None, **none, offsets=offsets)
+    req = build_request(Settings(), None, None, None, **none, offsets="0:1-5,2:7-")
+    assert req.offsets == ((0, 1, 5), (2, 7, None))
 
 
 def test_command_line_refuses_bad_input_with_exit_code_2(tmp_path: Path) -> None:
@@ -393,6 +391,8 @@ def test_command_line_refuses_bad_input_with_exit_code_2(tmp_path: Path) -> None
     assert "invalid rules file" in done.stderr and f"{bad}:9" in done.stderr
     done = newsmon("--settings", str(settings), "replay", "--since", "last week", "--rules", str(bad))
     assert done.returncode == 2 and "neither a relative time" in done.stderr
+    done = newsmon("--settings", str(settings), "replay", "--offsets", "0:9-3")
+    assert done.returncode == 2 and "the end must lie after the start" in done.stderr
 
 
 HEADLINES = (
