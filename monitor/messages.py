@@ -403,6 +403,25 @@ class AlertState(Message):
         return self.event_id
 
 
+class ShadowAlert(Message):
+    """An alert a shadow rule or shadow model would have sent: the value of `news.shadow`, keyed by `event_id`.
+
+    Never delivered; `newsmon replay --compare-shadow` sets these beside the live alerts of the same range.
+    """
+
+    event_id: str
+    rule_id: str
+    rule_name: str = ""
+    # "rule": a rule marked `shadow: true`; "model": a live rule on the scores of `classifier.shadow_model`.
+    kind: Literal["rule", "model"]
+    item: ClassifiedItem
+    reasons: list[str] = Field(default_factory=list)
+    matched_at: UtcDatetime = Field(default_factory=utcnow)
+
+    def key(self) -> str:
+        return self.event_id
+
+
 class FeedRegistration(Message):
     """A feed the pollers share: the value of the compacted `newsmon.feed-registry`, keyed by feed id.
 

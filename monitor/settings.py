@@ -152,6 +152,7 @@ class TopicSettings(_Section):
     raw: str = "news.raw"
     classified: str = "news.classified"
     alerts: str = "news.alerts"
+    shadow: str = "news.shadow"
     deliveries: str = "news.deliveries"
     dead_letter: str = "news.dlq"
     feed_state: str = "newsmon.feed-state"
@@ -238,12 +239,15 @@ class ClassifierSettings(_Section):
     group_id: str = "newsmon-classifier"
     # Scoring processes, each with its own copy of the model (about 100 MB); 1 scores in a thread of the stage.
     workers: int = Field(2, ge=1, le=64)
+    # A model version the `shadow` stage runs beside the live one: what the live rules would send with its scores.
+    shadow_model: str = ""
 
 
 class AlertSettings(_Section):
     rules_file: Path = Path("config/rules.yaml")
     matcher_group_id: str = "newsmon-alerts"
     delivery_group_id: str = "newsmon-delivery"
+    shadow_group_id: str = "newsmon-shadow"
     # A story that matched a rule does not alert for that rule again within this window.
     suppress_window_h: float = Field(720.0, gt=0)
     max_attempts: int = Field(10, ge=1, le=1000)

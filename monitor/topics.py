@@ -19,6 +19,7 @@ from monitor.messages import (
     FeedState,
     Message,
     RawItem,
+    ShadowAlert,
     Story,
 )
 from monitor.settings import KafkaSettings, TopicSettings
@@ -53,6 +54,7 @@ def topic_specs(t: TopicSettings) -> list[TopicSpec]:
         TopicSpec(t.classified, ClassifiedItem, t.partitions, retention, "every raw item with its scores"),
         TopicSpec(t.storied, ClassifiedItem, t.partitions, retention, "every classified item with its story id"),
         TopicSpec(t.alerts, Alert, t.partitions, retention, "rule matches awaiting delivery"),
+        TopicSpec(t.shadow, ShadowAlert, t.partitions, retention, "what shadow rules and models would have sent"),
         TopicSpec(t.deliveries, Delivery, t.partitions, retention, "one record per delivery attempt"),
         TopicSpec(t.dead_letter, DeadLetter, 1, retention, "messages that could not be processed"),
         TopicSpec(t.feed_state, FeedState, t.partitions, compacted, "per-feed poller state"),

@@ -48,6 +48,7 @@ def make_settings(bootstrap: str, tmp_path: Path, **ingest: object) -> Settings:
         raw=f"{p}.news.raw",
         classified=f"{p}.news.classified",
         alerts=f"{p}.news.alerts",
+        shadow=f"{p}.news.shadow",
         deliveries=f"{p}.news.deliveries",
         dead_letter=f"{p}.news.dlq",
         feed_state=f"{p}.feed-state",

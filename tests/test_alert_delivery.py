@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,10 @@ from consumers.alert.stage import event_id
 from consumers.deliver import stage as delivery
 from consumers.deliver.dlq import replay
 from consumers.deliver.sinks import Outcome, ResolvedSink, Sink
-from monitor.messages import Alert, DeadLetter, decode, encode
+from consumers.replay.shadow_compare import compare_shadow
+from consumers.replay.shadow_html import render_shadow
+from consumers.shadow.stage import run_shadow
+from monitor.messages import Alert, DeadLetter, ShadowAlert, decode, encode
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
 from tests.support.alerts import (
@@ -36,7 +39,7 @@ from tests.support.alerts import (
     rendered_logs,
     webhook_rules,
 )
-from tests.support.kafka import read_topic
+from tests.support.kafka import group_caught_up, read_topic
 from tests.support.receivers import Receiver
 from tests.support.waiting import wait_for, wait_until
 
@@ -532,3 +535,52 @@ async def test_a_story_alerts_again_once_the_suppression_window_has_passed(
         await produce(s, [classified(0, update=True)])
         assert await wait_for(lambda: receiver.accepted[eid] == 2), dict(receiver.accepted)
     assert receiver.accepted[eid] == 2 and max(receiver.accepted.values()) == 2
+
+
+async def test_a_shadow_rule_is_recorded_beside_live_and_never_delivered(
+    settings: Settings, receiver: Receiver, tmp_path: Path
+) -> None:
+    s = fast(settings)
+    shadow_rule = (
+        "  - id: strict-incidents\n    shadow: true\n    labels: {cross_border_incident: 0.8, election: 0.8}\n"
+        "    sinks: [hook]\n"
+    )
+    rules = webhook_rules(tmp_path, {"hook": receiver.url}, extra_rules=shadow_rule)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    both = [classified(i, incident=0.9) for i in range(10)]
+    live_only = [classified(i, incident=0.7) for i in range(10, 15)]
+    shadow_only = [classified(i, incident=0.2, election=0.9) for i in range(15, 19)]
+    stop = asyncio.Event()
+    shadow = asyncio.create_task(run_shadow(s, stop, rules))
+    try:
+        async with alerting(s, rules):
+            await produce(s, both + live_only + shadow_only)
+            await produce(s, both[:3])  # repeats: neither side sends them again
+            assert await wait_for(lambda: set(receiver.accepted) >= ids(15))
+            assert await wait_until(lambda: alerting_caught_up(s))
+            assert await wait_until(
+                lambda: group_caught_up(s.kafka.bootstrap_servers, s.alerts.shadow_group_id, s.topics.classified)
+            )
+    finally:
+        stop.set()
+        await shadow
+    assert set(receiver.accepted) == ids(15) and max(receiver.accepted.values()) == 1
+    live = [decode(Alert, r.value) for r in await read_topic(s.kafka.bootstrap_servers, s.topics.alerts)]
+    assert sorted(a.item.item.id for a in live) == sorted(c.item.id for c in both + live_only)
+    assert {a.rule_id for a in live} == {"incidents"}
+    records = await read_topic(s.kafka.bootstrap_servers, s.topics.shadow)
+    recorded = [decode(ShadowAlert, r.value) for r in records]
+    assert sorted((a.rule_id, a.item.item.id, a.kind) for a in recorded) == sorted(
+        ("strict-incidents", c.item.id, "rule") for c in both + shadow_only
+    )
+    assert [r.key for r in records] == [event_id("strict-incidents", a.item.item.id).encode() for a in recorded]
+
+    report = await compare_shadow(s, since, None, examples=3)
+    assert (report["live"]["alerts"], report["live"]["stories"]) == (15, 15)
+    assert (report["shadow"]["alerts"], report["shadow"]["by_kind"]) == (14, {"rule": 14})
+    assert report["agreement"] == {"both": 10, "live_only": 5, "shadow_only": 4, "rate": round(10 / 19, 4)}
+    only = report["examples"]["shadow_only"]
+    assert len(only) == 3 and {x["item_id"] for x in only} <= {c.item.id for c in shadow_only}
+    assert all(x["shadow_rules"] == ["strict-incidents"] and x["live_rules"] == [] for x in only)
+    page = render_shadow(report)
+    assert "only shadow" in page and only[0]["title"] in page

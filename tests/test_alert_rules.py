@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from consumers.alert.fixture_run import run_fixtures
 from consumers.alert.rules import load_rules, parse_rules
 from consumers.deliver.stage import resolve_sinks
 from monitor.settings import ConfigError
@@ -186,6 +187,24 @@ def test_reasons_say_why_a_rule_matched() -> None:
             4,
             "no backreferences or lookaround",
         ),
+        (
+            "rules:\n  - id: a\n    labels: [election]\nfixtures:\n  - item: {title: Vote}\n"
+            "    item_id: item-1\n    must_fire: [a]\n",
+            5,
+            "give either item (inline) or item_id",
+        ),
+        ("rules:\n  - id: a\n    labels: [election]\nfixtures:\n  - item: {title: Vote}\n", 5, "give must_fire"),
+        (
+            "rules:\n  - id: a\n    labels: [election]\nfixtures:\n  - item: {title: Vote}\n    must_fire: [a, b]\n",
+            6,
+            "fixtures[0].must_fire[1]: unknown rule 'b'",
+        ),
+        (
+            "rules:\n  - id: a\n    labels: [election]\nfixtures:\n  - must_fire: [a]\n"
+            "    item:\n      title: Vote\n      scores: {election: 2}\n",
+            8,
+            "fixtures[0].item.scores.election: Input should be less than or equal to 1",
+        ),
     ],
 )
 def test_bad_rules_name_the_line_and_the_reason(text: str, line: int, reason: str) -> None:
@@ -283,3 +302,54 @@ def test_rules_test_command_prints_the_rules_each_item_fires(tmp_path: Path) -> 
     proc = newsmon("--settings", str(settings_file(tmp_path, rules)), "rules", "test", "--json", "--input", str(items))
     first = json.loads(proc.stdout.splitlines()[0])
     assert [r["id"] for r in first["rules"]] == ["both", "incidents"]
+
+
+FIXTURES = (
+    GOOD
+    + """\
+fixtures:
+  - name: drone over Lithuania
+    item:
+      title: Drone crashes near the border
+      scores: {cross_border_incident: 0.7}
+      countries: [LT]
+      source: Wire
+    must_fire: [incidents, drones-east]
+    must_not_fire: [both]
+  - name: quiet vote
+    item:
+      title: Calm election day
+      scores: {cross_border_incident: 0.2, election: 0.9}
+    must_fire: [incidents]
+  - item_id: item-7
+    must_not_fire: [incidents]
+  - item_id: item-8
+    must_fire: [both]
+"""
+)
+
+
+def test_rules_test_runs_the_fixtures_and_names_each_miss_by_line(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(FIXTURES)
+    items = tmp_path / "items.jsonl"
+    items.write_text(classified(7, incident=0.9).model_dump_json() + "\n")
+    cfg = str(settings_file(tmp_path, rules))
+    done = newsmon("--settings", cfg, "rules", "test", "--items", str(items))
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines() == [
+        f"{rules}:30: quiet vote: rule 'incidents' did not fire (fired: none)",
+        f"{rules}:35: item-7: rule 'incidents' fired but must not (cross_border_incident 0.90 >= 0.60)",
+        f"{rules}:37: item-8: item 'item-8' is not among the items given with --items",
+    ]
+    assert "4 fixtures, 1 passed, 3 failed" in done.stderr
+    rules.write_text(FIXTURES.split("  - name: quiet vote")[0])
+    done = newsmon("--settings", cfg, "rules", "test")
+    assert (done.returncode, done.stdout) == (0, ""), done.stderr
+    assert "1 fixtures, 1 passed, 0 failed" in done.stderr
+
+
+def test_the_shipped_rules_pass_their_fixtures() -> None:
+    rules = load_rules(REPO / "config" / "rules.yaml")
+    assert len(rules.fixtures) >= 2
+    assert list(run_fixtures(rules, {})) == []

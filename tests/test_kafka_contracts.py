@@ -15,6 +15,7 @@ from monitor.messages import (
     FeedState,
     Place,
     RawItem,
+    ShadowAlert,
     Story,
     StoryMember,
     decode,
@@ -42,6 +43,7 @@ async def test_round_trip_of_each_message_type(settings: Settings) -> None:
         "RawItem": raw,
         "ClassifiedItem": classified,
         "Alert": Alert(event_id="e1", rule_id="r1", sinks=["slack"], item=classified, reasons=["label"]),
+        "ShadowAlert": ShadowAlert(event_id="e1", rule_id="r1", kind="rule", item=classified, reasons=["label"]),
         "Delivery": Delivery(event_id="e1", sink="slack", attempt=1, status="delivered", latency_ms=12.5),
         "DeadLetter": DeadLetter(
             source_topic="news.raw", source_key="k", reason="bad", error_class="bad_input", payload="{}"

@@ -11,6 +11,7 @@ import os
 import random
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,19 +25,19 @@ from classifiers.model import NewsClassifier
 from classifiers.text import model_text
 from consumers.alert.rules import load_rules
 from consumers.classify.stage import run_classifier
-from consumers.replay.commands import summary
+from consumers.replay.commands import build_request, summary
 from consumers.replay.corpus import export
 from consumers.replay.html import render
 from consumers.replay.progress import Lines, Progress
 from consumers.replay.request import Filters, ReplayInputError, ReplayRequest
 from consumers.replay.run import run_replay
-from monitor.messages import ClassifiedItem, RawItem, encode
+from monitor.messages import Alert, ClassifiedItem, RawItem, decode, encode
 from monitor.settings import ClassifierSettings, KafkaSettings, Settings
 from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 from tests.conftest import make_settings
 from tests.support.alerts import alerting, classified, fast
-from tests.support.kafka import committed_offsets, end_offsets, group_caught_up
+from tests.support.kafka import committed_offsets, end_offsets, group_caught_up, read_topic
 from tests.support.waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
@@ -335,6 +336,51 @@ async def test_an_exported_corpus_replays_to_the_same_report_without_a_broker(
     assert without_run(from_file) == without_run(from_topic)
 
 
+async def test_replay_of_explicit_offsets_writes_its_outputs_under_its_run_id(
+    live_week: tuple[Settings, list[Story], datetime, Path],
+) -> None:
+    s, _, _, rules_dir = live_week
+    bootstrap = s.kafka.bootstrap_servers
+    offsets_before = await committed_offsets(bootstrap, s.alerts.matcher_group_id, s.topics.classified)
+    live_before, groups_before = await live_ends(s), await groups(s)
+    ends = live_before[s.topics.classified]
+    asked = ((0, 100, ends[0] - 50), (1, 0, None))
+    req = ReplayRequest(topic=s.topics.classified, since=datetime.fromtimestamp(0, UTC),
+                        rules_path=rules_dir / "live.yaml", offsets=asked, output_topics=True)  # fmt: skip
+    report = await run_replay(s, req)
+    assert report["records_read"] == report["items"] == ends[0] - 150 + ends[1]
+    out, run_id = report["run"]["outputs"], report["run"]["id"]
+    assert (out["classified"], out["alerts"]) == (f"replay.{run_id}.classified", f"replay.{run_id}.alerts")
+    assert out["written"] == {"classified": report["items"], "alerts": report["alerts"]["total"]}
+    items = [decode(ClassifiedItem, r.value) for r in await read_topic(bootstrap, out["classified"],
+                                                                      expect=report["items"])]  # fmt: skip
+    alerts = [decode(Alert, r.value) for r in await read_topic(bootstrap, out["alerts"],
+                                                               expect=report["alerts"]["total"])]  # fmt: skip
+    assert len(items) == report["items"] and len(alerts) == report["alerts"]["total"] > 0
+    assert Counter(a.rule_id for a in alerts) == report["alerts"]["by_rule"]
+    replayed = [Story(datetime.now(UTC), c) for c in items]
+    assert {(a.rule_id, a.item.item.id) for a in alerts} == expected_alerts(replayed, 0.5, 0.6, german=False)
+    assert f"replay run {run_id}" in summary(report) and out["alerts"] in summary(report)
+
+    assert await live_ends(s) == live_before and await groups(s) == groups_before
+    assert await committed_offsets(bootstrap, s.alerts.matcher_group_id, s.topics.classified) == offsets_before
+
+
+def test_explicit_offsets_are_checked_before_a_replay_starts() -> None:
+    none: dict[str, Any] = {"partitions": (), "sources": (), "feeds": (), "langs": ()}
+    for since, offsets, message in (
+        (None, "0:9-3", "the end must lie after the start"),
+        (None, "0:1-5,x", "give PARTITION:START-END"),
+        (None, "0:1-5,0:7-", "names partition 0 twice"),
+        ("7d", "0:1-5", "without --since"),
+        (None, None, "give --since or --offsets"),
+    ):
+        with pytest.raises(ReplayInputError, match=message):
+            build_request(Settings(), None, since, None, **none, offsets=offsets)
+    req = build_request(Settings(), None, None, None, **none, offsets="0:1-5,2:7-")
+    assert req.offsets == ((0, 1, 5), (2, 7, None))
+
+
 def test_command_line_refuses_bad_input_with_exit_code_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(LIVE_RULES.replace("election: 0.6", "election: 1.6"))
@@ -345,6 +391,8 @@ def test_command_line_refuses_bad_input_with_exit_code_2(tmp_path: Path) -> None
     assert "invalid rules file" in done.stderr and f"{bad}:9" in done.stderr
     done = newsmon("--settings", str(settings), "replay", "--since", "last week", "--rules", str(bad))
     assert done.returncode == 2 and "neither a relative time" in done.stderr
+    done = newsmon("--settings", str(settings), "replay", "--offsets", "0:9-3")
+    assert done.returncode == 2 and "the end must lie after the start" in done.stderr
 
 
 HEADLINES = (

@@ -13,6 +13,8 @@ import pycountry
 import re2
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
+from consumers.alert import fixtures
+from consumers.alert.fixtures import Fixture, FixtureSpec
 from consumers.deliver.sinks.config import DEFAULT_LIMITS, AnySinkSpec, SinkSpec
 from monitor import config_file
 from monitor.messages import LABELS, ClassifiedItem, LabelName
@@ -105,6 +107,8 @@ class RuleSpec(_Model):
     name: str = ""
     description: str = ""
     enabled: bool = True
+    # A shadow rule is matched by the `shadow` stage only: recorded to news.shadow, never alerted or delivered.
+    shadow: bool = False
     labels: Labels
     match: Literal["any", "all"] = "any"
     include: list[Pattern] = Field(default_factory=list)
@@ -128,6 +132,7 @@ class RulesFile(_Model):
     fallback_sink: str = ""
     sinks: dict[Annotated[str, Field(pattern=_NAME)], SinkSpec] = Field(default_factory=dict)
     rules: list[RuleSpec] = Field(default_factory=list)
+    fixtures: list[FixtureSpec] = Field(default_factory=list)
 
 
 def _term_regex(term: str) -> Regex:
@@ -209,11 +214,13 @@ class RuleSet:
     rules: tuple[Rule, ...]
     sinks: dict[str, AnySinkSpec]
     fallback_sink: str
+    fixtures: tuple[Fixture, ...] = ()
 
-    def matches(self, c: ClassifiedItem) -> list[tuple[Rule, list[str]]]:
+    def matches(self, c: ClassifiedItem, *, shadow: bool = False) -> list[tuple[Rule, list[str]]]:
+        """The enabled live rules (or, with `shadow`, the shadow rules) that fire for the item, with reasons."""
         out = []
         for rule in self.rules:
-            if rule.spec.enabled and (reasons := rule.match(c)) is not None:
+            if rule.spec.enabled and rule.spec.shadow == shadow and (reasons := rule.match(c)) is not None:
                 out.append((rule, reasons))
         return out
 
@@ -261,7 +268,7 @@ def _references(data: RulesFile) -> list[tuple[tuple[Any, ...], str]]:
             check(("rules", i, "sinks", j), name)
         if not (rule.sinks if rule.sinks is not None else data.defaults.sinks) and not data.fallback_sink:
             errors.append((("rules", i), "no sinks: give the rule sinks, or set defaults.sinks or fallback_sink"))
-    return errors
+    return errors + fixtures.references(data.fixtures, seen)
 
 
 def parse_rules(text: str, path: Path) -> RuleSet:
@@ -278,7 +285,8 @@ def parse_rules(text: str, path: Path) -> RuleSet:
         )
         for r in data.rules
     )
-    return RuleSet(path=path, rules=rules, sinks=dict(data.sinks), fallback_sink=data.fallback_sink)
+    tests = tuple(Fixture(f, doc.line(("fixtures", i)), i) for i, f in enumerate(data.fixtures))
+    return RuleSet(path=path, rules=rules, sinks=dict(data.sinks), fallback_sink=data.fallback_sink, fixtures=tests)
 
 
 def load_rules(path: Path) -> RuleSet:

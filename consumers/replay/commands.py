@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from consumers.replay.offsets import SYNTAX, parse_offsets
 from consumers.replay.request import Filters, ReplayInputError, ReplayRequest, parse_thresholds, parse_when
 from monitor.messages import LABELS
 from monitor.settings import Settings
@@ -33,8 +34,12 @@ def build_request(
 ) -> ReplayRequest:
     """The request the command line describes, with times resolved against the clock of this moment."""
     now = datetime.now(UTC)
-    if since is None and opts.get("from_file") is None:
-        raise ReplayInputError("give --since (a corpus file from `newsmon export` is replayed whole without it)")
+    offsets = parse_offsets(opts["offsets"]) if opts.get("offsets") else ()
+    if offsets and (since or until or opts.get("partitions") or opts.get("from_file")):
+        raise ReplayInputError("--offsets chooses the records itself: give it without --since, --until, --partition "
+                               "and --from-file")  # fmt: skip
+    if since is None and opts.get("from_file") is None and not offsets:
+        raise ReplayInputError("give --since or --offsets (a corpus file from `newsmon export` is replayed whole)")
     return ReplayRequest(
         topic=_topic(settings, topic),
         since=parse_when(since, now) if since else datetime.fromtimestamp(0, UTC),
@@ -47,12 +52,15 @@ def build_request(
         target_precision=opts.get("target_precision", 0.9),
         examples=opts.get("examples", 10),
         from_file=opts.get("from_file"),
+        offsets=offsets,
+        output_topics=opts.get("output_topics", False),
     )
 
 
 def summary(report: dict[str, Any]) -> str:
     """A few lines for a person: items, alerts per rule, and the difference from live."""
-    lines = [f"{report['records_read']} records read, {report['items']} items replayed"
+    lines = [f"replay run {report['run']['id']}",
+             f"{report['records_read']} records read, {report['items']} items replayed"
              f"{' (PARTIAL: interrupted)' if report['partial'] else ''}"]  # fmt: skip
     lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in report["labels"].items()))
     lines.append(f"alerts: {report['alerts']['total']}")
@@ -61,6 +69,10 @@ def summary(report: dict[str, Any]) -> str:
     if d is not None:
         lines.append(f"against live ({d['live_alerts']} live alerts): {d['added']} added, {d['removed']} removed, "
                      f"{d['unchanged']} unchanged, {d['label_changes']} label changes")  # fmt: skip
+    out = report["run"].get("outputs")
+    if out is not None:
+        lines.append(f"outputs of run {report['run']['id']}: {out['written']['classified']} items to "
+                     f"{out['classified']}, {out['written']['alerts']} alerts to {out['alerts']}")  # fmt: skip
     m = report["metrics"]
     if m is not None:
         for label, x in m["labels"].items():
@@ -84,6 +96,9 @@ async def _run(settings: Settings, req: ReplayRequest) -> dict[str, Any]:
 @click.option("--since", default=None, help="Start: ISO 8601 (UTC if no zone) or relative (7d, 12h, 30m).")
 @click.option("--until", default=None, help="End (exclusive), as --since; default: now.")
 @click.option("--partition", "partitions", type=int, multiple=True, help="Only this partition (repeatable).")
+@click.option("--offsets", default=None, help=f"Explicit offsets instead of a time range: {SYNTAX}.")
+@click.option("--output-topics", is_flag=True,
+              help="Also write the replay's items and alerts to replay.<run-id>.classified / .alerts.")  # fmt: skip
 @click.option("--source", "sources", multiple=True, help="Only items of this source (repeatable).")
 @click.option("--feed", "feeds", multiple=True, help="Only items of this feed id (repeatable).")
 @click.option("--lang", "langs", multiple=True, help="Only items in this language (repeatable).")
@@ -97,6 +112,8 @@ async def _run(settings: Settings, req: ReplayRequest) -> dict[str, Any]:
 @click.option("--examples", type=click.IntRange(0, 1000), default=10, show_default=True, help="Examples per list.")
 @click.option("--from-file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Replay a corpus written by `newsmon export` instead of the topic (no broker needed).")  # fmt: skip
+@click.option("--compare-shadow", is_flag=True,
+              help="Instead of replaying: news.shadow beside news.alerts over --since/--until.")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--report", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the report as one self-contained HTML page.")  # fmt: skip
@@ -105,6 +122,9 @@ def replay(obj: Any, topic: str | None, since: str | None, until: str | None, as
            **opts: Any) -> None:  # fmt: skip
     """Replay a past range in dry run with a model and rules file; nothing is sent or written to live topics."""
     settings: Settings = obj.settings
+    if opts.pop("compare_shadow"):
+        _compare_shadow(settings, since, until, opts["examples"], as_json, html_path)
+        return
     try:
         req = build_request(settings, topic, since, until, **opts)
         report = asyncio.run(_run(settings, req))
@@ -117,6 +137,25 @@ def replay(obj: Any, topic: str | None, since: str | None, until: str | None, as
     click.echo(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) if as_json else summary(report))
     if report["partial"]:
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _compare_shadow(settings: Settings, since: str | None, until: str | None, examples: int, as_json: bool,
+                    html_path: Path | None) -> None:  # fmt: skip
+    from consumers.replay.shadow_compare import compare_shadow, shadow_summary
+
+    now = datetime.now(UTC)
+    try:
+        if since is None:
+            raise ReplayInputError("--compare-shadow needs --since")
+        start, end = parse_when(since, now), parse_when(until, now) if until else None
+        report = asyncio.run(compare_shadow(settings, start, end, examples))
+    except ReplayInputError as exc:
+        raise BadReplayInput(str(exc)) from exc
+    if html_path is not None:
+        from consumers.replay.shadow_html import write_shadow_html
+
+        write_shadow_html(report, html_path)
+    click.echo(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) if as_json else shadow_summary(report))
 
 
 @click.command("export")

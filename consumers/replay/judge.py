@@ -12,7 +12,7 @@ from pathlib import Path
 from classifiers.model import NewsClassifier
 from consumers.alert.rules import RuleSet, load_rules
 from consumers.classify.scoring import classify_items
-from monitor.messages import LABELS, ClassifiedItem, DecodeError, RawItem, decode
+from monitor.messages import LABELS, ClassifiedItem, DecodeError, RawItem, decode, encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,8 @@ class Judged:
     labels: tuple[str, ...]
     scores: dict[str, float]
     rules: tuple[str, ...]
+    # The classified item as encoded for a topic, kept only when the replay writes its outputs.
+    value: bytes | None = None
 
 
 @dataclass
@@ -47,6 +49,7 @@ class JudgeSpec:
     model_dir: Path | None
     model_version: str
     thresholds: dict[str, float]
+    keep_items: bool = False
 
 
 def relabelled(c: ClassifiedItem, thresholds: dict[str, float]) -> ClassifiedItem:
@@ -57,10 +60,11 @@ def relabelled(c: ClassifiedItem, thresholds: dict[str, float]) -> ClassifiedIte
     return c.model_copy(update={"labels": labels})
 
 
-def _judged(index: int, c: ClassifiedItem, rules: RuleSet) -> Judged:
+def _judged(index: int, c: ClassifiedItem, rules: RuleSet, keep: bool) -> Judged:
     it = c.item
     matched = tuple(rule.id for rule, _ in rules.matches(c))
-    return Judged(index, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched)
+    return Judged(index, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched,
+                  encode(c) if keep else None)  # fmt: skip
 
 
 class Judge:
@@ -72,12 +76,13 @@ class Judge:
         if model is None and spec.model_dir is not None:
             self.model = NewsClassifier.load(spec.model_dir, spec.model_version)
         self._thresholds = spec.thresholds
+        self._keep = spec.keep_items
 
     def __call__(self, values: list[bytes | None], first: int = 0) -> Judgement:
         """Judge the values; indexes count from `first` (the position of this chunk in its batch)."""
         out = Judgement()
         classified = self._classified(values, out) if self.model is None else self._scored(self.model, values, out)
-        out.items = [_judged(first + i, relabelled(c, self._thresholds), self.rules) for i, c in classified]
+        out.items = [_judged(first + i, relabelled(c, self._thresholds), self.rules, self._keep) for i, c in classified]
         out.bad = [(first + i, reason) for i, reason in out.bad]
         return out
 

@@ -24,6 +24,7 @@ def build_report(replay: Replay, spans: list[Span], read: int, partial: bool, mo
             "rules": str(req.rules_path) if req.rules_path else None,
             "thresholds": dict(sorted(req.thresholds.items())),
             "filters": req.filters.as_dict(),
+            "offsets": [{"partition": p, "start": start, "end": end} for p, start, end in req.offsets],
         },
         "range": {
             "partitions": [{"partition": s.partition, "start": s.start, "end": s.end} for s in spans],

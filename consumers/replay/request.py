@@ -44,6 +44,10 @@ class ReplayRequest:
     target_precision: float = 0.9
     examples: int = 10
     from_file: Path | None = None
+    # Explicit (partition, start, end exclusive or None for the current end) ranges instead of the time range.
+    offsets: tuple[tuple[int, int, int | None], ...] = ()
+    # Write the replay's classified items and alerts to `replay.<run-id>.classified` / `.alerts`.
+    output_topics: bool = False
     # Records judged together: large enough that handing a batch to the workers costs little per record.
     batch: int = 2000
 

@@ -21,6 +21,7 @@ from consumers.replay.diff import LiveDiff
 from consumers.replay.evaluate import Alerting, Seen, Wanted
 from consumers.replay.judge import Judge, Judgement, JudgeSpec
 from consumers.replay.live import LiveAlert, live_alerts
+from consumers.replay.outputs import ReplayOutputs
 from consumers.replay.pool import Judging
 from consumers.replay.progress import Progress, Silent
 from consumers.replay.report import build_report
@@ -73,6 +74,7 @@ class Replay:
         self.alerting = Alerting(settings.alerts.suppress_window_h * 3600)
         self.tally = Tally()
         self.diff: LiveDiff | None = None
+        self.outputs: ReplayOutputs | None = None
         self.scorecard = Scorecard(load_labels(req.labels_path), req.target_precision) if req.labels_path else None
         self.bad = 0
         self.filtered = 0
@@ -110,6 +112,8 @@ class Replay:
             self.diff.see(seen)
         if self.scorecard is not None:
             self.scorecard.see(seen)
+        if self.outputs is not None:
+            self.outputs.see(seen)
 
 
 async def _pipeline(replay: Replay, batches: AsyncIterator[Sequence[Replayable]], bar: Progress) -> int:
@@ -121,18 +125,20 @@ async def _pipeline(replay: Replay, batches: AsyncIterator[Sequence[Replayable]]
             done = None if pending is None else (pending[0], await pending[1])
             pending = (records, replay.judge(records))
             if done is not None:
-                read += _apply(replay, *done, bar)
+                read += await _apply(replay, *done, bar)
         if pending is not None:
             done, pending = (pending[0], await pending[1]), None
-            read += _apply(replay, *done, bar)
+            read += await _apply(replay, *done, bar)
     finally:
         if pending is not None:
             pending[1].cancel()
     return read
 
 
-def _apply(replay: Replay, records: Sequence[Replayable], judged: Judgement, bar: Progress) -> int:
+async def _apply(replay: Replay, records: Sequence[Replayable], judged: Judgement, bar: Progress) -> int:
     replay.apply(records, judged)
+    if replay.outputs is not None:
+        await replay.outputs.flush()
     bar.advance(len(records))
     return len(records)
 
@@ -191,24 +197,32 @@ async def run_replay(
     model = load_model(settings, req)
     # Workers load the very version resolved here, even if a newer model is written meanwhile.
     spec = JudgeSpec(rules_path, settings.classifier.model_dir if model is not None else None,
-                     model.version if model is not None else "", req.thresholds)  # fmt: skip
-    judging = Judging(spec, Judge(spec, load_rule_set(rules_path), model), settings.classifier.workers)
+                     model.version if model is not None else "", req.thresholds, req.output_topics)  # fmt: skip
+    judge = Judge(spec, load_rule_set(rules_path), model)
+    judging = Judging(spec, judge, settings.classifier.workers)
     replay = Replay(settings, req, judging)
     run_id = uuid.uuid4().hex[:12]
+    replay.outputs = ReplayOutputs(settings, run_id, judge.rules) if req.output_topics else None
     started, wall = time.monotonic(), datetime.now(UTC)
     source = _from_file(corpus, stop, req.batch) if corpus is not None else _from_topic(settings, req, run_id, stop)
     bar: Progress = Silent()
     read, ready = 0, 0.0
     try:
         async with source as (spans, live, batches):
+            if replay.outputs is not None:
+                await replay.outputs.start()
             await judging.start()
             ready = time.monotonic() - started
             replay.diff = LiveDiff(live, req.examples) if live is not None else None
             bar = (progress or (lambda n: Silent()))(sum(s.size for s in spans))
             read = await _pipeline(replay, batches, bar)
+            if replay.outputs is not None:
+                await replay.outputs.drain()
     finally:
         bar.close()
         judging.close()
+        if replay.outputs is not None:
+            await replay.outputs.close()
     partial = stop.is_set()
     seconds = time.monotonic() - started
     log.info("replay.done", topic=req.topic, records=read, items=replay.tally.items, alerts=replay.tally.alerts,
@@ -217,5 +231,6 @@ async def run_replay(
     run = {"id": run_id, "started_at": wall.isoformat(), "seconds": round(seconds, 3), "startup_s": round(ready, 3),
            "records_per_s": round(read / reading, 1) if reading > 0 else None, "workers": judging.workers,
            "since": req.since.isoformat(), "until": req.until.isoformat() if req.until else None,
-           "from_file": str(req.from_file) if req.from_file else None}  # fmt: skip
+           "from_file": str(req.from_file) if req.from_file else None,
+           "outputs": replay.outputs.as_dict() if replay.outputs is not None else None}  # fmt: skip
     return build_report(replay, spans, read, partial, model, run)

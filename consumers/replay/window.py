@@ -7,6 +7,7 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from consumers.replay.offsets import explicit_spans
 from consumers.replay.request import ReplayInputError, ReplayRequest
 from monitor.settings import KafkaSettings
 from monitor.stream.reader import TopicMissing, partitions
@@ -56,11 +57,17 @@ def chosen_partitions(available: list[int], wanted: tuple[int, ...], topic: str)
 
 
 async def range_spans(kafka: KafkaSettings, consumer: AIOKafkaConsumer, req: ReplayRequest) -> list[Span]:
-    """The spans of the request's topic, partitions and time range; ReplayInputError when they hold no record."""
+    """The spans of the request's explicit offsets, or of its partitions and time range; ReplayInputError when they
+    hold no record."""
     try:
         available = await partitions(kafka, req.topic)
     except TopicMissing as exc:
         raise ReplayInputError(str(exc)) from exc
+    if req.offsets:
+        spans = [Span(*x) for x in await explicit_spans(consumer, req.topic, available, req.offsets)]
+        if not sum(s.size for s in spans):
+            raise ReplayInputError(f"--offsets: the ranges hold no records of {req.topic}")
+        return spans
     parts = chosen_partitions(available, req.filters.partitions, req.topic)
     spans = await resolve_spans(consumer, req.topic, parts, req.since, req.until)
     if not sum(s.size for s in spans):

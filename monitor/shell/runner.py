@@ -16,8 +16,9 @@ from monitor.signals import install_signal_handlers
 log = structlog.get_logger(__name__)
 
 STAGE_NAMES = ("ingest", "classify", "alert", "deliver")
-# Run only when named with --stage: nothing reads their output yet (alerting on stories comes next).
-OPTIONAL_STAGES = ("stories",)
+# Run only when named with --stage: nothing reads the stories yet (alerting on stories comes next), and the
+# shadow stage is for trying a rule or model change beside live.
+OPTIONAL_STAGES = ("stories", "shadow")
 
 
 def build_stages(
@@ -43,6 +44,12 @@ def build_stages(
         from consumers.stories.stage import run_stories
 
         stages["stories"] = lambda stop: run_stories(settings, stop)
+    if "shadow" in wanted:
+        from consumers.alert.rules import load_rules
+        from consumers.shadow.stage import load_shadow_model, run_shadow
+
+        shadow_rules, shadow_model = load_rules(settings.alerts.rules_file), load_shadow_model(settings)
+        stages["shadow"] = lambda stop: run_shadow(settings, stop, shadow_rules, shadow_model)
     if "alert" in wanted or "deliver" in wanted:
         # The rules file and the sinks' URLs are checked here, before any broker or stage starts.
         from consumers.alert.rules import load_rules

@@ -78,6 +78,7 @@ def fast(settings: Settings, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "matcher_group_id": f"{prefix}-alert",
         "delivery_group_id": f"{prefix}-deliver",
+        "shadow_group_id": f"{prefix}-shadow",
         "backoff_base_s": 0.05,
         "backoff_max_s": 0.4,
         "breaker_failures": 5,
