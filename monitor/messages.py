@@ -40,6 +40,9 @@ UtcDatetime = Annotated[
 
 LabelName = Literal["cross_border_incident", "election"]
 LABELS: tuple[LabelName, ...] = ("cross_border_incident", "election")
+# How far a feed's reports are trusted on their own: wire services and public broadcasters first, aggregators last.
+Tier = Literal["wire", "broadcaster", "outlet", "aggregator"]
+TIERS: tuple[Tier, ...] = ("wire", "broadcaster", "outlet", "aggregator")
 
 
 class DecodeError(ValueError):
@@ -68,8 +71,13 @@ class Message(BaseModel):
 
 
 class RawItem(Message):
-    """A normalized story from one feed: the value of `news.raw`, keyed by `id`."""
+    """A normalized story from one feed: the value of `news.raw`, keyed by `id`.
 
+    Version 2 adds `tier`, the feed's tier from the feed list; version 1 items read as `outlet`.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    schema_version: int = 2
     id: str = Field(min_length=1)
     feed_id: str
     feed_url: str
@@ -99,6 +107,7 @@ class RawItem(Message):
     modified: UtcDatetime | None = None
     places: list[str] = Field(default_factory=list)
     subjects: list[str] = Field(default_factory=list)
+    tier: Tier = "outlet"
 
     def key(self) -> str:
         return self.id
