@@ -14,7 +14,7 @@ from monitor.settings import ConfigError, Settings
 log = structlog.get_logger(__name__)
 
 STAGE_NAMES = ("ingest", "classify", "alert", "deliver")
-# Run only when named with --stage: nothing reads their output yet (alerting on stories comes next).
+# Run by default only with `stories.enabled` (the alert stage then reads their output), else when named.
 OPTIONAL_STAGES = ("stories",)
 
 
@@ -29,7 +29,7 @@ def build_stages(
     unknown = sorted(set(only or []) - set(STAGE_NAMES) - set(OPTIONAL_STAGES))
     if unknown:
         raise ConfigError(f"unknown stage {', '.join(unknown)} (known: {', '.join(STAGE_NAMES + OPTIONAL_STAGES)})")
-    wanted = only or list(STAGE_NAMES)
+    wanted = only or [*STAGE_NAMES, *(("stories",) if settings.stories.enabled else ())]
     stages: dict[str, Stage] = {}
     if "ingest" in wanted:
         stages["ingest"] = lambda stop: run_ingestion(settings, feeds, stop, readiness)

@@ -19,7 +19,7 @@ import yaml
 from monitor.broker.local import free_port
 from monitor.ops.readiness import Readiness
 from monitor.ops.server import serve_ops
-from monitor.runner import STAGE_NAMES
+from monitor.runner import OPTIONAL_STAGES, STAGE_NAMES
 from monitor.settings import MetricsSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,7 +55,7 @@ def test_compose_has_one_service_per_stage_each_naming_a_real_stage() -> None:
         assert cmd[:2] == ["run", "--stage"], name
         stages.append(cmd[2])
         assert svc["environment"]["NEWSMON_KAFKA_BOOTSTRAP"] == "kafka:19092"
-    assert sorted(stages) == sorted(STAGE_NAMES)
+    assert sorted(stages) == sorted(STAGE_NAMES + OPTIONAL_STAGES)
 
 
 def test_dockerfile_installs_from_the_lock_as_a_non_root_user() -> None:

@@ -51,4 +51,18 @@ def when_text(a: Alert) -> str:
 
 def flags_text(a: Alert) -> str:
     it = a.item.item
-    return " · ".join(f for f, on in (("updated story", it.update), ("backlog", it.backfill)) if on)
+    flags = [f for f, on in (("updated story", it.update), ("backlog", it.backfill)) if on]
+    return " · ".join(x for x in (story_text(a), *flags) if x)
+
+
+def story_text(a: Alert) -> str:
+    """ "reported by N outlets", what an update adds, and the single-source warning; empty off stories."""
+    st = a.story
+    if st is None:
+        return ""
+    parts = [f"reported by {st.outlets} outlet{'s' if st.outlets != 1 else ''}"]
+    if a.kind == "update" and st.new_sources:
+        parts.append("new: " + cut(", ".join(st.new_sources), 400))
+    if st.unverified:
+        parts.append("single source, unverified")
+    return " · ".join(parts)

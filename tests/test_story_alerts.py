@@ -1,0 +1,211 @@
+"""Alerting on stories without a broker: first alert, updates at most once per interval, corroboration, tiers,
+the single-source mark, state that survives a restart, and the Slack Web API threading or editing updates."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from consumers.alerts.on_stories import StoryAlerter, story_event_id
+from consumers.alerts.outlets import StoryBook
+from consumers.alerts.payload import envelope
+from consumers.alerts.rules import Rule, RuleSet, parse_rules
+from consumers.alerts.sinks.config import resolve_sink
+from consumers.alerts.sinks.slack import render_slack
+from consumers.alerts.sinks.slack_api import SlackApiSink
+from consumers.alerts.suppression import SuppressionStore
+from monitor.messages import Alert, ClassifiedItem, Story, StoryMember, Tier, utcnow
+from monitor.settings import KafkaSettings
+from tests.support.alerts import classified
+
+T0 = utcnow()
+
+
+def report(n: int, story: str = "s1", tier: Tier = "outlet", outlet: int | None = None) -> ClassifiedItem:
+    """Report `n` of a story from outlet number `outlet` (default: its own outlet, on a domain of its own)."""
+    c = classified(n, title=f"Shelling across the border, report {n}", source=f"Outlet {outlet or n}")
+    host = f"https://www.outlet{outlet or n}.example/news/{n}"
+    return c.model_copy(update={"story_id": story, "item": c.item.model_copy(update={"url": host, "tier": tier})})
+
+
+def rules(tmp_path: Path, options: str = "") -> RuleSet:
+    text = (
+        "version: 1\nsinks:\n  out: {type: file, path: '-'}\nrules:\n"
+        f"  - id: incidents\n    labels: {{cross_border_incident: 0.6}}\n    sinks: [out]\n{options}"
+    )
+    return parse_rules(text, tmp_path / "rules.yaml")
+
+
+def store() -> SuppressionStore:
+    # The table is only read and written in memory here; nothing reaches a broker.
+    return SuppressionStore(KafkaSettings(), "alert-state", 3600.0, None)  # type: ignore[arg-type]
+
+
+def allow(_: Rule) -> bool:
+    return True
+
+
+def test_a_story_alerts_once_then_updates_at_most_once_per_interval_with_its_new_outlets(tmp_path: Path) -> None:
+    st = store()
+    alerter = StoryAlerter(rules(tmp_path), st, StoryBook(timedelta(hours=72)), interval_s=900)
+    first = alerter.on_item(report(1), T0, allow)
+    assert [a.kind for a in first] == ["alert"] and first[0].story is not None
+    assert first[0].event_id == story_event_id("incidents", "s1") and first[0].story.outlets == 1
+    # Three more outlets within the interval: nothing now, one update once it has passed.
+    for n in (2, 3, 4):
+        assert alerter.on_item(report(n), T0 + timedelta(minutes=n), allow) == []
+    assert alerter.on_item(report(5, outlet=2), T0 + timedelta(minutes=6), allow) == []  # a known outlet
+    assert alerter.due(T0 + timedelta(minutes=14)) == []
+    (update,) = alerter.due(T0 + timedelta(minutes=15))
+    assert update.kind == "update" and update.story is not None and update.story.story_id == "s1"
+    assert update.event_id not in (first[0].event_id, "") and update.story.first_event_id == first[0].event_id
+    assert update.story.outlets == 4 and update.story.new_sources == ["Outlet 2", "Outlet 3", "Outlet 4"]
+    assert update.story.update == 1 and update.item.item.id == "item-2"
+    assert alerter.due(T0 + timedelta(hours=2)) == []
+    # The next new outlet after the interval updates at once.
+    (again,) = alerter.on_item(report(6), T0 + timedelta(minutes=31), allow)
+    assert again.story is not None and again.story.update == 2 and again.story.new_sources == ["Outlet 6"]
+    body = envelope([again])
+    assert body["type"] == "update" and body["alerts"][0]["coverage"]["story_id"] == "s1"
+    assert "reported by 5 outlets" in json.dumps(render_slack([again]))
+
+
+def test_a_restart_neither_alerts_a_story_again_nor_loses_its_waiting_update(tmp_path: Path) -> None:
+    st, book = store(), StoryBook(timedelta(hours=72))
+    before = StoryAlerter(rules(tmp_path), st, book, interval_s=60)
+    assert len(before.on_item(report(1), T0, allow)) == 1
+    assert before.on_item(report(2), T0 + timedelta(seconds=10), allow) == []
+    written = st.take_changed()
+    # A new process: the states as read back from the topic, the story from its record on the stories topic.
+    after_store = store()
+    for x in written:
+        after_store.note(x)
+    after_book = StoryBook(timedelta(hours=72))
+    after_book.restore(story_record("s1", [report(1), report(2)]))
+    after = StoryAlerter(rules(tmp_path), after_store, after_book, interval_s=60)
+    assert after.resume() == 1
+    assert after.on_item(report(1), T0 + timedelta(seconds=20), allow) == []  # read again: no second alert
+    (update,) = after.due(T0 + timedelta(seconds=61))
+    assert update.story is not None and update.story.new_sources == ["Outlet 2"] and update.story.update == 1
+
+
+def story_record(story_id: str, items: list[ClassifiedItem]) -> Story:
+    members = [StoryMember(item_id=c.item.id, outlet=c.item.source, domain=c.item.url.split("/")[2][4:],
+                           published=c.item.published) for c in items]  # fmt: skip
+    return Story(story_id=story_id, first_seen=T0, last_seen=T0, headline="h", members=members,
+                 member_count=len(members), domains=sorted({m.domain for m in members}))  # fmt: skip
+
+
+def test_min_outlets_holds_a_story_until_enough_outlets_report_it_unless_a_trusted_tier_does(tmp_path: Path) -> None:
+    ruled = rules(tmp_path, "    min_outlets: 3\n    trusted_tiers: [wire]\n")
+    alerter = StoryAlerter(ruled, store(), StoryBook(timedelta(hours=72)), interval_s=900)
+    assert alerter.on_item(report(1), T0, allow) == []
+    assert alerter.on_item(report(2), T0, allow) == []
+    assert alerter.on_item(report(3, outlet=1), T0, allow) == []  # a second report of the first outlet
+    (a,) = alerter.on_item(report(4), T0, allow)
+    assert a.story is not None and a.story.outlets == 3 and "reported by 3 outlets (at least 3)" in a.reasons
+    (wire,) = alerter.on_item(report(9, story="s2", tier="wire"), T0, allow)
+    assert wire.story is not None and wire.story.outlets == 1 and "trusted source (wire)" in wire.reasons
+
+
+def test_a_story_told_by_one_aggregator_alone_is_marked_unverified(tmp_path: Path) -> None:
+    alerter = StoryAlerter(rules(tmp_path), store(), StoryBook(timedelta(hours=72)), interval_s=0)
+    (a,) = alerter.on_item(report(1, tier="aggregator"), T0, allow)
+    assert a.story is not None and a.story.unverified
+    assert envelope([a])["alerts"][0]["coverage"]["unverified"] is True
+    assert "single source, unverified" in json.dumps(render_slack([a]))
+    (u,) = alerter.on_item(report(2), T0 + timedelta(seconds=1), allow)
+    assert u.story is not None and not u.story.unverified and u.story.outlets == 2
+
+
+class SlackApi:
+    """A local stand-in for Slack's chat.postMessage and chat.update."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any], str]] = []
+        self.runner: web.AppRunner | None = None
+        self.base = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.calls.append((request.match_info["method"], body, request.headers.get("Authorization", "")))
+        if body.get("channel") == "#gone":
+            return web.json_response({"ok": False, "error": "channel_not_found"})
+        ts = body.get("ts") or f"1700000000.{len(self.calls):06d}"
+        return web.json_response({"ok": True, "channel": "C1", "ts": ts})
+
+    async def __aenter__(self) -> SlackApi:
+        app = web.Application()
+        app.router.add_post("/api/{method}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.base = f"http://127.0.0.1:{self.runner.addresses[0][1]}/api"
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self.runner is not None
+        await self.runner.cleanup()
+
+
+def slack_sink(tmp_path: Path, api: SlackApi, updates: str, channel: str = "#alerts") -> SlackApiSink:
+    (tmp_path / "token").write_text("xoxb-test-token\n")
+    text = (
+        f"version: 1\nsinks:\n  chat: {{type: slack_api, channel: '{channel}', token_file: {tmp_path / 'token'},"
+        f" api_base: '{api.base}', updates: {updates}}}\nrules:\n  - id: r\n    labels: [election]\n    sinks: [chat]\n"
+    )
+    ruled = parse_rules(text, tmp_path / "rules.yaml")
+    resolved = resolve_sink("chat", ruled.sinks["chat"])
+    assert resolved is not None and "xoxb-test-token" not in repr(resolved)
+    return SlackApiSink(resolved, aiohttp.ClientSession())
+
+
+async def first_and_update(tmp_path: Path) -> tuple[Alert, Alert]:
+    alerter = StoryAlerter(rules(tmp_path), store(), StoryBook(timedelta(hours=72)), interval_s=0)
+    (first,) = alerter.on_item(report(1), T0, allow)
+    (update,) = alerter.on_item(report(2), T0 + timedelta(seconds=1), allow)
+    return first, update
+
+
+async def test_slack_web_api_threads_updates_under_the_alert_or_edits_it(tmp_path: Path) -> None:
+    first, update = await first_and_update(tmp_path)
+    async with SlackApi() as api:
+        refs: dict[str, str] = {}
+        firsts = []
+        for mode in ("thread", "edit"):
+            sink = slack_sink(tmp_path, api, mode)
+            sink.references = lambda eid: refs.get(eid, "")
+            try:
+                sent = await sink.send([first], 1)
+                assert sent.ok and sent.reference.startswith("C1 1700000000.")
+                refs[first.event_id] = sent.reference
+                after = await sink.send([update], 1)
+                assert after.ok and after.reference == sent.reference
+                firsts.append(sent.reference.split()[1])
+            finally:
+                await sink._session.close()
+    (m1, b1, auth), (m2, b2, _), (m3, _, _), (m4, b4, _) = api.calls
+    assert auth == "Bearer xoxb-test-token" and m1 == m3 == "chat.postMessage" and b1["channel"] == "#alerts"
+    assert m2 == "chat.postMessage" and b2["thread_ts"] == firsts[0] and b2["channel"] == "C1"
+    assert "reported by 2 outlets" in json.dumps(b2) and "new: Outlet 2" in json.dumps(b2)
+    assert m4 == "chat.update" and b4["ts"] == firsts[1] and "thread_ts" not in b4 and "Outlet 2" in json.dumps(b4)
+
+
+async def test_slack_web_api_says_which_failures_are_final(tmp_path: Path) -> None:
+    first, update = await first_and_update(tmp_path)
+    async with SlackApi() as api:
+        sink = slack_sink(tmp_path, api, "thread", channel="#gone")
+        try:
+            out = await sink.send([first], 1)
+            # Without the alert's message the update is posted on its own, and fails the same way.
+            orphan = await sink.send([update], 1)
+        finally:
+            await sink._session.close()
+    assert not out.ok and not out.retryable and out.error == "Slack: channel_not_found"
+    assert not orphan.ok and "thread_ts" not in api.calls[1][1]
