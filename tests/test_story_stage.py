@@ -13,9 +13,11 @@ from typing import Any
 
 import yaml
 
+from consumers.alerts.rules import RuleSet
 from consumers.stories.evaluate import LABELED, read_labeled
 from consumers.stories.stage import run_stories
 from monitor.messages import ClassifiedItem, Place, RawItem, Story, decode, encode, encode_key
+from monitor.ops.readiness import Readiness
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
 from monitor.stream.produce import Outgoing, produce_each
@@ -97,10 +99,7 @@ async def test_one_story_per_event_from_twenty_feeds_two_for_look_alikes_and_non
     rules = webhook_rules(tmp_path, {"hook": hook.url}, extra_rules=CORROBORATED)
     started = asyncio.get_running_loop().time()
     try:
-        async with alerting(settings, rules):
-            sotk_id, tegh_id = await run_the_story_stage_twice(settings, sotk, tegh, hook, tmp_path)
-            # Every outlet announced: the last update waits out its interval after the last report.
-            assert await wait_for(lambda: announced(hook, sotk_id) == 20, 20), announced(hook, sotk_id)
+        sotk_id, tegh_id = await run_the_story_stage_twice(settings, sotk, tegh, (hook, rules), tmp_path)
         elapsed = asyncio.get_running_loop().time() - started
     finally:
         await hook.stop()
@@ -111,7 +110,7 @@ async def test_one_story_per_event_from_twenty_feeds_two_for_look_alikes_and_non
     assert updates[-1]["coverage"]["outlets"] == 20 and len({u["event_id"] for u in updates}) == len(updates)
     assert len(messages(hook, "corroborated", sotk_id, "alert")) == 1
     assert len(messages(hook, "corroborated", tegh_id, "alert")) == 1
-    assert max(hook.accepted.values()) == 1  # no message twice, the restart of the story stage included
+    assert max(hook.accepted.values()) == 1  # no message twice, the restarts of both stages included
 
 
 def messages(hook: Receiver, rule: str, story_id: str, kind: str = "") -> list[dict[str, Any]]:
@@ -134,38 +133,55 @@ def announced(hook: Receiver, story_id: str) -> int:
 
 
 async def run_the_story_stage_twice(
-    settings: Settings, sotk: list[ClassifiedItem], tegh: list[ClassifiedItem], hook: Receiver, tmp_path: Path
+    settings: Settings,
+    sotk: list[ClassifiedItem],
+    tegh: list[ClassifiedItem],
+    alerts: tuple[Receiver, RuleSet],
+    tmp_path: Path,
 ) -> tuple[str, str]:
-    """The story stage's own checks, with alerting running alongside; return the two stories' ids."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_stories(settings, stop))
-    try:
-        await produce(settings, sotk[:10])
-        assert len(await storied(settings, 10)) == 10
-        assert await wait_for(lambda: len(hook.accepted) >= 2, 20)  # the first alert of each rule
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
+    """The story stage's own checks, with alerting alongside; both restart mid-stream. Return the stories' ids."""
+    hook, rules = alerts
+    ready = Readiness()
+    async with alerting(settings, rules, readiness=ready):
+        assert await wait_for(ready.ready, 30)  # alerting runs before the first report, so it counts them one by one
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_stories(settings, stop))
+        try:
+            await produce(settings, sotk[:10])
+            assert len(await storied(settings, 10)) == 10
+            # The first alert of each rule; the other outlets wait for the update interval, across the restart.
+            assert await wait_for(lambda: len(hook.accepted) >= 2, 20)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
     # Restarted mid-stream: the story is rebuilt from news.stories; an item read again keeps its story.
     stop = asyncio.Event()
     task = asyncio.create_task(run_stories(settings, stop))
     try:
-        await produce(settings, sotk[10:] + tegh[:2] + sotk[:1])
-        given = await storied(settings, 10 + 10 + 2 + 1)
-        tegh_ids = {sid for i in tegh[:2] for sid in given[i.item.id]}
-        assert len(tegh_ids) == 1
-        # Two outlets report Tegh: the rule that wants three holds it (it alerts on Sotk, which has twenty).
-        assert await wait_for(lambda: len(messages(hook, "incidents", next(iter(tegh_ids)), "alert")) == 1, 20)
-        assert messages(hook, "corroborated", next(iter(tegh_ids))) == []
-        await produce(settings, tegh[2:])
-        given = await storied(settings, 10 + 10 + 3 + 1)
+        async with alerting(settings, rules):
+            return await second_half(settings, sotk, tegh, hook, tmp_path)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+async def second_half(
+    settings: Settings, sotk: list[ClassifiedItem], tegh: list[ClassifiedItem], hook: Receiver, tmp_path: Path
+) -> tuple[str, str]:
+    """The second half on the restarted stages: the rest of Sotk, Tegh held until its third outlet, every outlet
+    of Sotk announced by its alert and updates."""
+    await produce(settings, sotk[10:] + tegh[:2] + sotk[:1])
+    given = await storied(settings, 10 + 10 + 2 + 1)
+    tegh_id = given[tegh[0].item.id][0]
+    assert {sid for i in tegh[:2] for sid in given[i.item.id]} == {tegh_id}
+    # Two outlets report Tegh: the rule that wants three holds it (it alerts on Sotk, which has twenty).
+    assert await wait_for(lambda: len(messages(hook, "incidents", tegh_id, "alert")) == 1, 20)
+    assert messages(hook, "corroborated", tegh_id) == []
+    await produce(settings, tegh[2:])
+    given = await storied(settings, 10 + 10 + 3 + 1)
     sotk_ids = {sid for i in sotk for sid in given[i.item.id]}
-    tegh_ids = {sid for i in tegh for sid in given[i.item.id]}
-    assert len(sotk_ids) == 1 and len(tegh_ids) == 1 and sotk_ids != tegh_ids
-    sotk_id, tegh_id = sotk_ids.pop(), tegh_ids.pop()
+    assert len(sotk_ids) == 1 and {sid for i in tegh for sid in given[i.item.id]} == {tegh_id} != sotk_ids
+    sotk_id = sotk_ids.pop()
     # The third outlet's report of Tegh releases the corroborated alert.
     assert await wait_for(lambda: len(messages(hook, "corroborated", tegh_id, "alert")) == 1, 20)
     kept = await stories(settings)
@@ -176,6 +192,8 @@ async def run_the_story_stage_twice(
     assert story.labels == ["cross_border_incident"] and {p.name for p in story.places} >= {"Sotk", "Armenia"}
     assert kept[tegh_id].member_count == 3
     await assert_command_line_shows(settings, tmp_path, story)
+    # Every outlet announced: the last update waits out its interval after the last report.
+    assert await wait_for(lambda: announced(hook, sotk_id) == 20, 20), announced(hook, sotk_id)
     return sotk_id, tegh_id
 
 
