@@ -3,12 +3,14 @@ the single-source mark, state that survives a restart, and the Slack Web API thr
 
 from __future__ import annotations
 
+import gzip
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from consumers.alerts.on_stories import StoryAlerter, story_event_id
@@ -19,8 +21,10 @@ from consumers.alerts.sinks.config import resolve_sink
 from consumers.alerts.sinks.slack import render_slack
 from consumers.alerts.sinks.slack_api import SlackApiSink
 from consumers.alerts.suppression import SuppressionStore
-from monitor.messages import Alert, ClassifiedItem, Story, StoryMember, Tier, utcnow
-from monitor.settings import KafkaSettings
+from consumers.replay.commands import summary
+from consumers.replay.request import ReplayRequest
+from monitor.messages import Alert, ClassifiedItem, Story, StoryMember, Tier, encode, utcnow
+from monitor.settings import ClassifierSettings, ConfigError, KafkaSettings, Settings, StorySettings
 from tests.support.alerts import classified
 
 T0 = utcnow()
@@ -209,3 +213,63 @@ async def test_slack_web_api_says_which_failures_are_final(tmp_path: Path) -> No
             await sink._session.close()
     assert not out.ok and not out.retryable and out.error == "Slack: channel_not_found"
     assert not orphan.ok and "thread_ts" not in api.calls[1][1]
+
+
+async def test_a_replay_on_stories_counts_one_alert_per_event_and_its_updates(tmp_path: Path) -> None:
+    from consumers.replay.run import run_replay
+    from consumers.stories.evaluate import LABELED, read_labeled
+    from tests.test_story_stage import event
+
+    labeled = read_labeled(LABELED)
+    items = event(labeled, "am-az-sotk", 20, 0) + event(labeled, "am-az-tegh", 3, 100)
+    # Recorded a minute apart, Tegh a day after Sotk; the live clock of a replay is the record time.
+    start = datetime(2024, 5, 6, 8, 0, tzinfo=UTC)
+    stamps = [start + timedelta(minutes=n) for n in range(20)] + [
+        start + timedelta(days=1, minutes=n) for n in range(3)
+    ]
+    path = corpus(tmp_path, list(zip(items, stamps, strict=True)))
+    ruled = tmp_path / "replay-rules.yaml"
+    ruled.write_text(
+        "version: 1\nsinks:\n  out: {type: file, path: '-'}\ndefaults: {sinks: [out]}\nrules:\n"
+        "  - {id: incidents, labels: [cross_border_incident]}\n"
+        "  - {id: corroborated, labels: [cross_border_incident], min_outlets: 3}\n"
+    )
+    req = ReplayRequest(topic="", since=datetime(2000, 1, 1, tzinfo=UTC), rules_path=ruled, from_file=path)
+    base = Settings(kafka=KafkaSettings(bootstrap="127.0.0.1:1"), classifier=ClassifierSettings(workers=1))
+    per_item = await run_replay(base, req)
+    assert per_item["stories"] is None and per_item["alerts"]["total"] == 2 * len(items)
+    on = base.model_copy(update={"stories": StorySettings(enabled=True)})
+    report = await run_replay(on, req)
+    st = report["stories"]
+    # Two events, one alert each per rule; the rule wanting three outlets held each event's first two reports.
+    assert st["stories"] == 2 and st["outlets_per_story"] == {"3-4": 1, "20+": 1}
+    assert report["alerts"]["total"] == st["alerts"] == 4 and report["alerts"]["by_rule"] == {
+        "corroborated": 2,
+        "incidents": 2,
+    }
+    assert st["held_for_outlets"] == 4
+    # Updates at most every 15 minutes: Sotk's alerts (minute 0 and 2) each at minute 15 or 17 and once more for
+    # the outlets after that; Tegh's first alert once for its later two outlets; its corroborated alert has none.
+    assert st["updates"] == 2 + 2 + 1, st
+    assert "stories: 2" in summary(report)
+
+
+def corpus(tmp_path: Path, items: list[tuple[ClassifiedItem, datetime]]) -> Path:
+    """A replay corpus (the format of `newsmon export`) of classified items with their record times."""
+    path = tmp_path / "corpus.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        header = {"kind": "header", "format": "newsmon-replay-corpus/1", "role": "classified", "topic": "t",
+                  "spans": [[0, 0, len(items)]]}  # fmt: skip
+        out.write(json.dumps(header) + "\n")
+        for n, (c, at) in enumerate(items):
+            out.write(json.dumps({"kind": "record", "topic": "t", "partition": 0, "offset": n,
+                                  "timestamp": int(at.timestamp() * 1000), "key": c.item.id,
+                                  "value": encode(c).decode()}) + "\n")  # fmt: skip
+    return path
+
+
+def test_a_rule_naming_an_unknown_tier_or_no_outlets_is_refused_with_its_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        rules(tmp_path, "    min_outlets: 0\n    trusted_tiers: [wire, blog]\n")
+    text = str(err.value)
+    assert "rules.yaml:8: rules[0].min_outlets" in text and "rules.yaml:9: rules[0].trusted_tiers[1]" in text, text

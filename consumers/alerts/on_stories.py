@@ -76,7 +76,7 @@ class StoryAlerter:
             return None
         extra = corroboration(rule, c, view)
         if extra is None:
-            log.info("alert.held", rule=rule.id, story_id=c.story_id, outlets=view.count, needed=rule.spec.min_outlets)
+            log.debug("alert.held", rule=rule.id, story_id=c.story_id, outlets=view.count, needed=rule.spec.min_outlets)
             return None
         eid = story_event_id(rule.id, c.story_id)
         announced = list(view.outlets)[: AlertState.MAX_ANNOUNCED]

@@ -12,6 +12,7 @@ from pathlib import Path
 from classifiers.model import NewsClassifier
 from consumers.alerts.rules import RuleSet, load_rules
 from consumers.scoring import classify_items
+from consumers.stories.facts import Facts, from_classified
 from monitor.messages import LABELS, ClassifiedItem, DecodeError, RawItem, decode
 
 
@@ -29,6 +30,9 @@ class Judged:
     labels: tuple[str, ...]
     scores: dict[str, float]
     rules: tuple[str, ...]
+    # For a replay on stories: what clustering needs of the item, and its feed's tier.
+    facts: Facts | None = None
+    tier: str = "outlet"
 
 
 @dataclass
@@ -47,6 +51,7 @@ class JudgeSpec:
     model_dir: Path | None
     model_version: str
     thresholds: dict[str, float]
+    stories: bool = False
 
 
 def relabelled(c: ClassifiedItem, thresholds: dict[str, float]) -> ClassifiedItem:
@@ -57,10 +62,12 @@ def relabelled(c: ClassifiedItem, thresholds: dict[str, float]) -> ClassifiedIte
     return c.model_copy(update={"labels": labels})
 
 
-def _judged(index: int, c: ClassifiedItem, rules: RuleSet) -> Judged:
+def _judged(index: int, c: ClassifiedItem, rules: RuleSet, stories: bool) -> Judged:
     it = c.item
     matched = tuple(rule.id for rule, _ in rules.matches(c))
-    return Judged(index, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched)
+    facts = from_classified(c) if stories else None
+    return Judged(index, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched,
+                  facts, it.tier)  # fmt: skip
 
 
 class Judge:
@@ -72,12 +79,15 @@ class Judge:
         if model is None and spec.model_dir is not None:
             self.model = NewsClassifier.load(spec.model_dir, spec.model_version)
         self._thresholds = spec.thresholds
+        self._stories = spec.stories
 
     def __call__(self, values: list[bytes | None], first: int = 0) -> Judgement:
         """Judge the values; indexes count from `first` (the position of this chunk in its batch)."""
         out = Judgement()
         classified = self._classified(values, out) if self.model is None else self._scored(self.model, values, out)
-        out.items = [_judged(first + i, relabelled(c, self._thresholds), self.rules) for i, c in classified]
+        out.items = [
+            _judged(first + i, relabelled(c, self._thresholds), self.rules, self._stories) for i, c in classified
+        ]
         out.bad = [(first + i, reason) for i, reason in out.bad]
         return out
 

@@ -27,6 +27,7 @@ from consumers.replay.report import build_report
 from consumers.replay.request import ReplayInputError, ReplayRequest
 from consumers.replay.scorecard import Scorecard, load_labels
 from consumers.replay.source import Replayable, read_spans, replay_consumer
+from consumers.replay.stories import StoryReplay
 from consumers.replay.tally import Tally
 from consumers.replay.window import Span, range_spans
 from monitor.settings import ConfigError, Settings
@@ -66,11 +67,15 @@ def check_topic(settings: Settings, req: ReplayRequest) -> None:
 class Replay:
     """The ordered, per-item steps of one replay, fed batch by batch with what the judges made of the records."""
 
-    def __init__(self, settings: Settings, req: ReplayRequest, judging: Judging) -> None:
+    def __init__(
+        self, settings: Settings, req: ReplayRequest, judging: Judging, stories: StoryReplay | None = None
+    ) -> None:
         self.req = req
         self.judging = judging
         self.wanted = Wanted(req.filters)
         self.alerting = Alerting(settings.alerts.suppress_window_h * 3600)
+        # On stories the alerts are counted per story, as the alert stage raises them; else per item.
+        self.stories = stories
         self.tally = Tally()
         self.diff: LiveDiff | None = None
         self.scorecard = Scorecard(load_labels(req.labels_path), req.target_precision) if req.labels_path else None
@@ -100,7 +105,11 @@ class Replay:
             if not self._in_range(rec.timestamp) or not self.wanted(j):
                 self.filtered += 1
                 continue
-            self._see(self.alerting(rec.partition, rec.offset, rec.timestamp, j))
+            if self.stories is not None:
+                alerts = tuple(self.stories.see(rec.timestamp / 1000, j))
+                self._see(Seen(rec.partition, rec.offset, rec.timestamp, j, alerts))
+            else:
+                self._see(self.alerting(rec.partition, rec.offset, rec.timestamp, j))
         if self.batches % _EXPIRE_EVERY == 0:
             self.alerting.expire()
 
@@ -191,9 +200,10 @@ async def run_replay(
     model = load_model(settings, req)
     # Workers load the very version resolved here, even if a newer model is written meanwhile.
     spec = JudgeSpec(rules_path, settings.classifier.model_dir if model is not None else None,
-                     model.version if model is not None else "", req.thresholds)  # fmt: skip
-    judging = Judging(spec, Judge(spec, load_rule_set(rules_path), model), settings.classifier.workers)
-    replay = Replay(settings, req, judging)
+                     model.version if model is not None else "", req.thresholds, settings.stories.enabled)  # fmt: skip
+    rules = load_rule_set(rules_path)
+    judging = Judging(spec, Judge(spec, rules, model), settings.classifier.workers)
+    replay = Replay(settings, req, judging, StoryReplay(settings, rules) if settings.stories.enabled else None)
     run_id = uuid.uuid4().hex[:12]
     started, wall = time.monotonic(), datetime.now(UTC)
     source = _from_file(corpus, stop, req.batch) if corpus is not None else _from_topic(settings, req, run_id, stop)

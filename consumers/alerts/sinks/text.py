@@ -56,13 +56,14 @@ def flags_text(a: Alert) -> str:
 
 
 def story_text(a: Alert) -> str:
-    """ "reported by N outlets", what an update adds, and the single-source warning; empty off stories."""
+    """The story's coverage: how many outlets report it and which (an update: the new ones), and the single-source
+    warning; empty off stories."""
     st = a.story
     if st is None:
         return ""
-    parts = [f"reported by {st.outlets} outlet{'s' if st.outlets != 1 else ''}"]
+    head = f"reported by {st.outlets} outlet{'s' if st.outlets != 1 else ''}"
     if a.kind == "update" and st.new_sources:
-        parts.append("new: " + cut(", ".join(st.new_sources), 400))
-    if st.unverified:
-        parts.append("single source, unverified")
-    return " · ".join(parts)
+        head += " · new: " + cut(", ".join(st.new_sources), 400)
+    elif a.kind == "alert" and st.outlets > 1:
+        head += ": " + cut(", ".join(st.sources), 400)
+    return f"{head} · single source, unverified" if st.unverified else head
