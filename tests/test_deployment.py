@@ -145,9 +145,11 @@ def test_every_compose_stage_is_accepted_by_newsmon_run(tmp_path: Path) -> None:
             assert list(build_stages(settings, [], [stage])) == [stage], name
     with pytest.raises(ConfigError, match="unknown stage"):
         build_stages(settings, [], ["ingestion"])
-    # The story stage runs only when named: nothing reads its output yet.
+    # The story stage runs by default only when the alert stage reads its output (stories.enabled).
     assert list(build_stages(settings, [], ["stories"])) == ["stories"]
     assert "stories" not in build_stages(settings, [], None)
+    on = settings.model_copy(update={"stories": settings.stories.model_copy(update={"enabled": True})})
+    assert list(build_stages(on, [], None)) == ["ingest", "classify", "stories", "alert", "deliver"]
 
 
 def docker_engine() -> bool:

@@ -236,8 +236,6 @@ async def test_a_replay_on_stories_counts_one_alert_per_event_and_its_updates(tm
     )
     req = ReplayRequest(topic="", since=datetime(2000, 1, 1, tzinfo=UTC), rules_path=ruled, from_file=path)
     base = Settings(kafka=KafkaSettings(bootstrap="127.0.0.1:1"), classifier=ClassifierSettings(workers=1))
-    per_item = await run_replay(base, req)
-    assert per_item["stories"] is None and per_item["alerts"]["total"] == 2 * len(items)
     on = base.model_copy(update={"stories": StorySettings(enabled=True)})
     report = await run_replay(on, req)
     st = report["stories"]
@@ -273,3 +271,43 @@ def test_a_rule_naming_an_unknown_tier_or_no_outlets_is_refused_with_its_line(tm
         rules(tmp_path, "    min_outlets: 0\n    trusted_tiers: [wire, blog]\n")
     text = str(err.value)
     assert "rules.yaml:8: rules[0].min_outlets" in text and "rules.yaml:9: rules[0].trusted_tiers[1]" in text, text
+
+
+async def test_a_restarted_deliver_stage_threads_an_update_under_the_alert_it_sent_before(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from monitor.stream.clients import make_producer
+    from tests.support.alerts import alerting, fast
+    from tests.support.kafka import group_caught_up
+    from tests.support.waiting import wait_for, wait_until
+
+    s = fast(settings)
+    async with SlackApi() as api:
+        (tmp_path / "token").write_text("xoxb-test-token\n")
+        text = (
+            f"version: 1\nsinks:\n  chat: {{type: slack_api, channel: '#alerts', token_file: {tmp_path / 'token'},"
+            f" api_base: '{api.base}'}}\nrules:\n  - id: incidents\n    labels: [cross_border_incident]\n"
+            "    sinks: [chat]\n"
+        )
+        ruled = parse_rules(text, tmp_path / "rules.yaml")
+        alerter = StoryAlerter(ruled, store(), StoryBook(timedelta(hours=72)), interval_s=0)
+        (first,) = alerter.on_item(report(1), T0, allow)
+        (update,) = alerter.on_item(report(2), T0 + timedelta(seconds=1), allow)
+        producer = make_producer(s.kafka)
+        await producer.start()
+
+        async def delivered() -> bool:
+            return await group_caught_up(s.kafka.bootstrap_servers, s.alerts.delivery_group_id, s.topics.alerts)
+
+        try:
+            for n, a in enumerate((first, update), 1):
+                async with alerting(s, ruled, matcher=False):
+                    await producer.send_and_wait(s.topics.alerts, encode(a), key=a.event_id.encode())
+                    assert await wait_for(lambda: len(api.calls) >= n, 20)  # noqa: B023 - awaited in this pass
+                    assert await wait_until(delivered, 20)
+        finally:
+            await producer.stop()
+    (m1, b1, _), (m2, b2, _) = api.calls
+    assert m1 == m2 == "chat.postMessage" and "thread_ts" not in b1
+    # The alert's channel and timestamp came back from news.deliveries after the restart.
+    assert b2["channel"] == "C1" and b2["thread_ts"] == "1700000000.000001"

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -27,11 +27,13 @@ from consumers.replay.report import build_report
 from consumers.replay.request import ReplayInputError, ReplayRequest
 from consumers.replay.scorecard import Scorecard, load_labels
 from consumers.replay.source import Replayable, read_spans, replay_consumer
-from consumers.replay.stories import StoryReplay
 from consumers.replay.tally import Tally
 from consumers.replay.window import Span, range_spans
 from monitor.settings import ConfigError, Settings
 from monitor.stream.clients import start_client
+
+if TYPE_CHECKING:
+    from consumers.replay.stories import StoryReplay
 
 log = structlog.get_logger(__name__)
 
@@ -185,6 +187,15 @@ def _as_corpus_topic(settings: Settings, req: ReplayRequest, corpus: Corpus | No
     return replace(req, topic=settings.topics.raw if corpus.role == "raw" else settings.topics.classified)
 
 
+def _stories(settings: Settings, rules: RuleSet) -> StoryReplay | None:
+    if not settings.stories.enabled:
+        return None
+    # Imported only here: clustering brings in datasketch and scipy, which a replay on items does not need.
+    from consumers.replay.stories import StoryReplay
+
+    return StoryReplay(settings, rules)
+
+
 async def run_replay(
     settings: Settings,
     req: ReplayRequest,
@@ -203,7 +214,7 @@ async def run_replay(
                      model.version if model is not None else "", req.thresholds, settings.stories.enabled)  # fmt: skip
     rules = load_rule_set(rules_path)
     judging = Judging(spec, Judge(spec, rules, model), settings.classifier.workers)
-    replay = Replay(settings, req, judging, StoryReplay(settings, rules) if settings.stories.enabled else None)
+    replay = Replay(settings, req, judging, _stories(settings, rules))
     run_id = uuid.uuid4().hex[:12]
     started, wall = time.monotonic(), datetime.now(UTC)
     source = _from_file(corpus, stop, req.batch) if corpus is not None else _from_topic(settings, req, run_id, stop)
