@@ -19,8 +19,8 @@ import yaml
 from monitor.broker.local import free_port
 from monitor.ops.readiness import Readiness
 from monitor.ops.server import serve_ops
-from monitor.runner import OPTIONAL_STAGES, STAGE_NAMES
 from monitor.settings import MetricsSettings
+from monitor.shell.runner import OPTIONAL_STAGES, STAGE_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -131,8 +131,8 @@ def test_compose_kafka_image_matches_the_kafka_version_setting_and_named_volumes
 
 
 def test_every_compose_stage_is_accepted_by_newsmon_run(tmp_path: Path) -> None:
-    from monitor.runner import build_stages
     from monitor.settings import ConfigError, Settings
+    from monitor.shell.runner import build_stages
 
     services = compose()["services"]
     assert isinstance(services, dict)

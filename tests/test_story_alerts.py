@@ -13,14 +13,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from consumers.alerts.on_stories import StoryAlerter, story_event_id
-from consumers.alerts.outlets import StoryBook
-from consumers.alerts.payload import envelope
-from consumers.alerts.rules import Rule, RuleSet, parse_rules
-from consumers.alerts.sinks.config import resolve_sink
-from consumers.alerts.sinks.slack import render_slack
-from consumers.alerts.sinks.slack_api import SlackApiSink
-from consumers.alerts.suppression import SuppressionStore
+from consumers.alert.on_stories import StoryAlerter, story_event_id
+from consumers.alert.outlets import StoryBook
+from consumers.alert.rules import Rule, RuleSet, parse_rules
+from consumers.alert.suppression import SuppressionStore
+from consumers.deliver.payload import envelope
+from consumers.deliver.sinks.config import resolve_sink
+from consumers.deliver.sinks.slack import render_slack
+from consumers.deliver.sinks.slack_api import SlackApiSink
 from consumers.replay.commands import summary
 from consumers.replay.request import ReplayRequest
 from monitor.messages import Alert, ClassifiedItem, Story, StoryMember, Tier, encode, utcnow

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from consumers.alerts.rules import RuleSet
+from consumers.alert.rules import RuleSet
 from consumers.stories.evaluate import LABELED, read_labeled
 from consumers.stories.stage import run_stories
 from monitor.messages import ClassifiedItem, Place, RawItem, Story, decode, encode, encode_key

@@ -8,8 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumers.alerts.on_stories import story_event_id
-from consumers.alerts.rules import RuleSet
+from consumers.alert.on_stories import story_event_id
+from consumers.alert.rules import RuleSet
 from consumers.replay.judge import Judged
 from consumers.stories.cluster import Clusterer
 from consumers.stories.params import params_from

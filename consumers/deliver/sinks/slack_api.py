@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 
-from consumers.alerts.sinks.base import Outcome, Sink
-from consumers.alerts.sinks.config import ResolvedSink, SlackApiSinkSpec
-from consumers.alerts.sinks.slack import render_slack
+from consumers.deliver.sinks.base import Outcome, Sink
+from consumers.deliver.sinks.config import ResolvedSink, SlackApiSinkSpec
+from consumers.deliver.sinks.slack import render_slack
 from monitor.messages import Alert
 from monitor.retry import parse_retry_after
 

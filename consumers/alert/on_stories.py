@@ -14,9 +14,9 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from consumers.alerts.outlets import StoryBook, StoryView
-from consumers.alerts.rules import Rule, RuleSet
-from consumers.alerts.suppression import SuppressionStore
+from consumers.alert.outlets import StoryBook, StoryView
+from consumers.alert.rules import Rule, RuleSet
+from consumers.alert.suppression import SuppressionStore
 from monitor.messages import Alert, AlertState, AlertStory, ClassifiedItem
 
 log = structlog.get_logger(__name__)

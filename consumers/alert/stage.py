@@ -1,5 +1,5 @@
 """The `alert` stage: `news.classified` -> rules -> `news.alerts`, once per item and rule; with stories enabled,
-`news.storied` -> rules -> `news.alerts`, once per story and rule and then updates (consumers/alerts/on_stories.py).
+`news.storied` -> rules -> `news.alerts`, once per story and rule and then updates (consumers/alert/on_stories.py).
 
 An alert is produced and acknowledged before the pair is recorded in the compacted alert-state topic, and the
 input offset is committed only after both: a crash in between can repeat an alert (the delivery stage skips what
@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from consumers.alerts import matcher_metrics
-from consumers.alerts.on_stories import StoryAlerter
-from consumers.alerts.outlets import StoryBook
-from consumers.alerts.rules import Rule, RuleSet, load_rules
-from consumers.alerts.suppression import SuppressionStore
+from consumers.alert import metrics as matcher_metrics
+from consumers.alert.on_stories import StoryAlerter
+from consumers.alert.outlets import StoryBook
+from consumers.alert.rules import Rule, RuleSet, load_rules
+from consumers.alert.suppression import SuppressionStore
 from monitor.messages import Alert, AlertState, ClassifiedItem, DecodeError, decode, encode, utcnow
 from monitor.ops.consumer import ConsumerWatch
 from monitor.ops.readiness import Readiness

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from consumers.alerts.sinks.config import ResolvedSink
+from consumers.deliver.sinks.config import ResolvedSink
 from monitor.messages import Alert
 
 
