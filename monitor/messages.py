@@ -40,6 +40,9 @@ UtcDatetime = Annotated[
 
 LabelName = Literal["cross_border_incident", "election"]
 LABELS: tuple[LabelName, ...] = ("cross_border_incident", "election")
+# How far a feed's reports are trusted on their own: wire services and public broadcasters first, aggregators last.
+Tier = Literal["wire", "broadcaster", "outlet", "aggregator"]
+TIERS: tuple[Tier, ...] = ("wire", "broadcaster", "outlet", "aggregator")
 
 
 class DecodeError(ValueError):
@@ -68,8 +71,13 @@ class Message(BaseModel):
 
 
 class RawItem(Message):
-    """A normalized story from one feed: the value of `news.raw`, keyed by `id`."""
+    """A normalized story from one feed: the value of `news.raw`, keyed by `id`.
 
+    Version 2 adds `tier`, the feed's tier from the feed list; version 1 items read as `outlet`.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    schema_version: int = 2
     id: str = Field(min_length=1)
     feed_id: str
     feed_url: str
@@ -99,6 +107,7 @@ class RawItem(Message):
     modified: UtcDatetime | None = None
     places: list[str] = Field(default_factory=list)
     subjects: list[str] = Field(default_factory=list)
+    tier: Tier = "outlet"
 
     def key(self) -> str:
         return self.id
@@ -176,9 +185,36 @@ class Story(Message):
         return self.story_id
 
 
-class Alert(Message):
-    """A rule match waiting for delivery: the value of `news.alerts`, keyed by `event_id`."""
+class AlertStory(BaseModel):
+    """The story an alert is about, as the alert stage knew it when it raised the alert or the update."""
 
+    model_config = ConfigDict(frozen=True)
+    # Outlet names listed on an alert, so one reported by thousands of outlets still fits in a message.
+    MAX_SOURCES: ClassVar[int] = 50
+
+    story_id: str = Field(min_length=1)
+    # The event id of the story's first alert for the rule: what an update refers to (a Slack thread's parent).
+    first_event_id: str
+    # Independent outlets: distinct registered domains of the story's members.
+    outlets: int = Field(ge=1)
+    members: int = Field(ge=1)
+    # Outlet names, first reporters first; `new_sources` are those since the previous message of the story.
+    sources: list[str] = Field(default_factory=list, max_length=MAX_SOURCES)
+    new_sources: list[str] = Field(default_factory=list, max_length=MAX_SOURCES)
+    # 0 for the first alert, n for the n-th update.
+    update: int = Field(0, ge=0)
+    # One outlet reports it, and that outlet is an aggregator: "single source, unverified".
+    unverified: bool = False
+
+
+class Alert(Message):
+    """A rule match waiting for delivery: the value of `news.alerts`, keyed by `event_id`.
+
+    Version 2 adds `kind` and `story`: on stories, a story's first alert and its updates name the story.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    schema_version: int = 2
     event_id: str
     rule_id: str
     sinks: list[str]
@@ -189,14 +225,23 @@ class Alert(Message):
     # "digest": collected with other matches of the rule and sent as one message every `digest_s` seconds.
     mode: Literal["immediate", "digest"] = "immediate"
     digest_s: float = Field(0.0, ge=0)
+    # "update": later reports of a story that already alerted; `item` is the newest of them.
+    kind: Literal["alert", "update"] = "alert"
+    story: AlertStory | None = None
 
     def key(self) -> str:
         return self.event_id
 
 
 class Delivery(Message):
-    """One delivery attempt of an alert to a sink: the value of `news.deliveries`."""
+    """One delivery attempt of an alert to a sink: the value of `news.deliveries`.
 
+    Version 2 adds `reference`: the sink's own id of the message it made (a Slack channel and timestamp), which
+    later updates of the story thread under or edit.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    schema_version: int = 2
     event_id: str
     sink: str
     attempt: int = Field(ge=1)
@@ -207,6 +252,7 @@ class Delivery(Message):
     rule_id: str = ""
     http_status: int = 0
     batch: int = Field(1, ge=1)
+    reference: str = ""
 
     def key(self) -> str:
         return self.event_id
@@ -392,12 +438,26 @@ class FeedState(Message):
 
 
 class AlertState(Message):
-    """That a rule already alerted for a story: the value of the compacted `newsmon.alert-state`, keyed by event id."""
+    """That a rule already alerted for a story: the value of the compacted `newsmon.alert-state`, keyed by event id.
+
+    Version 2 adds what alerting on stories keeps between messages of a story: the outlets already announced,
+    when the last message went out, how many updates did, and the newest report waiting for the next update.
+    """
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    schema_version: int = 2
+    # Registered domains an alert or update announced; more are not listed (the count goes on).
+    MAX_ANNOUNCED: ClassVar[int] = 1000
 
     event_id: str
     rule_id: str
     item_id: str
     first_matched_at: UtcDatetime
+    story_id: str = ""
+    announced: list[str] = Field(default_factory=list, max_length=MAX_ANNOUNCED)
+    last_sent_at: UtcDatetime | None = None
+    updates: int = Field(0, ge=0)
+    pending: ClassifiedItem | None = None
 
     def key(self) -> str:
         return self.event_id

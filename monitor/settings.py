@@ -264,11 +264,16 @@ class AlertSettings(_Section):
     dedupe_lookback_h: float = Field(48.0, ge=0)
     drain_timeout_s: float = Field(20.0, gt=0)
     commit_interval_s: float = Field(0.5, gt=0)
+    # On stories: later reports of a story that alerted update the alert at most this often (0: at every new outlet).
+    update_interval_min: float = Field(15.0, ge=0, le=24 * 60)
 
 
 class StorySettings(_Section):
     """The story stage: which items report the same event (see consumers/stories/params.py for the rules)."""
 
+    # On: `newsmon run` runs the story stage, and the alert stage reads `news.storied` and alerts once per story;
+    # off: the alert stage reads `news.classified` and alerts once per item.
+    enabled: bool = False
     group_id: str = "newsmon-stories"
     # Stories with no new member for this long are closed; later reports of the event open a new story.
     window_h: float = Field(72.0, gt=0, le=24 * 30)

@@ -284,7 +284,7 @@ rules:
     # The rule whose only sink has no URL configured still reaches someone: the fallback file sink.
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(lines) == 1 and lines[0]["alerts"][0]["rule"]["id"] == "nowhere"
-    assert lines[0]["version"] == 1 and lines[0]["alerts"][0]["story"]["id"] == "item-1"
+    assert lines[0]["version"] == 2 and lines[0]["alerts"][0]["story"]["id"] == "item-1"
 
 
 async def test_dlq_list_and_replay_commands(settings: Settings, tmp_path: Path) -> None:

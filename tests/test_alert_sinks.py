@@ -134,7 +134,7 @@ def test_teams_payload_stays_under_28_kb() -> None:
 def test_webhook_envelope_is_versioned_with_stable_event_ids() -> None:
     a, b = alert(1, title="A"), alert(2, title="B")
     single = envelope([a])
-    assert single["version"] == 1 and single["type"] == "alert" and single["event_id"] == a.event_id
+    assert single["version"] == 2 and single["type"] == "alert" and single["event_id"] == a.event_id
     story = single["alerts"][0]["story"]
     assert story["title"] == "A" and story["id"] == "item-1"
     digest = envelope([a, b])

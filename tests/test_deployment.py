@@ -20,7 +20,7 @@ from monitor.broker.local import free_port
 from monitor.ops.readiness import Readiness
 from monitor.ops.server import serve_ops
 from monitor.settings import MetricsSettings
-from monitor.shell.runner import STAGE_NAMES
+from monitor.shell.runner import OPTIONAL_STAGES, STAGE_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,7 +55,7 @@ def test_compose_has_one_service_per_stage_each_naming_a_real_stage() -> None:
         assert cmd[:2] == ["run", "--stage"], name
         stages.append(cmd[2])
         assert svc["environment"]["NEWSMON_KAFKA_BOOTSTRAP"] == "kafka:19092"
-    assert sorted(stages) == sorted(STAGE_NAMES)
+    assert sorted(stages) == sorted(STAGE_NAMES + OPTIONAL_STAGES)
 
 
 def test_dockerfile_installs_from_the_lock_as_a_non_root_user() -> None:
@@ -145,9 +145,11 @@ def test_every_compose_stage_is_accepted_by_newsmon_run(tmp_path: Path) -> None:
             assert list(build_stages(settings, [], [stage])) == [stage], name
     with pytest.raises(ConfigError, match="unknown stage"):
         build_stages(settings, [], ["ingestion"])
-    # The story stage runs only when named: nothing reads its output yet.
+    # The story stage runs by default only when the alert stage reads its output (stories.enabled).
     assert list(build_stages(settings, [], ["stories"])) == ["stories"]
     assert "stories" not in build_stages(settings, [], None)
+    on = settings.model_copy(update={"stories": settings.stories.model_copy(update={"enabled": True})})
+    assert list(build_stages(on, [], None)) == ["ingest", "classify", "stories", "alert", "deliver"]
 
 
 def docker_engine() -> bool:

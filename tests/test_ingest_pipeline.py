@@ -40,11 +40,13 @@ async def test_item_seen_on_many_polls_is_produced_once_also_across_restart(
     settings: Settings, feed_server: FeedServer
 ) -> None:
     url = feed_server.set("/a.xml", rss(items(3)))
-    feeds = [FeedConfig(id="a", url=url, name="A", interval_s=0.2)]
+    feeds = [FeedConfig(id="a", url=url, name="A", interval_s=0.2, tier="wire")]
     await run_until(settings, feeds, lambda: feed_server.hits.get("/a.xml", 0) >= 3)
     assert feed_server.hits["/a.xml"] >= 3, "the feed should have been polled several times"
     first = await raw_items(settings, expect=3)
     assert sorted(i.title for i in first) == ["Story s 0", "Story s 1", "Story s 2"]
+    # The feed's tier went through the feed registry to the poller, and travels on each item.
+    assert {i.tier for i in first} == {"wire"}
 
     # A restart with one story added: only the new story is produced.
     feed_server.set("/a.xml", rss(items(4)))

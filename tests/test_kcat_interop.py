@@ -48,7 +48,7 @@ async def test_kcat_reads_raw_items_as_documented_json(settings: Settings, feed_
         key, value = line.split("\t", 1)
         doc = json.loads(value)
         jsonschema.validate(doc, schema)
-        assert doc["schema_version"] == 1
+        assert doc["schema_version"] == 2 and doc["tier"] == "outlet"
         assert key == doc["id"]
         assert doc["published"].endswith("Z")
         titles.add(doc["title"])

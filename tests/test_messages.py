@@ -26,9 +26,16 @@ def test_dates_are_serialized_in_utc_with_z() -> None:
 
 
 def test_newer_schema_version_is_rejected() -> None:
-    data = encode(raw()).replace(b'"schema_version":1', b'"schema_version":2')
+    data = encode(raw()).replace(b'"schema_version":2', b'"schema_version":3')
     with pytest.raises(DecodeError, match="schema_version"):
         decode(RawItem, data)
+
+
+def test_a_raw_item_of_version_1_reads_as_an_outlet_and_the_tier_is_written() -> None:
+    old = encode(raw()).replace(b'"schema_version":2', b'"schema_version":1').replace(b',"tier":"outlet"', b"")
+    assert b"tier" not in old and decode(RawItem, old).tier == "outlet"
+    wire = raw(tier="wire")
+    assert b'"tier":"wire"' in encode(wire) and decode(RawItem, encode(wire)) == wire
 
 
 def test_garbage_is_a_decode_error() -> None:

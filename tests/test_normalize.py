@@ -320,3 +320,13 @@ def test_tail_prints_no_escape_sequence_even_for_records_normalization_never_saw
     for topic in (s.topics.raw, s.topics.alerts):
         line = describe(topic, encode(item), s)
         assert "click" in line and not re.search(r"[\x00-\x1f\x7f-\x9f]", line), line
+
+
+def test_the_feed_tier_travels_on_each_item() -> None:
+    wire = FEED.model_copy(update={"tier": "wire"})
+    items, _ = normalize_entries(entries(rss([("g", "One", "x")])), wire, feed_lang="", fetched_at=NOW,
+                                 backfill_before=None)  # fmt: skip
+    assert [i.tier for i in items] == ["wire"]
+    plain, _ = normalize_entries(entries(rss([("g", "One", "x")])), FEED, feed_lang="", fetched_at=NOW,
+                                 backfill_before=None)  # fmt: skip
+    assert [i.tier for i in plain] == ["outlet"]

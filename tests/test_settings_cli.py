@@ -72,6 +72,11 @@ def test_bad_feed_list_exits_2_with_the_entry(tmp_path: Path) -> None:
     [
         ("feeds:\n  - url: https://a.example/rss\n    interval_s: -1\n", 3, "feeds[0].interval_s: Input should be"),
         ("feeds:\n  - url: https://a.example/rss\n    colour: red\n", 3, "feeds[0].colour: unknown field"),
+        (
+            "feeds:\n  - url: https://a.example/rss\n\n    tier: blog\n",
+            4,
+            "feeds[0].tier: Input should be 'wire', 'broadcaster', 'outlet' or 'aggregator'",
+        ),
         ("feeds:\n  - url: https://a.example/rss\n    url: https://b.example/rss\n", 3, "key given twice"),
         ("feeds:\n  - {url: https://a.example/rss, id: a}\n  - {url: https://b.example/rss, id: a}\n", 1, "twice"),
         ("- https://a.example/rss\n", 1, "the top level must be a mapping"),

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from aiokafka.structs import ConsumerRecord
-from monitor.shell.runner import build_stages
 
 from classifiers.model import NewsClassifier
 from consumers.alert.rules import parse_rules
@@ -15,6 +14,7 @@ from consumers.classify.scoring import classify_items
 from consumers.shadow.stage import Recorded, ShadowJudge
 from monitor.messages import RawItem, encode
 from monitor.settings import ClassifierSettings, ConfigError
+from monitor.shell.runner import build_stages
 from tests.conftest import make_settings
 from tests.support.alerts import classified
 

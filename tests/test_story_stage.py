@@ -1,4 +1,5 @@
-"""The story stage on the real broker: one story per event across outlets, look-alikes apart, restarts never split."""
+"""The story stage on the real broker: one story per event across outlets, look-alikes apart, restarts never split;
+and alerting on its stories: one alert per event, a bounded number of updates, corroboration by outlets."""
 
 from __future__ import annotations
 
@@ -12,13 +13,18 @@ from typing import Any
 
 import yaml
 
+from consumers.alert.rules import RuleSet
 from consumers.stories.evaluate import LABELED, read_labeled
 from consumers.stories.stage import run_stories
 from monitor.messages import ClassifiedItem, Place, RawItem, Story, decode, encode, encode_key
+from monitor.ops.readiness import Readiness
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
 from monitor.stream.produce import Outgoing, produce_each
+from tests.support.alerts import SECRET, alerting, fast, webhook_rules
 from tests.support.kafka import read_topic
+from tests.support.receivers import Receiver
+from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,42 +79,122 @@ async def stories(settings: Settings) -> dict[str, Story]:
     return {r.key.decode(): decode(Story, r.value) for r in recs if r.key is not None and r.value is not None}
 
 
+# A story's later outlets update its alert at most this often in the test (the default is 15 minutes).
+UPDATE_INTERVAL_S = 1.0
+CORROBORATED = "  - id: corroborated\n    labels: [cross_border_incident]\n    sinks: [hook]\n    min_outlets: 3\n"
+
+
 async def test_one_story_per_event_from_twenty_feeds_two_for_look_alikes_and_none_split_by_a_restart(
     settings: Settings, tmp_path: Path
 ) -> None:
     group = settings.topics.raw.split(".", 1)[0] + "-stories"
-    settings = settings.model_copy(update={"stories": settings.stories.model_copy(update={"group_id": group})})
+    on_stories = settings.stories.model_copy(update={"group_id": group, "enabled": True})
+    settings = settings.model_copy(update={"stories": on_stories})
+    settings = fast(settings, update_interval_min=UPDATE_INTERVAL_S / 60)
     rows = read_labeled(LABELED)
     sotk = event(rows, "am-az-sotk", 20, 0)  # Monday: shelling of Sotk, with a Russian and a French report
     tegh = event(rows, "am-az-tegh", 3, 100)  # Tuesday: fire on Tegh, worded much like it
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_stories(settings, stop))
+    hook = Receiver(secrets={"k2": SECRET})
+    await hook.start()
+    rules = webhook_rules(tmp_path, {"hook": hook.url}, extra_rules=CORROBORATED)
+    started = asyncio.get_running_loop().time()
     try:
-        await produce(settings, sotk[:10])
-        assert len(await storied(settings, 10)) == 10
+        sotk_id, tegh_id = await run_the_story_stage_twice(settings, sotk, tegh, (hook, rules), tmp_path)
+        elapsed = asyncio.get_running_loop().time() - started
     finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
+        await hook.stop()
+    assert len(messages(hook, "incidents", sotk_id, "alert")) == 1
+    assert len(messages(hook, "incidents", tegh_id, "alert")) == 1
+    updates = messages(hook, "incidents", sotk_id, "update")
+    assert 1 <= len(updates) <= elapsed / UPDATE_INTERVAL_S + 1, (len(updates), elapsed)
+    assert updates[-1]["coverage"]["outlets"] == 20 and len({u["event_id"] for u in updates}) == len(updates)
+    assert len(messages(hook, "corroborated", sotk_id, "alert")) == 1
+    assert len(messages(hook, "corroborated", tegh_id, "alert")) == 1
+    assert max(hook.accepted.values()) == 1  # no message twice, the restarts of both stages included
+
+
+def messages(hook: Receiver, rule: str, story_id: str, kind: str = "") -> list[dict[str, Any]]:
+    """The alerts (or updates) the receiver accepted for a rule and a story."""
+    out = []
+    for r in hook.requests:
+        if r.status == 200:
+            for a in json.loads(r.body)["alerts"]:
+                cov = a["coverage"] or {}
+                if a["rule"]["id"] == rule and cov.get("story_id") == story_id and a["kind"] == (kind or a["kind"]):
+                    out.append(a)
+    return out
+
+
+def announced(hook: Receiver, story_id: str) -> int:
+    """Outlets the story's alert and updates announced: those its alert counted, then each update's new ones."""
+    first = messages(hook, "incidents", story_id, "alert")
+    updates = messages(hook, "incidents", story_id, "update")
+    return sum(a["coverage"]["outlets"] for a in first) + sum(len(u["coverage"]["new_sources"]) for u in updates)
+
+
+async def run_the_story_stage_twice(
+    settings: Settings,
+    sotk: list[ClassifiedItem],
+    tegh: list[ClassifiedItem],
+    alerts: tuple[Receiver, RuleSet],
+    tmp_path: Path,
+) -> tuple[str, str]:
+    """The story stage's own checks, with alerting alongside; both restart mid-stream. Return the stories' ids."""
+    hook, rules = alerts
+    ready = Readiness()
+    async with alerting(settings, rules, readiness=ready):
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_stories(settings, stop))
+        try:
+            assert await wait_for(ready.ready, 30)  # alerting runs before the first report: it counts them one by one
+            await produce(settings, sotk[:10])
+            assert len(await storied(settings, 10)) == 10
+            # The first alert of each rule; the other outlets wait for the update interval, across the restart.
+            assert await wait_for(lambda: len(hook.accepted) >= 2, 20)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 30)
     # Restarted mid-stream: the story is rebuilt from news.stories; an item read again keeps its story.
     stop = asyncio.Event()
     task = asyncio.create_task(run_stories(settings, stop))
     try:
-        await produce(settings, sotk[10:] + tegh + sotk[:1])
-        given = await storied(settings, 10 + 10 + 3 + 1)
+        async with alerting(settings, rules):
+            return await second_half(settings, sotk, tegh, hook, tmp_path)
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+async def second_half(
+    settings: Settings, sotk: list[ClassifiedItem], tegh: list[ClassifiedItem], hook: Receiver, tmp_path: Path
+) -> tuple[str, str]:
+    """The second half on the restarted stages: the rest of Sotk, Tegh held until its third outlet, every outlet
+    of Sotk announced by its alert and updates."""
+    await produce(settings, sotk[10:] + tegh[:2] + sotk[:1])
+    given = await storied(settings, 10 + 10 + 2 + 1)
+    tegh_id = given[tegh[0].item.id][0]
+    assert {sid for i in tegh[:2] for sid in given[i.item.id]} == {tegh_id}
+    # Two outlets report Tegh: the rule that wants three holds it (it alerts on Sotk, which has twenty).
+    assert await wait_for(lambda: len(messages(hook, "incidents", tegh_id, "alert")) == 1, 20)
+    assert messages(hook, "corroborated", tegh_id) == []
+    await produce(settings, tegh[2:])
+    given = await storied(settings, 10 + 10 + 3 + 1)
     sotk_ids = {sid for i in sotk for sid in given[i.item.id]}
-    tegh_ids = {sid for i in tegh for sid in given[i.item.id]}
-    assert len(sotk_ids) == 1 and len(tegh_ids) == 1 and sotk_ids != tegh_ids
+    assert len(sotk_ids) == 1 and {sid for i in tegh for sid in given[i.item.id]} == {tegh_id} != sotk_ids
+    sotk_id = sotk_ids.pop()
+    # The third outlet's report of Tegh releases the corroborated alert.
+    assert await wait_for(lambda: len(messages(hook, "corroborated", tegh_id, "alert")) == 1, 20)
     kept = await stories(settings)
-    assert set(kept) == sotk_ids | tegh_ids
-    story = kept[sotk_ids.pop()]
+    assert set(kept) == {sotk_id, tegh_id}
+    story = kept[sotk_id]
     assert story.member_count == 20 and story.outlets == 20 and len(story.members) == 20
     assert story.headline == sotk[0].item.title and {m.lang for m in story.members} >= {"en", "ru", "fr"}
     assert story.labels == ["cross_border_incident"] and {p.name for p in story.places} >= {"Sotk", "Armenia"}
-    assert kept[tegh_ids.pop()].member_count == 3
+    assert kept[tegh_id].member_count == 3
     await assert_command_line_shows(settings, tmp_path, story)
+    # Every outlet announced: the last update waits out its interval after the last report.
+    assert await wait_for(lambda: announced(hook, sotk_id) == 20, 20), announced(hook, sotk_id)
+    return sotk_id, tegh_id
 
 
 async def newsmon(settings: Settings, config: Path, *args: str) -> str:

@@ -17,7 +17,7 @@ from consumers.alert import fixtures
 from consumers.alert.fixtures import Fixture, FixtureSpec
 from consumers.deliver.sinks.config import DEFAULT_LIMITS, AnySinkSpec, SinkSpec
 from monitor import config_file
-from monitor.messages import LABELS, ClassifiedItem, LabelName
+from monitor.messages import LABELS, ClassifiedItem, LabelName, Tier
 
 _NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 # Kosovo has a user-assigned code that gazetteers use but ISO 3166-1 does not list.
@@ -120,6 +120,10 @@ class RuleSpec(_Model):
     include_backfill: bool = False
     digest_minutes: float | None = Field(None, gt=0, le=1440)
     rate_limit: RateLimit | None = None
+    # On stories: alert once this many independent outlets (registered domains) report the story, or at once when
+    # a matching report comes from a feed of a trusted tier.
+    min_outlets: int = Field(1, ge=1, le=1000)
+    trusted_tiers: list[Tier] = Field(default_factory=list)
 
 
 class Defaults(_Model):

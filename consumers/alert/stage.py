@@ -1,4 +1,5 @@
-"""The `alert` stage: `news.classified` -> rules -> `news.alerts`, once per story and rule.
+"""The `alert` stage: `news.classified` -> rules -> `news.alerts`, once per item and rule; with stories enabled,
+`news.storied` -> rules -> `news.alerts`, once per story and rule and then updates (consumers/alert/on_stories.py).
 
 An alert is produced and acknowledged before the pair is recorded in the compacted alert-state topic, and the
 input offset is committed only after both: a crash in between can repeat an alert (the delivery stage skips what
@@ -11,12 +12,15 @@ import asyncio
 import hashlib
 import time
 from collections import deque
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
 from consumers.alert import metrics as matcher_metrics
+from consumers.alert.on_stories import StoryAlerter
+from consumers.alert.outlets import StoryBook
 from consumers.alert.rules import Rule, RuleSet, load_rules
 from consumers.alert.suppression import SuppressionStore
 from monitor.messages import Alert, AlertState, ClassifiedItem, DecodeError, decode, encode, utcnow
@@ -130,14 +134,22 @@ async def run_matcher(
     consumer: AIOKafkaConsumer | None = None
     watch: ConsumerWatch | None = None
     produced = 0
+    on_stories = settings.stories.enabled
+    source = t.storied if on_stories else t.classified
+    book = StoryBook(timedelta(hours=settings.stories.window_h))
+    stories = StoryAlerter(rules, store, book, s.update_interval_min * 60.0)
     try:
         await store.start()
+        if on_stories:
+            await book.load(settings.kafka, t.stories)
+            log.info("alert.updates_waiting", updates=stories.resume())
         consumer = make_consumer(settings.kafka, group_id=s.matcher_group_id, max_poll_records=500)
         # Partitions that move here may carry stories another instance already alerted for: re-read the state.
-        consumer.subscribe([t.classified], listener=Rebalance(assigned=lambda _: store.catch_up()))
+        consumer.subscribe([source], listener=Rebalance(assigned=lambda _: store.catch_up()))
         await consumer.start()
         watch = ConsumerWatch(consumer, "alert", assigned, settings.metrics.lag_interval_s)
-        log.info("alert.started", rules=[r.id for r in rules.rules if r.spec.enabled], file=str(rules.path))
+        log.info("alert.started", rules=[r.id for r in rules.rules if r.spec.enabled], file=str(rules.path),
+                 topic=source, on="stories" if on_stories else "items")  # fmt: skip
         rate = RuleRate()
         expired_at = time.monotonic()
         while not stop.is_set():
@@ -145,28 +157,30 @@ async def run_matcher(
             if time.monotonic() - expired_at > _EXPIRE_EVERY_S:
                 expired_at = time.monotonic()
                 await store.expire()
+                book.expire()
             records = [r for recs in batch.values() for r in recs]
-            if not records:
+            due = stories.due(utcnow()) if on_stories else []
+            if not records and not due:
                 continue
             matcher_metrics.read(len(records))
-            matched, letters = _match(rules, records, store, rate, t.dead_letter)
-            alerts = await _produce_alerts(producer, t, matched, letters, stop)
+            judge = _item_judge(rules, store, rate)
+            judge = _story_judge(stories, judge, rate) if on_stories else judge
+            matched, letters = _match(judge, records, t.dead_letter)
+            alerts = await _produce_alerts(producer, t, due + matched, letters, stop)
             if alerts is None:
                 break
-            states = [
-                AlertState(
-                    event_id=a.event_id, rule_id=a.rule_id, item_id=a.item.item.id, first_matched_at=a.matched_at
-                )
-                for a in alerts
-            ]
+            changed = store.take_changed()
+            states = changed if on_stories else [_state_of(a) for a in alerts]
             out = [Outgoing(t.alert_state, x.event_id.encode(), encode(x)) for x in states]
             if await produce_retrying(producer, out, stage="alert", stop=stop) is None:
                 break
             for a in alerts:
-                log.info("alert.matched", rule=a.rule_id, event_id=a.event_id, mode=a.mode, title=a.item.item.title)
+                log.info("alert.matched", rule=a.rule_id, event_id=a.event_id, mode=a.mode, kind=a.kind,
+                         story_id=a.story.story_id if a.story else None, title=a.item.item.title)  # fmt: skip
             matcher_metrics.alerted(alerts)
             produced += len(alerts)
-            await commit(consumer, {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}, "alert")
+            if records:
+                await commit(consumer, {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}, "alert")
     finally:
         if watch is not None:
             await watch.close()
@@ -177,12 +191,26 @@ async def run_matcher(
         log.info("alert.stopped", alerts=produced)
 
 
+Judge = Callable[[ClassifiedItem, datetime, float], list[Alert]]
+
+
+def _item_judge(rules: RuleSet, store: SuppressionStore, rate: RuleRate) -> Judge:
+    return lambda c, now, mono: alerts_for(rules, c, store, rate, now, mono)
+
+
+def _story_judge(stories: StoryAlerter, item: Judge, rate: RuleRate) -> Judge:
+    """Items on the storied topic always carry a story; one without (a writer's bug) is judged as an item."""
+    return lambda c, now, mono: (
+        stories.on_item(c, now, lambda rule: rate.allow(rule, mono)) if c.story_id else item(c, now, mono)
+    )
+
+
+def _state_of(a: Alert) -> AlertState:
+    return AlertState(event_id=a.event_id, rule_id=a.rule_id, item_id=a.item.item.id, first_matched_at=a.matched_at)
+
+
 def _match(
-    rules: RuleSet,
-    records: list[ConsumerRecord[bytes, bytes]],
-    store: SuppressionStore,
-    rate: RuleRate,
-    dlq_topic: str,
+    judge: Judge, records: list[ConsumerRecord[bytes, bytes]], dlq_topic: str
 ) -> tuple[list[Alert], list[Outgoing]]:
     alerts: list[Alert] = []
     letters: list[Outgoing] = []
@@ -194,5 +222,5 @@ def _match(
             letters.append(dead_letter.outgoing(dlq_topic, dead_letter.of_record(rec, str(exc))))
             log.warning("alert.bad_input", topic=rec.topic, offset=rec.offset, error=str(exc))
             continue
-        alerts.extend(alerts_for(rules, c, store, rate, now, mono))
+        alerts.extend(judge(c, now, mono))
     return alerts, letters

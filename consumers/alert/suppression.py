@@ -20,10 +20,13 @@ class SuppressionStore:
     def __init__(self, kafka: KafkaSettings, topic: str, window_s: float, producer: AIOKafkaProducer) -> None:
         self._window = timedelta(seconds=window_s)
         self._table = Table(kafka, topic, producer, lambda v: decode(AlertState, v), encode, self._supersedes)
+        self._changed: dict[str, AlertState] = {}
 
     def _supersedes(self, st: AlertState, known: AlertState) -> bool:
         """Two instances racing keep the first match; a match a whole window later is a new alert, whose own
-        window counts from then."""
+        window counts from then; a story's later state (more updates, or one waiting) replaces its earlier one."""
+        if st.first_matched_at == known.first_matched_at:
+            return (st.updates, st.pending is not None) >= (known.updates, known.pending is not None)
         return (
             st.first_matched_at < known.first_matched_at or st.first_matched_at - known.first_matched_at >= self._window
         )
@@ -42,9 +45,24 @@ class SuppressionStore:
         st = self._table.get(event_id)
         return st is not None and (now or utcnow()) - st.first_matched_at < self._window
 
+    def active(self, event_id: str, now: datetime | None = None) -> AlertState | None:
+        """The state of an alert still inside its window, or None."""
+        st = self._table.get(event_id)
+        return st if st is not None and (now or utcnow()) - st.first_matched_at < self._window else None
+
+    def waiting(self) -> list[AlertState]:
+        """States holding a report for a story's next update (read at start-up, so none is lost by a restart)."""
+        return [st for _, st in self._table.items() if st.pending is not None]
+
     def note(self, state: AlertState) -> None:
         """Remember a new alert at once, so a repeat later in the same batch is suppressed too."""
         self._table.remember(state.event_id, state)
+        self._changed[state.event_id] = state
+
+    def take_changed(self) -> list[AlertState]:
+        """The states noted since the last call, to be written to the topic."""
+        out, self._changed = list(self._changed.values()), {}
+        return out
 
     async def expire(self, now: datetime | None = None) -> int:
         """Forget pairs older than the window and tombstone them so compaction removes them."""

@@ -308,6 +308,7 @@ class SinkDispatcher:
                 rule_id=j.alert.rule_id,
                 http_status=out.status,
                 batch=len(unit.jobs),
+                reference=out.reference if len(unit.jobs) == 1 else "",
             )
             for j in unit.jobs
         ]
@@ -341,7 +342,7 @@ class SinkDispatcher:
         await self._recorder.write(self._records(unit, status, attempt, ms, out), letters)
         for j in unit.jobs:
             if status == "delivered":
-                self._history.add(j.alert.event_id, self.name)
+                self._history.add(j.alert.event_id, self.name, out.reference if len(unit.jobs) == 1 else "")
             if not j.future.done():
                 j.future.set_result(status)
         if status == "delivered":

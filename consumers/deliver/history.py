@@ -24,6 +24,7 @@ class DeliveredLog:
     def __init__(self, kafka: KafkaSettings, topic: str, lookback_s: float) -> None:
         self._lookback_s = lookback_s
         self._seen: dict[tuple[str, str], float] = {}
+        self._references: dict[tuple[str, str], str] = {}
         self._reader = TopicReader(kafka, topic, self._apply)
         self._pruned_at = time.time()
 
@@ -34,6 +35,8 @@ class DeliveredLog:
             return  # not ours to judge; the deliveries topic is a record, not an input
         if d.status == "delivered":
             self._seen[(d.event_id, d.sink)] = d.at.timestamp()
+            if d.reference:
+                self._references[(d.event_id, d.sink)] = d.reference
 
     async def start(self) -> None:
         if self._lookback_s <= 0:
@@ -53,13 +56,20 @@ class DeliveredLog:
         at = self._seen.get((event_id, sink))
         return at is not None and at >= matched_at.timestamp() - _CLOCK_SKEW_S
 
-    def add(self, event_id: str, sink: str) -> None:
+    def reference(self, event_id: str, sink: str) -> str:
+        """The sink's own id of the message this alert became ("" when unknown or older than the look-back)."""
+        return self._references.get((event_id, sink), "")
+
+    def add(self, event_id: str, sink: str, reference: str = "") -> None:
         now = time.time()
         self._seen[(event_id, sink)] = now
+        if reference:
+            self._references[(event_id, sink)] = reference
         if now - self._pruned_at > 600:
             self._pruned_at = now
             cutoff = now - max(self._lookback_s, 600)
             self._seen = {k: t for k, t in self._seen.items() if t >= cutoff}
+            self._references = {k: r for k, r in self._references.items() if k in self._seen}
 
     async def stop(self) -> None:
         await self._reader.stop()

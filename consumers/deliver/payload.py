@@ -9,7 +9,8 @@ from typing import Any
 
 from monitor.messages import Alert
 
-PAYLOAD_VERSION = 1
+# 2: `type` may be `update`, and each alert has `kind` and `coverage` (null for an alert on an item).
+PAYLOAD_VERSION = 2
 
 
 def digest_window(a: Alert) -> float:
@@ -34,6 +35,7 @@ def alert_dict(a: Alert) -> dict[str, Any]:
     c, it = d["item"], d["item"]["item"]
     return {
         "event_id": a.event_id,
+        "kind": a.kind,
         "rule": {"id": a.rule_id, "name": a.rule_name or a.rule_id},
         "matched_at": d["matched_at"],
         "reasons": d["reasons"],
@@ -46,14 +48,16 @@ def alert_dict(a: Alert) -> dict[str, Any]:
         "places": c["places"],
         "explanation": c["explanation"],
         "model": c["model"],
+        # The story as the alert stage knew it (the item above is one of its reports); null off stories.
+        "coverage": d["story"],
     }
 
 
 def envelope(alerts: list[Alert]) -> dict[str, Any]:
-    """One message: `type` alert (one story) or digest (several), always with the list of alerts."""
+    """One message: `type` alert or update (one alert) or digest (several), always with the list of alerts."""
     return {
         "version": PAYLOAD_VERSION,
-        "type": "alert" if len(alerts) == 1 else "digest",
+        "type": alerts[0].kind if len(alerts) == 1 else "digest",
         "event_id": message_id(alerts),
         "alerts": [alert_dict(a) for a in alerts],
     }

@@ -181,8 +181,10 @@ class DeliveryStage:
             limiter = limiters.setdefault(cfg.destination, TokenBucket(cfg.rate_per_s, cfg.burst))
             breaker = CircuitBreaker(s.breaker_failures, s.breaker_cooldown_s)
             delivery_metrics.watch_breaker(name, breaker)
+            sink = make_sink(cfg, session)
+            sink.references = partial(self.history.reference, sink=name)
             self._dispatchers[name] = SinkDispatcher(
-                make_sink(cfg, session),
+                sink,
                 s,
                 limiter,
                 breaker,

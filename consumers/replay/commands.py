@@ -65,6 +65,10 @@ def summary(report: dict[str, Any]) -> str:
     lines.append("labels: " + ", ".join(f"{k} {v}" for k, v in report["labels"].items()))
     lines.append(f"alerts: {report['alerts']['total']}")
     lines += [f"  {rule}: {n}" for rule, n in report["alerts"]["by_rule"].items()]
+    if (st := report.get("stories")) is not None:
+        per = ", ".join(f"{k}: {v}" for k, v in st["outlets_per_story"].items())
+        lines.append(f"stories: {st['stories']} (by outlets {per or 'none'}); {st['alerts']} first alerts, "
+                     f"{st['updates']} updates, {st['held_for_outlets']} matches held for more outlets")  # fmt: skip
     d = report["diff"]
     if d is not None:
         lines.append(f"against live ({d['live_alerts']} live alerts): {d['added']} added, {d['removed']} removed, "

@@ -89,6 +89,16 @@ def _alerts(r: dict[str, Any]) -> str:
     return out
 
 
+def _stories(r: dict[str, Any]) -> str:
+    st = r.get("stories")
+    if not st:
+        return ""
+    rows = [["stories", st["stories"]], ["first alerts", st["alerts"]], ["updates", st["updates"]],
+            ["held for more outlets", st["held_for_outlets"]]]  # fmt: skip
+    per = st["outlets_per_story"]
+    return "<h2>Stories</h2>" + table(["", ""], rows) + bars(list(per.values()), "stories by outlets", list(per))
+
+
 def _examples(title: str, rows: list[dict[str, Any]], extra: list[str]) -> str:
     headers = ["at", "rule", "story", "source", *extra]
     body = [[x["at"], x.get("rule_id", ""), {"text": x["title"], "url": x["url"]}, x["source"],
@@ -127,7 +137,7 @@ def _metrics(r: dict[str, Any]) -> str:
 def render(report: dict[str, Any]) -> str:
     """The whole page for a report."""
     labels = list(report["labels"])
-    parts = [_overview(report), _labels(report), _alerts(report), _diff(report), _metrics(report),
+    parts = [_overview(report), _labels(report), _alerts(report), _stories(report), _diff(report), _metrics(report),
              _breakdown("By source", report["by_source"], labels),
              _breakdown("By language", report["by_language"], labels)]  # fmt: skip
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"/><title>newsmon replay</title>'

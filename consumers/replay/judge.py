@@ -12,6 +12,7 @@ from pathlib import Path
 from classifiers.model import NewsClassifier
 from consumers.alert.rules import RuleSet, load_rules
 from consumers.classify.scoring import classify_items
+from consumers.stories.facts import Facts, from_classified
 from monitor.messages import LABELS, ClassifiedItem, DecodeError, RawItem, decode, encode
 
 
@@ -31,6 +32,9 @@ class Judged:
     rules: tuple[str, ...]
     # The classified item as encoded for a topic, kept only when the replay writes its outputs.
     value: bytes | None = None
+    # For a replay on stories: what clustering needs of the item, and its feed's tier.
+    facts: Facts | None = None
+    tier: str = "outlet"
 
 
 @dataclass
@@ -50,6 +54,7 @@ class JudgeSpec:
     model_version: str
     thresholds: dict[str, float]
     keep_items: bool = False
+    stories: bool = False
 
 
 def relabelled(c: ClassifiedItem, thresholds: dict[str, float]) -> ClassifiedItem:
@@ -60,11 +65,12 @@ def relabelled(c: ClassifiedItem, thresholds: dict[str, float]) -> ClassifiedIte
     return c.model_copy(update={"labels": labels})
 
 
-def _judged(index: int, c: ClassifiedItem, rules: RuleSet, keep: bool) -> Judged:
+def _judged(index: int, c: ClassifiedItem, rules: RuleSet, keep: bool, stories: bool) -> Judged:
     it = c.item
     matched = tuple(rule.id for rule, _ in rules.matches(c))
+    facts = from_classified(c) if stories else None
     return Judged(index, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched,
-                  encode(c) if keep else None)  # fmt: skip
+                  encode(c) if keep else None, facts, it.tier)  # fmt: skip
 
 
 class Judge:
@@ -77,12 +83,16 @@ class Judge:
             self.model = NewsClassifier.load(spec.model_dir, spec.model_version)
         self._thresholds = spec.thresholds
         self._keep = spec.keep_items
+        self._stories = spec.stories
 
     def __call__(self, values: list[bytes | None], first: int = 0) -> Judgement:
         """Judge the values; indexes count from `first` (the position of this chunk in its batch)."""
         out = Judgement()
         classified = self._classified(values, out) if self.model is None else self._scored(self.model, values, out)
-        out.items = [_judged(first + i, relabelled(c, self._thresholds), self.rules, self._keep) for i, c in classified]
+        out.items = [
+            _judged(first + i, relabelled(c, self._thresholds), self.rules, self._keep, self._stories)
+            for i, c in classified
+        ]
         out.bad = [(first + i, reason) for i, reason in out.bad]
         return out
 

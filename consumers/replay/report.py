@@ -34,6 +34,7 @@ def build_report(replay: Replay, spans: list[Span], read: int, partial: bool, mo
         "bad_input": replay.bad,
         "filtered_out": replay.filtered,
         **replay.tally.as_dict(),
+        "stories": replay.stories.as_dict() if replay.stories is not None else None,
         "diff": replay.diff.as_dict() if replay.diff is not None else None,
         "metrics": replay.scorecard.as_dict() if replay.scorecard is not None else None,
         "run": run,

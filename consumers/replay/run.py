@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -32,6 +32,9 @@ from consumers.replay.tally import Tally
 from consumers.replay.window import Span, range_spans
 from monitor.settings import ConfigError, Settings
 from monitor.stream.clients import start_client
+
+if TYPE_CHECKING:
+    from consumers.replay.stories import StoryReplay
 
 log = structlog.get_logger(__name__)
 
@@ -67,11 +70,15 @@ def check_topic(settings: Settings, req: ReplayRequest) -> None:
 class Replay:
     """The ordered, per-item steps of one replay, fed batch by batch with what the judges made of the records."""
 
-    def __init__(self, settings: Settings, req: ReplayRequest, judging: Judging) -> None:
+    def __init__(
+        self, settings: Settings, req: ReplayRequest, judging: Judging, stories: StoryReplay | None = None
+    ) -> None:
         self.req = req
         self.judging = judging
         self.wanted = Wanted(req.filters)
         self.alerting = Alerting(settings.alerts.suppress_window_h * 3600)
+        # On stories the alerts are counted per story, as the alert stage raises them; else per item.
+        self.stories = stories
         self.tally = Tally()
         self.diff: LiveDiff | None = None
         self.outputs: ReplayOutputs | None = None
@@ -102,7 +109,11 @@ class Replay:
             if not self._in_range(rec.timestamp) or not self.wanted(j):
                 self.filtered += 1
                 continue
-            self._see(self.alerting(rec.partition, rec.offset, rec.timestamp, j))
+            if self.stories is not None:
+                alerts = tuple(self.stories.see(rec.timestamp / 1000, j))
+                self._see(Seen(rec.partition, rec.offset, rec.timestamp, j, alerts))
+            else:
+                self._see(self.alerting(rec.partition, rec.offset, rec.timestamp, j))
         if self.batches % _EXPIRE_EVERY == 0:
             self.alerting.expire()
 
@@ -182,6 +193,15 @@ def _as_corpus_topic(settings: Settings, req: ReplayRequest, corpus: Corpus | No
     return replace(req, topic=settings.topics.raw if corpus.role == "raw" else settings.topics.classified)
 
 
+def _stories(settings: Settings, rules: RuleSet) -> StoryReplay | None:
+    if not settings.stories.enabled:
+        return None
+    # Imported only here: clustering brings in datasketch and scipy, which a replay on items does not need.
+    from consumers.replay.stories import StoryReplay
+
+    return StoryReplay(settings, rules)
+
+
 async def run_replay(
     settings: Settings,
     req: ReplayRequest,
@@ -197,10 +217,11 @@ async def run_replay(
     model = load_model(settings, req)
     # Workers load the very version resolved here, even if a newer model is written meanwhile.
     spec = JudgeSpec(rules_path, settings.classifier.model_dir if model is not None else None,
-                     model.version if model is not None else "", req.thresholds, req.output_topics)  # fmt: skip
+                     model.version if model is not None else "", req.thresholds, req.output_topics,
+                     settings.stories.enabled)  # fmt: skip
     judge = Judge(spec, load_rule_set(rules_path), model)
     judging = Judging(spec, judge, settings.classifier.workers)
-    replay = Replay(settings, req, judging)
+    replay = Replay(settings, req, judging, _stories(settings, judge.rules))
     run_id = uuid.uuid4().hex[:12]
     replay.outputs = ReplayOutputs(settings, run_id, judge.rules) if req.output_topics else None
     started, wall = time.monotonic(), datetime.now(UTC)

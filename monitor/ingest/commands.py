@@ -20,7 +20,7 @@ from monitor.ingest.normalize import normalize_entries
 from monitor.ingest.parser import parse_feed
 from monitor.ingest.policy import FeedHealth, feed_health
 from monitor.ingest.registry import publish, read_registry, registration
-from monitor.messages import DecodeError, FeedRegistration, FeedState, RawItem, decode, utcnow
+from monitor.messages import TIERS, DecodeError, FeedRegistration, FeedState, RawItem, Tier, decode, utcnow
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
 from monitor.stream.reader import TopicMissing
@@ -82,6 +82,7 @@ def feeds_list(obj: Any, as_json: bool) -> None:
 @click.option("--name", default="", help="Outlet name carried on every item (default: the host).")
 @click.option("--lang", default="", help="ISO 639-1 language of the feed.")
 @click.option("--region", default="")
+@click.option("--tier", type=click.Choice(TIERS), default="outlet", show_default=True, help="How far it is trusted.")
 @click.option("--category", "categories", multiple=True, help="Category added to every item (repeatable).")
 @click.option("--interval", "interval_s", type=float, default=None, help="Fixed poll interval in seconds.")
 @click.option("--disabled", is_flag=True, help="Register the feed without polling it.")
@@ -93,6 +94,7 @@ def feeds_add(
     name: str,
     lang: str,
     region: str,
+    tier: Tier,
     categories: tuple[str, ...],
     interval_s: float | None,
     disabled: bool,
@@ -100,8 +102,8 @@ def feeds_add(
     """Register a feed (or change a registered one); running pollers pick it up within seconds."""
     s = _settings(obj)
     try:
-        feed = FeedConfig(url=url, id=feed_id, name=name, lang=lang, region=region, categories=categories,
-                          interval_s=interval_s, enabled=not disabled)  # fmt: skip
+        feed = FeedConfig(url=url, id=feed_id, name=name, lang=lang, region=region, tier=tier,
+                          categories=categories, interval_s=interval_s, enabled=not disabled)  # fmt: skip
     except ValidationError as exc:
         err = exc.errors()[0]
         raise click.BadParameter(f"{'.'.join(map(str, err['loc'])) or 'feed'}: {err['msg']}") from exc

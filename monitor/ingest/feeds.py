@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor import config_file
+from monitor.messages import Tier
 
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
@@ -30,6 +31,8 @@ class FeedConfig(BaseModel):
     name: str = Field("", max_length=200)
     lang: str = Field("", max_length=35)
     region: str = Field("", max_length=100)
+    # wire, broadcaster, outlet or aggregator: alert rules may trust some tiers at once (see README "Stories").
+    tier: Tier = "outlet"
     categories: tuple[Annotated[str, Field(max_length=100)], ...] = Field((), max_length=20)
     interval_s: float | None = Field(None, gt=0)  # a fixed interval: no learning from the feed's rhythm
     min_interval_s: float | None = Field(None, gt=0)

@@ -273,6 +273,7 @@ def _item(
         feed_title=facts.title,
         feed_lang=facts.lang,
         region=feed.region,
+        tier=feed.tier,
         feed_format=facts.format,
         modified=modified,
         places=_strings(entry.places, 20),

@@ -16,8 +16,8 @@ from monitor.signals import install_signal_handlers
 log = structlog.get_logger(__name__)
 
 STAGE_NAMES = ("ingest", "classify", "alert", "deliver")
-# Run only when named with --stage: nothing reads the stories yet (alerting on stories comes next), and the
-# shadow stage is for trying a rule or model change beside live.
+# Run by default only with `stories.enabled` (the alert stage then reads their output), else when named; the
+# shadow stage runs only when named, for trying a rule or model change beside live.
 OPTIONAL_STAGES = ("stories", "shadow")
 
 
@@ -32,7 +32,7 @@ def build_stages(
     unknown = sorted(set(only or []) - set(STAGE_NAMES) - set(OPTIONAL_STAGES))
     if unknown:
         raise ConfigError(f"unknown stage {', '.join(unknown)} (known: {', '.join(STAGE_NAMES + OPTIONAL_STAGES)})")
-    wanted = only or list(STAGE_NAMES)
+    wanted = only or [*STAGE_NAMES, *(("stories",) if settings.stories.enabled else ())]
     stages: dict[str, Stage] = {}
     if "ingest" in wanted:
         stages["ingest"] = lambda stop: run_ingestion(settings, feeds, stop, readiness)

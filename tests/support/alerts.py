@@ -16,6 +16,7 @@ from consumers.alert.rules import RuleSet, parse_rules
 from consumers.alert.stage import run_matcher
 from consumers.deliver.stage import resolve_sinks, run_delivery
 from monitor.messages import ClassifiedItem, Contribution, DeadLetter, Delivery, Place, RawItem, decode, encode
+from monitor.ops.readiness import Readiness
 from monitor.settings import AlertSettings, Settings
 from monitor.stream.clients import make_producer
 from tests.support.kafka import group_caught_up, read_topic
@@ -128,15 +129,20 @@ async def produce(settings: Settings, items: list[ClassifiedItem]) -> None:
 
 @contextlib.asynccontextmanager
 async def alerting(
-    settings: Settings, rules: RuleSet, *, matcher: bool = True, delivery: bool = True
+    settings: Settings,
+    rules: RuleSet,
+    *,
+    matcher: bool = True,
+    delivery: bool = True,
+    readiness: Readiness | None = None,
 ) -> AsyncIterator[asyncio.Event]:
     """Run the alert and deliver stages in this process until the block ends; re-raise what they raised."""
     stop = asyncio.Event()
     tasks = []
     if matcher:
-        tasks.append(asyncio.create_task(run_matcher(settings, stop, rules)))
+        tasks.append(asyncio.create_task(run_matcher(settings, stop, rules, readiness)))
     if delivery:
-        tasks.append(asyncio.create_task(run_delivery(settings, stop, rules, resolve_sinks(rules))))
+        tasks.append(asyncio.create_task(run_delivery(settings, stop, rules, resolve_sinks(rules), readiness)))
     try:
         yield stop
     finally:

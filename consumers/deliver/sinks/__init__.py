@@ -1,4 +1,4 @@
-"""Alert sinks: where alert messages go (file/stdout, signed webhook, Slack, Discord, Teams)."""
+"""Alert sinks: where alert messages go (file/stdout, signed webhook, Slack webhook or Web API, Discord, Teams)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ def make_sink(config: ResolvedSink, session: aiohttp.ClientSession) -> Sink:
     from consumers.deliver.sinks.discord import DiscordSink
     from consumers.deliver.sinks.file import FileSink
     from consumers.deliver.sinks.slack import SlackSink
+    from consumers.deliver.sinks.slack_api import SlackApiSink
     from consumers.deliver.sinks.teams import TeamsSink
     from consumers.deliver.sinks.webhook import WebhookSink
 
@@ -23,6 +24,8 @@ def make_sink(config: ResolvedSink, session: aiohttp.ClientSession) -> Sink:
             return WebhookSink(config, session)
         case "slack":
             return SlackSink(config, session)
+        case "slack_api":
+            return SlackApiSink(config, session)
         case "discord":
             return DiscordSink(config, session)
         case "teams":

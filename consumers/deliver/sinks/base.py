@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from consumers.deliver.sinks.config import ResolvedSink
@@ -18,6 +19,12 @@ class Outcome:
     retryable: bool = False
     retry_after_s: float | None = None
     error: str = ""
+    # The sink's own id of the message it made (a Slack channel and timestamp), stored with the delivery.
+    reference: str = ""
+
+
+def _no_reference(_: str) -> str:
+    return ""
 
 
 class Sink(ABC):
@@ -25,6 +32,9 @@ class Sink(ABC):
 
     def __init__(self, config: ResolvedSink) -> None:
         self.config = config
+        # The reference of an earlier message of this sink by its event id ("" when unknown): where an update of
+        # a story goes. The deliver stage sets it from what `news.deliveries` recorded.
+        self.references: Callable[[str], str] = _no_reference
 
     @property
     def name(self) -> str:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from monitor.settings import ConfigError, read_secret
 
-SinkType = Literal["file", "webhook", "slack", "discord", "teams"]
+SinkType = Literal["file", "webhook", "slack", "slack_api", "discord", "teams"]
 
 # (messages per second, burst, concurrent requests) per destination, from each service's documented limits:
 # Slack about 1 message per second per channel, Discord 30 per minute per channel, Teams 4 requests per second.
@@ -19,6 +19,7 @@ DEFAULT_LIMITS: dict[str, tuple[float, int, int]] = {
     "file": (0.0, 1, 1),
     "webhook": (0.0, 1, 16),
     "slack": (1.0, 2, 1),
+    "slack_api": (1.0, 2, 1),
     "discord": (0.5, 5, 1),
     "teams": (4.0, 4, 2),
 }
@@ -94,6 +95,26 @@ class SlackSinkSpec(_HttpSpec):
     type: Literal["slack"]
 
 
+class SlackApiSinkSpec(_Spec):
+    """Slack's Web API with a bot token: alerts post to a channel; a story's updates reply in the alert's thread
+    (`updates: thread`) or edit the alert in place (`updates: edit`)."""
+
+    type: Literal["slack_api"]
+    channel: str = Field(min_length=1, max_length=200)
+    token_env: str = ""
+    token_file: Path | None = None
+    api_base: str = "https://slack.com/api"
+    updates: Literal["thread", "edit"] = "thread"
+
+    @model_validator(mode="after")
+    def _token_source(self) -> SlackApiSinkSpec:
+        if not self.token_env and self.token_file is None:
+            raise ValueError("a slack_api sink needs token_env or token_file for its bot token")
+        if why := check_url(self.api_base):
+            raise ValueError(f"api_base {why}")
+        return self
+
+
 class DiscordSinkSpec(_HttpSpec):
     type: Literal["discord"]
 
@@ -102,7 +123,7 @@ class TeamsSinkSpec(_HttpSpec):
     type: Literal["teams"]
 
 
-AnySinkSpec = FileSinkSpec | WebhookSinkSpec | SlackSinkSpec | DiscordSinkSpec | TeamsSinkSpec
+AnySinkSpec = FileSinkSpec | WebhookSinkSpec | SlackSinkSpec | SlackApiSinkSpec | DiscordSinkSpec | TeamsSinkSpec
 SinkSpec = Annotated[AnySinkSpec, Field(discriminator="type")]
 
 
@@ -173,6 +194,8 @@ def resolve_sink(name: str, spec: AnySinkSpec) -> ResolvedSink | None:
     concurrency = spec.concurrency or concurrency
     if isinstance(spec, FileSinkSpec):
         return ResolvedSink(name, spec, "", "", rate, burst, concurrency)
+    if isinstance(spec, SlackApiSinkSpec):
+        return _slack_api(name, spec, rate, burst, concurrency)
     source = "url" if spec.url else (f"${spec.url_env}" if spec.url_env else f"file {spec.url_file}")
     url = spec.url or read_secret(spec.url_env, spec.url_file)
     if not url:
@@ -183,6 +206,17 @@ def resolve_sink(name: str, spec: AnySinkSpec) -> ResolvedSink | None:
         raise ConfigError(f"sink {name!r}: the URL from {source} {why}")
     secret = _signing_secret(name, spec) if isinstance(spec, WebhookSinkSpec) else ""
     return ResolvedSink(name, spec, url, secret, rate, burst, concurrency)
+
+
+def _slack_api(name: str, spec: SlackApiSinkSpec, rate: float, burst: int, concurrency: int) -> ResolvedSink | None:
+    """A Slack Web API sink: the API's base URL, and the bot token as its secret (None while no token is set)."""
+    token = read_secret(spec.token_env, spec.token_file)
+    if not token:
+        if spec.required:
+            where = f"${spec.token_env}" if spec.token_env else f"file {spec.token_file}"
+            raise ConfigError(f"sink {name!r} is required but its bot token ({where}) is not set")
+        return None
+    return ResolvedSink(name, spec, spec.api_base.rstrip("/"), token, rate, burst, concurrency)
 
 
 def _signing_secret(name: str, spec: WebhookSinkSpec) -> str:

@@ -61,7 +61,7 @@ def _single(a: Alert) -> list[Block]:
             _esc(cut(it.source or it.feed_id, 200)),
             when_text(a),
             f"rule *{_esc(cut(a.rule_name or a.rule_id, 200))}*",
-            flags_text(a),
+            _esc(flags_text(a)),
         )
         if x
     )
@@ -103,8 +103,21 @@ def _size(blocks: list[dict[str, Any]]) -> int:
     return len(json.dumps(blocks, ensure_ascii=False))
 
 
+def _update(a: Alert) -> list[Block]:
+    """A story's update, short: an incoming webhook can neither thread nor edit, so it is a message of its own."""
+    meta = " · ".join(x for x in (f"update of rule *{_esc(cut(a.rule_name or a.rule_id, 200))}*",
+                                  _esc(flags_text(a)), when_text(a)) if x)  # fmt: skip
+    return [SectionBlock(text=_md(f"*{_headline(a)}*", SECTION_TEXT)), ContextBlock(elements=[_md(meta, SECTION_TEXT)])]
+
+
 def render_slack(alerts: list[Alert]) -> dict[str, Any]:
-    """The JSON body for a Slack incoming webhook: one alert in full, or a digest listing as many as fit."""
+    """The JSON body for a Slack incoming webhook: one alert in full, a story's update in short, or a digest
+    listing as many as fit."""
+    if len(alerts) == 1 and alerts[0].kind == "update":
+        a = alerts[0]
+        text = _esc(cut(f"Update: {a.item.item.title} ({flags_text(a)})", FALLBACK_CHARS))
+        blocks = [b.to_dict() for b in _update(a)]
+        return {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
     if len(alerts) == 1:
         a = alerts[0]
         blocks = [b.to_dict() for b in _single(a)]

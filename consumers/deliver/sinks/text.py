@@ -51,4 +51,19 @@ def when_text(a: Alert) -> str:
 
 def flags_text(a: Alert) -> str:
     it = a.item.item
-    return " · ".join(f for f, on in (("updated story", it.update), ("backlog", it.backfill)) if on)
+    flags = [f for f, on in (("updated story", it.update), ("backlog", it.backfill)) if on]
+    return " · ".join(x for x in (story_text(a), *flags) if x)
+
+
+def story_text(a: Alert) -> str:
+    """The story's coverage: how many outlets report it and which (an update: the new ones), and the single-source
+    warning; empty off stories."""
+    st = a.story
+    if st is None:
+        return ""
+    head = f"reported by {st.outlets} outlet{'s' if st.outlets != 1 else ''}"
+    if a.kind == "update" and st.new_sources:
+        head += " · new: " + cut(", ".join(st.new_sources), 400)
+    elif a.kind == "alert" and st.outlets > 1:
+        head += ": " + cut(", ".join(st.sources), 400)
+    return f"{head} · single source, unverified" if st.unverified else head
