@@ -132,7 +132,10 @@ def write_config(settings: Settings, tmp: Path, receiver: Receiver, feed_urls: l
         kafka={"session_timeout_s": 6.0},
         ingest={"feeds_file": str(tmp / "feeds.yaml"), "group_id": group["ingest"], "default_interval_s": 0.4,
                 "min_interval_s": 0.2, "max_interval_s": 1.0, "max_backoff_s": 1.0, "session_timeout_s": 6.0,
-                "parse_workers": 0},
+                # Every farm feed is on one host: without this the burst would be fetched four feeds at a time.
+                "per_host": 64, "parse_workers": 0,
+                # Every story is English; detecting it would only add CPU the burst competes for.
+                "detect_language": False},
         classifier={"model_dir": str(models), "group_id": group["classify"], "workers": 1, "batch_size": 256},
         alerts={"rules_file": str(tmp / "rules.yaml"), "matcher_group_id": group["alert"],
                 "delivery_group_id": group["deliver"], "backoff_base_s": 0.1, "backoff_max_s": 2.0,

@@ -116,6 +116,7 @@ async def test_sigkill_mid_stream_then_restart_loses_nothing(
     assert row.lost == 0, row
     # At least once: what was in flight may arrive again, but only under the event id it had, so receivers dedupe.
     assert row.reissued == 0, row
+    assert not pipeline.receiver.rejected, "every message, resent or not, must carry a valid signature"
 
 
 async def test_broker_killed_and_restarted_mid_stream_loses_nothing(
@@ -205,6 +206,7 @@ async def test_a_receiver_answering_429_is_waited_for_as_it_asks(pipeline: Pipel
     assert throttled >= row.expected // 2, "the receiver's 429s were not exercised"
 
 
+@pytest.mark.timeout(900)
 async def test_a_burst_of_10000_items_across_1000_feeds_is_all_classified_and_alerted(
     pipeline: Pipeline, scoreboard: Scoreboard
 ) -> None:
@@ -217,7 +219,7 @@ async def test_a_burst_of_10000_items_across_1000_feeds_is_all_classified_and_al
     write_feeds(tmp / "feeds.yaml", active + burst_urls, slow_from=len(active))
     started = time.monotonic()
     await pipeline.start("ingest")
-    assert await pipeline.delivered(stories, 240), pipeline.tail()
+    assert await pipeline.delivered(stories, 3 * SETTLE_S), f"{count('burst', stories, pipeline.receiver, None)}"
     took = time.monotonic() - started
     assert await wait_until(lambda: caught_up(pipeline), timeout_s=SETTLE_S)
     row = scoreboard.add(count("burst 10,000 items / 1,000 feeds", stories, pipeline.receiver, took))
