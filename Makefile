@@ -5,12 +5,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 UV_VERSION := 0.13.8
 
-.PHONY: help install model run demo test lint typecheck pytest broker-up broker-down broker-status lock bench clean system-deps
+.PHONY: help install model run demo test test-system lint typecheck pytest broker-up broker-down broker-status lock bench clean system-deps
 
 help:
 	@echo "make run     - install, start the local Kafka broker, run every stage on config/"
 	@echo "make demo    - the same, polling bundled sample feeds from a local HTTP server"
 	@echo "make test    - install, then ruff, mypy and pytest against a real local broker"
+	@echo "make test-system - the fault-tolerance suite alone, with the full 60 s webhook outage"
 	@echo "make broker-up | broker-down | broker-status - manage the local broker on its own"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -60,6 +61,11 @@ pytest: install model system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The fault-tolerance suite (tests/system) on its own, with the long variants `make test` shortens.
+test-system: install model
+	$(BIN)/python -m monitor broker fetch
+	$(BIN)/pytest tests/system --outage-s 60 $(PYTEST_ARGS)
 
 bench: install model
 	$(BIN)/python -m bench.run_all

@@ -41,6 +41,8 @@ class KafkaSettings(_Section):
     start_timeout_s: float = Field(90.0, gt=0)
     client_id: str = "newsmon"
     request_timeout_ms: int = Field(30000, ge=1000)
+    # A consuming stage that dies without leaving its group keeps its partitions this long (the broker's floor is 6).
+    session_timeout_s: float = Field(10.0, ge=1, le=300)
     # Security for an external cluster; the local broker serves PLAINTEXT only.
     security_protocol: SecurityProtocol = Field("PLAINTEXT", validate_default=True)
     sasl_mechanism: SaslMechanism = Field("", validate_default=True)

@@ -20,6 +20,10 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--outage-s", type=float, default=5.0, help="webhook outage in the fault-tolerance suite (s)")
+
+
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker | None]:
     """The project's own broker in a fresh data directory on free ports (None when an external one is given)."""

@@ -1,23 +1,21 @@
-"""Graceful shutdown of real processes on SIGTERM: a poll in flight finishes, the classifier finishes its batches."""
+"""Graceful shutdown of a real poller on SIGTERM: the poll in flight finishes and readiness drops meanwhile.
+
+Every stage stopped with SIGTERM mid-stream and restarted, losing and repeating nothing, is in tests/system."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
-from classifiers.model import NewsClassifier
 from monitor.broker.local import free_port
-from monitor.messages import ClassifiedItem, FeedState, RawItem, decode, encode, encode_key
+from monitor.messages import FeedState, RawItem, decode
 from monitor.settings import Settings
-from monitor.stream.clients import make_producer
 from tests.support.feeds import rss
-from tests.support.kafka import committed_offsets, end_offsets, read_topic
+from tests.support.kafka import read_topic
 from tests.support.processes import log_events, signal_delivered, start_newsmon, write_settings
 from tests.support.waiting import wait_for, wait_until
 
@@ -107,65 +105,3 @@ async def readyz_answers(port: int, status: int) -> bool:
             return resp.status == status
     except aiohttp.ClientConnectionError:
         return False
-
-
-def raw(i: int) -> RawItem:
-    now = datetime.now(UTC)
-    return RawItem(id=f"item-{i}", feed_id="f", feed_url="https://f.example/rss", source="F",
-                   title=f"Regional council debates budget line {i}", summary=f"Session {i} ran late.",
-                   published=now, fetched_at=now, content_hash=f"h{i}")  # fmt: skip
-
-
-async def produce_raw(settings: Settings, n: int) -> None:
-    producer = make_producer(settings.kafka)
-    await producer.start()
-    try:
-        for i in range(n):
-            item = raw(i)
-            await producer.send(settings.topics.raw, encode(item), key=encode_key(item))
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
-async def test_sigterm_lets_the_classifier_finish_and_commit_what_it_read(
-    settings: Settings, models_dir: Path, model: NewsClassifier, tmp_path: Path
-) -> None:
-    n = 6000
-    group = settings.topics.raw.split(".", 1)[0] + "-classify"
-    await produce_raw(settings, n)
-    config = write_settings(settings, tmp_path, classifier={"group_id": group, "batch_size": 64, "workers": 2,
-                                                            "model_dir": str(models_dir),
-                                                            "model_version": model.version})  # fmt: skip
-    log = tmp_path / "classify.log"
-    bootstrap = settings.kafka.bootstrap_servers
-    proc = await start_newsmon(settings, config, log, "run", "--stage", "classify")
-
-    async def some_classified() -> bool:
-        return (
-            proc.returncode is not None or sum((await end_offsets(bootstrap, settings.topics.classified)).values()) > 0
-        )
-
-    try:
-        assert await wait_until(some_classified, timeout_s=60, step_s=0.05), log.read_text()[-3000:]
-        proc.send_signal(signal.SIGTERM)
-        rc = await asyncio.wait_for(proc.wait(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert rc == 0, log.read_text()[-3000:]
-
-    produced = sum((await end_offsets(bootstrap, settings.topics.classified)).values())
-    committed = await committed_offsets(bootstrap, group, settings.topics.raw)
-    print(f"\nSIGTERM after the first classified batch: {produced} of {n} classified, committed {committed}")
-    assert 0 < produced < n, "SIGTERM must arrive while the stage is still working"
-    # What was committed is exactly what was produced: no item lost, none to be classified again.
-    assert sum(committed.values()) == produced
-    recs = await read_topic(bootstrap, settings.topics.classified, expect=produced, idle_s=0.5)
-    ids = Counter(decode(ClassifiedItem, r.value).item.id for r in recs)
-    assert len(recs) == produced and max(ids.values()) == 1
-    raws = await read_topic(bootstrap, settings.topics.raw, expect=n, idle_s=0.3)
-    below = {decode(RawItem, r.value).id for r in raws if r.offset < committed.get(r.partition, 0)}
-    assert set(ids) == below, "every item below the committed offsets, and only those, is in news.classified"
-    assert log_events(log, "classifier.stopped")[-1]["classified"] == produced

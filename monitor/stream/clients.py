@@ -88,7 +88,8 @@ def make_consumer(k: KafkaSettings, *topics: str, group_id: str | None, **overri
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
-        "session_timeout_ms": 10000,
+        "session_timeout_ms": int(k.session_timeout_s * 1000),
+        "heartbeat_interval_ms": int(k.session_timeout_s * 1000) // 3,
     }
     opts.update(overrides)
     return AIOKafkaConsumer(*topics, **opts)
