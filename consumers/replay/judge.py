@@ -6,20 +6,23 @@ replay (suppression, counts, the diff) stays cheap in the parent process.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from classifiers.model import NewsClassifier
+from classifiers.text import model_text
 from consumers.alerts.rules import RuleSet, load_rules
-from consumers.scoring import classify_items
-from monitor.messages import LABELS, ClassifiedItem, DecodeError, RawItem, decode
+from monitor.messages import LABELS, ClassifiedView, DecodeError, ItemView, PlaceView, decode_view
 
 
-@dataclass(frozen=True, slots=True)
-class Judged:
-    """One item as classified for the replay, with the ids of the rules it matches (suppression not yet applied)."""
+class Judged(NamedTuple):
+    """One item as classified for the replay, with the ids of the rules it matches (suppression not yet applied).
 
-    index: int
+    A tuple: batches of them come back from the worker processes, and a tuple pickles several times faster.
+    """
+
+    position: int  # in the batch
     item_id: str
     source: str
     feed_id: str
@@ -49,22 +52,25 @@ class JudgeSpec:
     thresholds: dict[str, float]
 
 
-def relabelled(c: ClassifiedItem, thresholds: dict[str, float]) -> ClassifiedItem:
+def relabelled(c: ClassifiedView, thresholds: dict[str, float]) -> ClassifiedView:
     """The item with each label that has a threshold here decided anew from its score; the others as they were."""
     if not thresholds:
         return c
     labels = [x for x in LABELS if (c.scores.get(x, 0.0) >= thresholds[x] if x in thresholds else x in c.labels)]
-    return c.model_copy(update={"labels": labels})
+    return replace(c, labels=labels)
 
 
-def _judged(index: int, c: ClassifiedItem, rules: RuleSet) -> Judged:
+def _judged(position: int, c: ClassifiedView, rules: RuleSet) -> Judged:
     it = c.item
     matched = tuple(rule.id for rule, _ in rules.matches(c))
-    return Judged(index, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched)
+    return Judged(position, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched)
 
 
 class Judge:
-    """Turns record values into judged items with the chosen rules and, for `news.raw`, the chosen model."""
+    """Turns record values into judged items with the chosen rules and, for `news.raw`, the chosen model.
+
+    Records are read as views (the fields scoring and rules use), not as whole messages: a replay writes none back.
+    """
 
     def __init__(self, spec: JudgeSpec, rules: RuleSet | None = None, model: NewsClassifier | None = None) -> None:
         self.rules = rules or load_rules(spec.rules_path)
@@ -82,23 +88,26 @@ class Judge:
         return out
 
     @staticmethod
-    def _classified(values: list[bytes | None], out: Judgement) -> list[tuple[int, ClassifiedItem]]:
+    def _classified(values: list[bytes | None], out: Judgement) -> list[tuple[int, ClassifiedView]]:
         found = []
         for i, value in enumerate(values):
             try:
-                found.append((i, decode(ClassifiedItem, value)))
+                found.append((i, decode_view(ClassifiedView, value)))
             except DecodeError as exc:
                 out.bad.append((i, str(exc)))
         return found
 
     @staticmethod
-    def _scored(model: NewsClassifier, values: list[bytes | None], out: Judgement) -> list[tuple[int, ClassifiedItem]]:
+    def _scored(model: NewsClassifier, values: list[bytes | None], out: Judgement) -> list[tuple[int, ClassifiedView]]:
         raw = []
         for i, value in enumerate(values):
             try:
-                raw.append((i, decode(RawItem, value)))
+                raw.append((i, decode_view(ItemView, value)))
             except DecodeError as exc:
                 out.bad.append((i, str(exc)))
-        # Explanations are not compared by a replay; leaving them out halves the scoring time.
-        scored = classify_items(model, [it for _, it in raw], explain=0)
-        return [(i, c) for (i, _), c in zip(raw, scored, strict=True)]
+        # Scored as the classify stage scores (same text, same model); explanations are not compared by a replay.
+        preds = model.predict_texts([model_text(it.title, it.summary, it.title_derived) for _, it in raw])
+        return [
+            (i, ClassifiedView(it, p.scores, p.labels, [PlaceView(x.code, x.name, x.kind) for x in p.places]))
+            for (i, it), p in zip(raw, preds, strict=True)
+        ]

@@ -96,7 +96,7 @@ class Replay:
             log.warning("replay.bad_input", topic=rec.topic, partition=rec.partition, offset=rec.offset, error=reason)
         self.bad += len(judged.bad)
         for j in judged.items:
-            rec = records[j.index]
+            rec = records[j.position]
             if not self._in_range(rec.timestamp) or not self.wanted(j):
                 self.filtered += 1
                 continue
