@@ -67,16 +67,19 @@ _GEO = ("geo:country", "geo:two_countries", "geo:neighbours", "geo:hotspot", "ge
 # The named features in column order, and the signals the interactions combine (the categories, then geography).
 NAMES = (*(f"lex:{c}" for c in CATEGORIES), *_GEO, *(f"x:{a}*{b}" for a, b in _INTERACTIONS))
 _SIGNALS = (*CATEGORIES, "neighbours", "two_countries", "country", "hotspot", "inland")
-_PAIRS = tuple((_SIGNALS.index(a), _SIGNALS.index(b)) for a, b in _INTERACTIONS)
+_LEFT = np.array([_SIGNALS.index(a) for a, _ in _INTERACTIONS], dtype=np.intp)
+_RIGHT = np.array([_SIGNALS.index(b) for _, b in _INTERACTIONS], dtype=np.intp)
 _CATEGORY_AT = {c: i for i, c in enumerate(CATEGORIES)}
 _BORDER = CATEGORIES.index("border")
 
 
 @dataclass
 class Analysis:
-    """What the domain analysis found in one text; `row` holds the named feature values in column order."""
+    """What the domain analysis found in one text: the lexicon and geography values in column order (`row`), and
+    the signals (`flags`) whose pairs make the interaction columns after them."""
 
     row: list[float]
+    flags: list[bool]
     places: list[Place]
     pairs: list[tuple[str, str]]
     hits: list[LexiconHit] = field(default_factory=list)
@@ -84,7 +87,8 @@ class Analysis:
     @property
     def values(self) -> dict[str, float]:
         """The feature values by name."""
-        return dict(zip(NAMES, self.row, strict=True))
+        crossed = [float(self.flags[a] and self.flags[b]) for a, b in zip(_LEFT, _RIGHT, strict=True)]
+        return dict(zip(NAMES, self.row + crossed, strict=True))
 
     @property
     def terms(self) -> dict[str, list[str]]:
@@ -122,12 +126,14 @@ class DomainFeatures:
         row = [math.log1p(n) if n else 0.0 for n in counts]
         row += (float(bool(codes)), float(len(codes) >= 2), float(bool(pairs)), float(hotspot), float(not codes),
                 float(inland))  # fmt: skip
-        row += [float(flags[a] and flags[b]) for a, b in _PAIRS]
-        return Analysis(row, places, pairs, hits)
+        return Analysis(row, flags, places, pairs, hits)
 
     def transform(self, texts: list[str]) -> tuple[np.ndarray, list[Analysis]]:
         if tuple(self.names) != NAMES:
             raise ValueError("the model's domain features are not the ones this code computes (run `newsmon train`)")
         analyses = [self.analyze(t) for t in texts]
-        data = np.array([a.row for a in analyses], dtype=np.float32).reshape(len(texts), len(NAMES))
-        return data, analyses
+        n = len(texts)
+        base = np.array([a.row for a in analyses], dtype=np.float32).reshape(n, len(CATEGORIES) + len(_GEO))
+        flags = np.array([a.flags for a in analyses], dtype=bool).reshape(n, len(_SIGNALS))
+        # Every interaction of the batch at once: both of its signals present.
+        return np.hstack([base, (flags[:, _LEFT] & flags[:, _RIGHT]).astype(np.float32)]), analyses
