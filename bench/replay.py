@@ -2,7 +2,7 @@
 `news.raw`, and the replay process's peak resident memory, at two or more range sizes. Prints its figures.
 
 The topics are filled on a throwaway local broker; each replay runs in a fresh child process so its peak RSS is its
-own. Run: .venv/bin/python -m bench.replay [--sizes 10000,100000] [--raw-sizes 10000,50000]
+own. Run: .venv/bin/python -m bench.replay [--sizes 10000,200000] [--raw-sizes 10000,50000]
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def measure(bootstrap: str, prefix: str, topic: str, since: datetime) -> dict[st
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    ap.add_argument("--sizes", default="10000,100000", help="range sizes for the rules-only replay")
+    ap.add_argument("--sizes", default="10000,200000", help="range sizes for the rules-only replay")
     ap.add_argument("--raw-sizes", default="10000,50000", help="range sizes for the re-classifying replay")
     ap.add_argument("--child", nargs=4, metavar=("BOOTSTRAP", "PREFIX", "TOPIC", "SINCE"), help=argparse.SUPPRESS)
     args = ap.parse_args()

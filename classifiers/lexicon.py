@@ -300,7 +300,10 @@ class Lexicon:
 
     def hits(self, text: str) -> list[LexiconHit]:
         lowered = text.lower()
-        automaton = self._ascii_automaton if lowered.isascii() else self._automaton
+        ascii_only = lowered.isascii()
+        automaton = self._ascii_automaton if ascii_only else self._automaton
+        # ASCII has no combining marks: a character is inside a word when it is alphanumeric.
+        in_word = str.isalnum if ascii_only else _in_word
         if not len(automaton):
             return []  # no stems: an automaton without words cannot search
         last = len(lowered) - 1
@@ -309,8 +312,8 @@ class Lexicon:
         for end, (stem, values) in automaton.iter(lowered):
             start = end - len(stem) + 1
             # Stems match at the start of a word, except where compounds or particles hide them inside one.
-            inside = start > 0 and _in_word(lowered[start - 1])
-            cut = end < last and _in_word(lowered[end + 1])
+            inside = start > 0 and in_word(lowered[start - 1])
+            cut = end < last and in_word(lowered[end + 1])
             for cat, anywhere, whole_end in values:
                 if (inside and not anywhere) or (cut and whole_end) or (cat, start) in seen:
                     continue

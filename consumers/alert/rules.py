@@ -5,6 +5,7 @@ Every mistake is reported with the file, the line and the reason, and stops the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
@@ -17,7 +18,7 @@ from consumers.alert import fixtures
 from consumers.alert.fixtures import Fixture, FixtureSpec
 from consumers.deliver.sinks.config import DEFAULT_LIMITS, AnySinkSpec, SinkSpec
 from monitor import config_file
-from monitor.messages import LABELS, ClassifiedItem, LabelName, Tier
+from monitor.messages import LABELS, LabelName, Tier
 
 _NAME = r"^[a-z0-9][a-z0-9._-]{0,63}$"
 # Kosovo has a user-assigned code that gazetteers use but ISO 3166-1 does not list.
@@ -70,6 +71,39 @@ def _language(v: str) -> str:
     if len(code) != 2 or pycountry.languages.get(alpha_2=code) is None:
         raise ValueError(f"unknown language {v!r} (ISO 639-1 codes, e.g. en)")
     return code
+
+
+class _StoryText(Protocol):
+    @property
+    def title(self) -> str: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def feed_id(self) -> str: ...
+    @property
+    def lang(self) -> str: ...
+    @property
+    def backfill(self) -> bool: ...
+
+
+class _Located(Protocol):
+    @property
+    def code(self) -> str: ...
+
+
+class Matchable(Protocol):
+    """What a rule reads of a story: a `ClassifiedItem`, or the `ClassifiedView` a replay decodes instead."""
+
+    @property
+    def item(self) -> _StoryText: ...
+    @property
+    def scores(self) -> Mapping[str, float]: ...
+    @property
+    def labels(self) -> Sequence[str]: ...
+    @property
+    def places(self) -> Sequence[_Located]: ...
 
 
 Pattern = Annotated[str, AfterValidator(_pattern)]
@@ -167,7 +201,7 @@ class Rule:
     def digest_s(self) -> float:
         return (self.spec.digest_minutes or 0.0) * 60.0
 
-    def _label_hits(self, c: ClassifiedItem) -> list[str]:
+    def _label_hits(self, c: Matchable) -> list[str]:
         """The rule's labels the story carries: the model's own labels, or scores at or above the floors."""
         labels = self.spec.labels
         if isinstance(labels, list):
@@ -178,7 +212,7 @@ class Rule:
             if c.scores.get(label, 0.0) >= floor
         ]
 
-    def match(self, c: ClassifiedItem) -> list[str] | None:
+    def match(self, c: Matchable) -> list[str] | None:
         """The reasons this rule fires for the item, or None when it does not."""
         s = self.spec
         if c.item.backfill and not s.include_backfill:
@@ -220,7 +254,7 @@ class RuleSet:
     fallback_sink: str
     fixtures: tuple[Fixture, ...] = ()
 
-    def matches(self, c: ClassifiedItem, *, shadow: bool = False) -> list[tuple[Rule, list[str]]]:
+    def matches(self, c: Matchable, *, shadow: bool = False) -> list[tuple[Rule, list[str]]]:
         """The enabled live rules (or, with `shadow`, the shadow rules) that fire for the item, with reasons."""
         out = []
         for rule in self.rules:

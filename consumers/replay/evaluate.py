@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from consumers.alert.stage import event_id
 from consumers.replay.judge import Judged
@@ -11,9 +11,11 @@ from consumers.replay.request import Filters
 from consumers.replay.suppression import SimulatedSuppression
 
 
-@dataclass(frozen=True, slots=True)
-class Seen:
-    """One replayed item: where and when it was recorded, how it was judged, and the rules that alerted for it."""
+class Seen(NamedTuple):
+    """One replayed item: where and when it was recorded, how it was judged, and the rules that alerted for it.
+
+    A tuple, as every replayed item makes one: it is built several times faster than a frozen dataclass.
+    """
 
     partition: int
     offset: int
@@ -52,6 +54,8 @@ class Alerting:
     def __call__(self, partition: int, offset: int, at_ms: int, j: Judged) -> Seen:
         at = at_ms / 1000
         self._clocks[partition] = at
+        if not j.rules:
+            return Seen(partition, offset, at_ms, j, ())
         alerts = []
         for rule_id in j.rules:
             eid = event_id(rule_id, j.item_id)

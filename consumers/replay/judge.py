@@ -6,21 +6,40 @@ replay (suppression, counts, the diff) stays cheap in the parent process.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple, TypeVar
 
 from classifiers.model import NewsClassifier
+from classifiers.text import model_text
 from consumers.alert.rules import RuleSet, load_rules
 from consumers.classify.scoring import classify_items
 from consumers.stories.facts import Facts, from_classified
-from monitor.messages import LABELS, ClassifiedItem, DecodeError, RawItem, decode, encode
+from monitor.messages import (
+    LABELS,
+    ClassifiedItem,
+    ClassifiedView,
+    DecodeError,
+    ItemView,
+    PlaceView,
+    RawItem,
+    decode,
+    decode_view,
+    encode,
+)
+
+C = TypeVar("C", ClassifiedItem, ClassifiedView)
+T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Judged:
-    """One item as classified for the replay, with the ids of the rules it matches (suppression not yet applied)."""
+class Judged(NamedTuple):
+    """One item as classified for the replay, with the ids of the rules it matches (suppression not yet applied).
 
-    index: int
+    A tuple: batches of them come back from the worker processes, and a tuple pickles several times faster.
+    """
+
+    position: int  # in the batch
     item_id: str
     source: str
     feed_id: str
@@ -57,24 +76,47 @@ class JudgeSpec:
     stories: bool = False
 
 
-def relabelled(c: ClassifiedItem, thresholds: dict[str, float]) -> ClassifiedItem:
+def relabelled(c: C, thresholds: dict[str, float]) -> C:
     """The item with each label that has a threshold here decided anew from its score; the others as they were."""
     if not thresholds:
         return c
     labels = [x for x in LABELS if (c.scores.get(x, 0.0) >= thresholds[x] if x in thresholds else x in c.labels)]
-    return c.model_copy(update={"labels": labels})
+    if isinstance(c, ClassifiedItem):
+        return c.model_copy(update={"labels": labels})
+    return replace(c, labels=labels)
 
 
-def _judged(index: int, c: ClassifiedItem, rules: RuleSet, keep: bool, stories: bool) -> Judged:
+def _judged(position: int, c: ClassifiedView, rules: RuleSet) -> Judged:
+    it = c.item
+    matched = tuple(rule.id for rule, _ in rules.matches(c))
+    return Judged(position, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched)
+
+
+def _judged_whole(position: int, c: ClassifiedItem, rules: RuleSet, keep: bool, stories: bool) -> Judged:
     it = c.item
     matched = tuple(rule.id for rule, _ in rules.matches(c))
     facts = from_classified(c) if stories else None
-    return Judged(index, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched,
+    return Judged(position, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched,
                   encode(c) if keep else None, facts, it.tier)  # fmt: skip
 
 
+def _each(values: list[bytes | None], out: Judgement, read: Callable[[bytes | None], T]) -> list[tuple[int, T]]:
+    """Each value read, with its index; an undecodable one is recorded in `out.bad` with its reason."""
+    found = []
+    for i, value in enumerate(values):
+        try:
+            found.append((i, read(value)))
+        except DecodeError as exc:
+            out.bad.append((i, str(exc)))
+    return found
+
+
 class Judge:
-    """Turns record values into judged items with the chosen rules and, for `news.raw`, the chosen model."""
+    """Turns record values into judged items with the chosen rules and, for `news.raw`, the chosen model.
+
+    Records are read as views (the fields scoring and rules use), unless the replay writes its items to output topics
+    or clusters them into stories: those need the whole message.
+    """
 
     def __init__(self, spec: JudgeSpec, rules: RuleSet | None = None, model: NewsClassifier | None = None) -> None:
         self.rules = rules or load_rules(spec.rules_path)
@@ -88,32 +130,43 @@ class Judge:
     def __call__(self, values: list[bytes | None], first: int = 0) -> Judgement:
         """Judge the values; indexes count from `first` (the position of this chunk in its batch)."""
         out = Judgement()
-        classified = self._classified(values, out) if self.model is None else self._scored(self.model, values, out)
-        out.items = [
-            _judged(first + i, relabelled(c, self._thresholds), self.rules, self._keep, self._stories)
-            for i, c in classified
-        ]
+        if self._keep or self._stories:
+            out.items = self._whole(values, first, out)
+        else:
+            views = self._classified(values, out) if self.model is None else self._scored(self.model, values, out)
+            out.items = [_judged(first + i, relabelled(c, self._thresholds), self.rules) for i, c in views]
         out.bad = [(first + i, reason) for i, reason in out.bad]
         return out
 
-    @staticmethod
-    def _classified(values: list[bytes | None], out: Judgement) -> list[tuple[int, ClassifiedItem]]:
-        found = []
-        for i, value in enumerate(values):
-            try:
-                found.append((i, decode(ClassifiedItem, value)))
-            except DecodeError as exc:
-                out.bad.append((i, str(exc)))
-        return found
+    def _whole(self, values: list[bytes | None], first: int, out: Judgement) -> list[Judged]:
+        whole = self._decoded(values, out) if self.model is None else self._rescored(self.model, values, out)
+        return [
+            _judged_whole(first + i, relabelled(c, self._thresholds), self.rules, self._keep, self._stories)
+            for i, c in whole
+        ]
 
     @staticmethod
-    def _scored(model: NewsClassifier, values: list[bytes | None], out: Judgement) -> list[tuple[int, ClassifiedItem]]:
-        raw = []
-        for i, value in enumerate(values):
-            try:
-                raw.append((i, decode(RawItem, value)))
-            except DecodeError as exc:
-                out.bad.append((i, str(exc)))
-        # Explanations are not compared by a replay; leaving them out halves the scoring time.
+    def _classified(values: list[bytes | None], out: Judgement) -> list[tuple[int, ClassifiedView]]:
+        return _each(values, out, lambda v: decode_view(ClassifiedView, v))
+
+    @staticmethod
+    def _scored(model: NewsClassifier, values: list[bytes | None], out: Judgement) -> list[tuple[int, ClassifiedView]]:
+        raw = _each(values, out, lambda v: decode_view(ItemView, v))
+        # Scored as the classify stage scores (same text, same model); explanations are not compared by a replay.
+        preds = model.predict_texts([model_text(it.title, it.summary, it.title_derived) for _, it in raw])
+        return [
+            (i, ClassifiedView(it, p.scores, p.labels, [PlaceView(x.code, x.name, x.kind) for x in p.places]))
+            for (i, it), p in zip(raw, preds, strict=True)
+        ]
+
+    @staticmethod
+    def _decoded(values: list[bytes | None], out: Judgement) -> list[tuple[int, ClassifiedItem]]:
+        return _each(values, out, lambda v: decode(ClassifiedItem, v))
+
+    @staticmethod
+    def _rescored(
+        model: NewsClassifier, values: list[bytes | None], out: Judgement
+    ) -> list[tuple[int, ClassifiedItem]]:
+        raw = _each(values, out, lambda v: decode(RawItem, v))
         scored = classify_items(model, [it for _, it in raw], explain=0)
         return [(i, c) for (i, _), c in zip(raw, scored, strict=True)]

@@ -104,27 +104,32 @@ class Replay:
             rec = records[index]
             log.warning("replay.bad_input", topic=rec.topic, partition=rec.partition, offset=rec.offset, error=reason)
         self.bad += len(judged.bad)
+        seen = []
         for j in judged.items:
-            rec = records[j.index]
+            rec = records[j.position]
             if not self._in_range(rec.timestamp) or not self.wanted(j):
                 self.filtered += 1
                 continue
             if self.stories is not None:
                 alerts = tuple(self.stories.see(rec.timestamp / 1000, j))
-                self._see(Seen(rec.partition, rec.offset, rec.timestamp, j, alerts))
+                seen.append(Seen(rec.partition, rec.offset, rec.timestamp, j, alerts))
             else:
-                self._see(self.alerting(rec.partition, rec.offset, rec.timestamp, j))
+                seen.append(self.alerting(rec.partition, rec.offset, rec.timestamp, j))
+        self._see(seen)
         if self.batches % _EXPIRE_EVERY == 0:
             self.alerting.expire()
 
-    def _see(self, seen: Seen) -> None:
+    def _see(self, seen: list[Seen]) -> None:
         self.tally.add(seen)
         if self.diff is not None:
-            self.diff.see(seen)
+            for s in seen:
+                self.diff.see(s)
         if self.scorecard is not None:
-            self.scorecard.see(seen)
+            for s in seen:
+                self.scorecard.see(s)
         if self.outputs is not None:
-            self.outputs.see(seen)
+            for s in seen:
+                self.outputs.see(s)
 
 
 async def _pipeline(replay: Replay, batches: AsyncIterator[Sequence[Replayable]], bar: Progress) -> int:
