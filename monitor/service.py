@@ -21,6 +21,7 @@ from monitor.ingest.state import FeedStateStore
 from monitor.ops.kafka import KafkaWatch
 from monitor.ops.readiness import Readiness
 from monitor.ops.server import serve_ops
+from monitor.ops.status import StatusBoard
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
@@ -61,12 +62,17 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
 
 
 async def run_ingestion(
-    settings: Settings, feeds: list[FeedConfig], stop: asyncio.Event, readiness: Readiness | None = None
+    settings: Settings,
+    feeds: list[FeedConfig],
+    stop: asyncio.Event,
+    readiness: Readiness | None = None,
+    status: StatusBoard | None = None,
 ) -> None:
     """Register the feed list, then poll this process's share of the registered feeds into `news.raw` until stopped.
 
     Pollers sharing `ingest.group_id` divide the registry among themselves through Kafka's group membership.
-    Readiness `ingest.registry` holds once the feed list is registered and the feeds' state is loaded.
+    Readiness `ingest.registry` holds once the feed list is registered and the feeds' state is loaded; the feeds
+    this process polls are shown on the status page of `status`.
     """
     ready = (readiness or Readiness()).require("ingest.registry")
     producer = make_producer(settings.kafka)
@@ -75,6 +81,8 @@ async def run_ingestion(
         store = FeedStateStore(settings.kafka, settings.topics.feed_state, producer)
         async with make_session(settings.ingest) as session:
             scheduler = Scheduler(FeedPoller(settings, session, producer, store), store, [], settings.ingest)
+            board = status or StatusBoard()
+            board.watch_feeds(scheduler)
             member = RegistryMember(settings, scheduler, store)
             runner = asyncio.create_task(scheduler.run())
             registered = asyncio.Event()
@@ -98,17 +106,23 @@ async def run_ingestion(
                 member.close()
                 stopped.cancel()
                 await membership
+                board.unwatch_feeds(scheduler)
     finally:
         await producer.stop()
 
 
 async def run_service(
-    settings: Settings, stages: dict[str, Stage], stop: asyncio.Event, readiness: Readiness | None = None
+    settings: Settings,
+    stages: dict[str, Stage],
+    stop: asyncio.Event,
+    readiness: Readiness | None = None,
+    status: StatusBoard | None = None,
 ) -> None:
     """Create missing topics, then run the stages side by side until stopped; one failing stage stops all.
 
     Metrics, health and readiness are served on `metrics.host`:`metrics.port` meanwhile; the stages report their
-    readiness into `readiness`, and the Kafka watch adds whether the cluster answers.
+    readiness into `readiness`, and the Kafka watch adds whether the cluster answers; the status page `/` shows what
+    they report into `status`.
     """
     readiness = readiness or Readiness()
     # Not ready until the stages run; they register their own checks before their first await.
@@ -118,7 +132,7 @@ async def run_service(
     watching = asyncio.create_task(watch.run(stop), name="kafka-watch")
     watching.add_done_callback(_report_failure)
     try:
-        async with serve_ops(settings.metrics, readiness):
+        async with serve_ops(settings.metrics, readiness, status or StatusBoard(readiness)):
             created = await ensure_topics(
                 settings.kafka, topic_specs(settings.topics), settings.topics.replication_factor
             )

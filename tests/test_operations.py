@@ -26,11 +26,13 @@ from monitor.ingest.feeds import FeedConfig
 from monitor.messages import Alert, decode
 from monitor.ops.kafka import KafkaWatch
 from monitor.ops.readiness import Readiness
+from monitor.ops.status import StatusBoard
 from monitor.runner import build_stages
 from monitor.service import run_service
 from monitor.settings import ClassifierSettings, KafkaSettings, MetricsSettings, Settings
 from monitor.stream.clients import make_producer
 from tests.support.alerts import alerting_caught_up, fast, webhook_rules
+from tests.support.browser import render
 from tests.support.feeds import FeedServer, rss
 from tests.support.kafka import group_caught_up, read_topic
 from tests.support.receivers import Receiver
@@ -126,8 +128,10 @@ def service_settings(settings: Settings, models_dir: Path, version: str, tmp_pat
 @contextlib.asynccontextmanager
 async def service(settings: Settings, feeds: list[FeedConfig]) -> AsyncIterator[Service]:
     readiness = Readiness()
+    status = StatusBoard(readiness)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_service(settings, build_stages(settings, feeds, STAGES, readiness), stop, readiness))
+    stages = build_stages(settings, feeds, STAGES, readiness, status)
+    task = asyncio.create_task(run_service(settings, stages, stop, readiness, status))
     svc = Service(settings, f"http://127.0.0.1:{settings.metrics.port}", task, stop)
     try:
         yield svc
@@ -154,7 +158,20 @@ STORIES = [
      "Fighters from Ukraine say they seized Gorkovsky in Belgorod region as Russians vote."),
     ("s2", "Artillery shells from Azerbaijan hit Armenian border villages", "Two soldiers were wounded."),
     *[(f"s{i}", f"Council approves new cycle lane number {i}", "Work starts in May.") for i in range(3, 8)],
+    # Escaped once in the feed, so the title itself is markup: the status page must show it as text.
+    ("s8", 'Shelling from Russia hits Ukrainian border town &lt;img src=x onerror="console.error(1)"&gt;'
+     "&lt;/td&gt;&lt;/table&gt;&lt;h2&gt;forged&lt;/h2&gt;", "Three people were wounded by shells fired across."),
 ]  # fmt: skip
+# What the status page's test reads off the rendered page.
+PAGE_FACTS = """() => ({
+  sections: [...document.querySelectorAll("body > section")].map(s => s.id),
+  rows: Object.fromEntries([...document.querySelectorAll("table")].map(t => [t.className, t.tBodies[0].rows.length])),
+  shown: [...document.querySelectorAll("table")].every(t => t.getBoundingClientRect().height > 20),
+  headings: [...document.querySelectorAll("h2")].map(h => h.textContent),
+  elements: document.querySelectorAll("img, script, iframe, [onerror]").length,
+  stories: [...document.querySelectorAll("table.alerts tbody td:nth-child(4) a")].map(a => a.textContent),
+  cells: [...document.querySelectorAll("table tbody tr")].map(r => [...r.cells].map(c => c.textContent)),
+})"""
 
 
 async def pipeline_done(s: Settings) -> bool:
@@ -205,6 +222,9 @@ async def test_ready_only_when_every_stage_is_up_and_every_stage_counts_exactly_
         # Every stage's partitions are measured, and nothing is left behind in any of them.
         assert await wait_until(lag_measured_at_zero, timeout_s=10)
         after = await svc.metrics()
+        page = await render(f"{svc.url}/", measure=PAGE_FACTS)
+    assert_status_page_shows(page.measured, alerts)
+    assert page.errors == [] and page.requests == []
 
     def moved(name: str, **labels: str) -> float:
         return after.value(name, **labels) - before.value(name, **labels)
@@ -239,6 +259,24 @@ async def test_ready_only_when_every_stage_is_up_and_every_stage_counts_exactly_
     # Stopped, the service answers no more.
     assert await svc.readyz() is None
     assert_deploy_files_query_only(after.exported)
+
+
+def assert_status_page_shows(facts: dict[str, Any], alerts: list[Alert]) -> None:
+    """The status page, as Chromium rendered it, shows every section, filled, and the hostile title only as text."""
+    assert facts["sections"] == ["readiness", "feeds", "lag", "alerts", "dead-letters"]
+    assert facts["headings"] == ["Readiness", "Feeds", "Stage lag", "Last alerts", "Dead letters"]
+    rows = facts["rows"]
+    assert rows["feeds"] == 1 and rows["alerts"] == len(alerts) and rows[""] == len(CHECKS), rows
+    assert rows["lag"] >= 6 and rows["dead-letters"] >= 1 and facts["shown"], rows
+    cells = facts["cells"]
+    assert ["wire", "healthy"] in [c[:2] for c in cells]
+    assert {c[0] for c in cells if len(c) == 4 and c[3] == "0"} >= {"classify", "alert", "deliver"}
+    assert ["classify", "bad_input"] in [c[:2] for c in cells if len(c) == 3]
+    assert sorted(facts["stories"]) == sorted(a.item.item.title for a in alerts)
+    hostile = [t for t in facts["stories"] if "onerror" in t]
+    assert hostile == ['Shelling from Russia hits Ukrainian border town <img src=x onerror="console.error(1)">'
+                       "</td></table><h2>forged</h2>"], facts["stories"]  # fmt: skip
+    assert facts["elements"] == 0
 
 
 DASHBOARD = REPO / "deploy" / "grafana" / "newsmon.json"

@@ -22,6 +22,7 @@ from consumers.alerts.suppression import SuppressionStore
 from monitor.messages import Alert, AlertState, ClassifiedItem, DecodeError, decode, encode, utcnow
 from monitor.ops.consumer import ConsumerWatch
 from monitor.ops.readiness import Readiness
+from monitor.ops.status import StatusBoard
 from monitor.settings import Settings, TopicSettings
 from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer
@@ -113,11 +114,16 @@ def _letter(t: TopicSettings, a: Alert, reason: str) -> Outgoing:
 
 
 async def run_matcher(
-    settings: Settings, stop: asyncio.Event, rules: RuleSet | None = None, readiness: Readiness | None = None
+    settings: Settings,
+    stop: asyncio.Event,
+    rules: RuleSet | None = None,
+    readiness: Readiness | None = None,
+    status: StatusBoard | None = None,
 ) -> None:
     """Run until stopped; the batch in hand when stop arrives is finished and committed first.
 
     Readiness: `alert.rules` once the rules are loaded and valid, `alert.partitions` while the consumer holds some.
+    The alerts produced are shown on the status page of `status`.
     """
     s, t = settings.alerts, settings.topics
     ready = readiness or Readiness()
@@ -165,6 +171,8 @@ async def run_matcher(
             for a in alerts:
                 log.info("alert.matched", rule=a.rule_id, event_id=a.event_id, mode=a.mode, title=a.item.item.title)
             matcher_metrics.alerted(alerts)
+            if status is not None:
+                status.alerted(alerts)
             produced += len(alerts)
             await commit(consumer, {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}, "alert")
     finally:

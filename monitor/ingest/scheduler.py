@@ -112,10 +112,15 @@ class Scheduler:
 
     def feed_health(self) -> Iterator[tuple[str, policy.FeedHealth]]:
         """(feed id, health) of every feed this scheduler polls, for metrics."""
+        for feed, state in self.feed_states():
+            yield feed.id, policy.feed_health(state, feed.url)
+
+    def feed_states(self) -> Iterator[tuple[FeedConfig, FeedState | None]]:
+        """Every feed this scheduler polls with its latest state, for the status page."""
         for loops in list(self._loops.values()):
             if loops:
                 feed = loops[-1].feed
-                yield feed.id, policy.feed_health(self._store.get(feed.id), feed.url)
+                yield feed, self._store.get(feed.id)
 
     async def run(self, drain_timeout_s: float = 30.0) -> None:
         self.add(self._feeds)
