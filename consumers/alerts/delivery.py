@@ -127,6 +127,11 @@ class DeliveryStage:
 
     def handle(self, rec: ConsumerRecord[bytes, bytes]) -> None:
         """Hand one record's alert to its sinks; the record is finished when all of them are."""
+        # Alerts are keyed by event id; the lines about this record, and the send tasks it starts, carry it.
+        with structlog.contextvars.bound_contextvars(event_id=(rec.key or b"").decode(errors="replace")):
+            self._handle(rec)
+
+    def _handle(self, rec: ConsumerRecord[bytes, bytes]) -> None:
         tp = TopicPartition(rec.topic, rec.partition)
         self.tracker.add(tp, rec.offset)
         try:
@@ -134,6 +139,10 @@ class DeliveryStage:
         except DecodeError as exc:
             self._dead_letter(rec, str(exc), "bad_input")
             return
+        with structlog.contextvars.bound_contextvars(item_id=alert.item.item.id):
+            self._route(rec, tp, alert)
+
+    def _route(self, rec: ConsumerRecord[bytes, bytes], tp: TopicPartition, alert: Alert) -> None:
         targets = self._targets(alert)
         if not targets:
             self._dead_letter(

@@ -169,7 +169,8 @@ async def run_matcher(
             if await produce_retrying(producer, out, stage="alert", stop=stop) is None:
                 break
             for a in alerts:
-                log.info("alert.matched", rule=a.rule_id, event_id=a.event_id, mode=a.mode, title=a.item.item.title)
+                with structlog.contextvars.bound_contextvars(event_id=a.event_id, item_id=a.item.item.id):
+                    log.info("alert.matched", rule=a.rule_id, mode=a.mode, title=a.item.item.title)
             matcher_metrics.alerted(alerts)
             if status is not None:
                 status.alerted(alerts)
@@ -196,11 +197,13 @@ def _match(
     letters: list[Outgoing] = []
     now, mono = utcnow(), time.monotonic()
     for rec in records:
-        try:
-            c = decode(ClassifiedItem, rec.value)
-        except DecodeError as exc:
-            letters.append(dead_letter.outgoing(dlq_topic, dead_letter.of_record(rec, str(exc))))
-            log.warning("alert.bad_input", topic=rec.topic, offset=rec.offset, error=str(exc))
-            continue
-        alerts.extend(alerts_for(rules, c, store, rate, now, mono))
+        # Classified items are keyed by item id, so even an undecodable one is named on its lines.
+        with structlog.contextvars.bound_contextvars(item_id=(rec.key or b"").decode(errors="replace")):
+            try:
+                c = decode(ClassifiedItem, rec.value)
+            except DecodeError as exc:
+                letters.append(dead_letter.outgoing(dlq_topic, dead_letter.of_record(rec, str(exc))))
+                log.warning("alert.bad_input", topic=rec.topic, offset=rec.offset, error=str(exc))
+                continue
+            alerts.extend(alerts_for(rules, c, store, rate, now, mono))
     return alerts, letters

@@ -223,6 +223,8 @@ class Scheduler:
         return not await self._stop_event().wait(seconds)
 
     async def _loop(self, feed: FeedConfig) -> None:
+        # Each feed's loop is a task of its own, so the id stays on this feed's lines only.
+        structlog.contextvars.bind_contextvars(feed_id=feed.id)
         reason = policy.disabled_reason_at(self._store.get(feed.id), feed.url)
         if reason:
             # Logged with a WARNING when it was disabled; until its URL changes it is not polled again.
