@@ -314,3 +314,15 @@ def test_k8s_config_comes_from_the_configmap_and_the_sinks_secrets_from_the_secr
     files = [getattr(s, k) for s in rules.sinks.values() for k in ("url_file", "secret_file") if getattr(s, k, None)]
     assert files and {Path(f).parent for f in files} == {Path("/run/secrets")}
     assert {Path(f).name for f in files} <= set(secret["stringData"])
+
+
+def test_every_compose_stage_is_restarted_limited_and_scalable() -> None:
+    services = {n: s for n, s in compose()["services"].items() if n != "kafka"}  # type: ignore[union-attr]
+    for name, svc in services.items():
+        assert svc["restart"] in ("unless-stopped", "always", "on-failure"), name
+        assert "/readyz" in " ".join(svc["healthcheck"]["test"]), name
+        resources = svc["deploy"]["resources"]
+        assert set(resources["limits"]) == set(resources["reservations"]) == {"cpus", "memory"}, name
+        # `--scale` starts several containers of the service: a fixed name or host port would collide.
+        assert "container_name" not in svc and "ports" not in svc, f"{name} cannot be scaled"
+        assert svc["stop_grace_period"], name
