@@ -430,3 +430,16 @@ def test_library_logs_come_out_as_json_warnings_rate_limited(tmp_path: Path) -> 
     assert len(unable) <= 10, f"{len(unable)} lines for one unreachable broker"
     repeated = sum(x.get("repeated", 0) for x in unable)
     assert repeated > 0 and len(unable) + repeated <= 40
+
+
+async def test_the_browser_reports_console_errors_exceptions_and_requests_leaving_the_page(tmp_path: Path) -> None:
+    """The status page and replay report tests rely on these: a page that breaks must not pass as clean."""
+    page = tmp_path / "broken.html"
+    page.write_text('<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body><p id="x">kept</p>'
+                    '<img src="http://198.51.100.7/pixel.png"><script>console.error("from the page");'
+                    "undefinedFunction();</script></body></html>")  # fmt: skip
+    shown = await render(page.as_uri(), measure='document.getElementById("x").textContent')
+    assert shown.measured == "kept" and '<p id="x">kept</p>' in shown.dom
+    assert shown.requests == ["http://198.51.100.7/pixel.png"]
+    assert any("from the page" in e for e in shown.errors), shown.errors
+    assert any(e.startswith("uncaught:") and "undefinedFunction" in e for e in shown.errors), shown.errors
