@@ -196,7 +196,8 @@ async def test_ready_only_when_every_stage_is_up_and_every_stage_counts_exactly_
     tmp_path: Path,
 ) -> None:  # fmt: skip
     s = service_settings(settings, models_dir, model.version, tmp_path, receiver.url)
-    feeds = [FeedConfig(id="wire", url=feed_server.set("/wire.xml", rss([])), name="Wire", interval_s=0.2)]
+    feeds = [FeedConfig(id="wire", url=feed_server.set("/wire.xml", rss([])), name="Wire", interval_s=0.2),
+             FeedConfig(id="down", url=feed_server.set("/down.xml", b"", status=503), interval_s=0.2)]  # fmt: skip
     async with service(s, feeds) as svc:
         started = time.monotonic()
         assert_ready_only_once_up(svc, await wait_ready(svc))
@@ -266,10 +267,13 @@ def assert_status_page_shows(facts: dict[str, Any], alerts: list[Alert]) -> None
     assert facts["sections"] == ["readiness", "feeds", "lag", "alerts", "dead-letters"]
     assert facts["headings"] == ["Readiness", "Feeds", "Stage lag", "Last alerts", "Dead letters"]
     rows = facts["rows"]
-    assert rows["feeds"] == 1 and rows["alerts"] == len(alerts) and rows[""] == len(CHECKS), rows
+    assert rows["feeds"] == 2 and rows["alerts"] == len(alerts) and rows[""] == len(CHECKS), rows
     assert rows["lag"] >= 6 and rows["dead-letters"] >= 1 and facts["shown"], rows
     cells = facts["cells"]
-    assert ["wire", "healthy"] in [c[:2] for c in cells]
+    # Feeds by health, the failing one first with its last error.
+    feeds = [c for c in cells if c[0] in ("down", "wire") and len(c) == 7]
+    assert [c[:2] for c in feeds] == [["down", "failing"], ["wire", "healthy"]], feeds
+    assert int(feeds[0][2]) >= 1 and "503" in feeds[0][3] and feeds[1][3] == "", feeds
     assert {c[0] for c in cells if len(c) == 4 and c[3] == "0"} >= {"classify", "alert", "deliver"}
     assert ["classify", "bad_input"] in [c[:2] for c in cells if len(c) == 3]
     assert sorted(facts["stories"]) == sorted(a.item.item.title for a in alerts)
