@@ -57,7 +57,7 @@ def build_stages(
             stages["alert"] = lambda stop: run_matcher(settings, stop, rules, readiness, status)
         if "deliver" in wanted:
             sinks = resolve_sinks(rules)
-            stages["deliver"] = lambda stop: run_delivery(settings, stop, rules, sinks, readiness)
+            stages["deliver"] = lambda stop: run_delivery(settings, stop, rules, sinks, readiness, status)
     return stages
 
 

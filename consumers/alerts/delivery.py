@@ -28,6 +28,7 @@ from consumers.alerts.sinks.config import ResolvedSink, resolve_sink
 from monitor.messages import Alert, DecodeError, decode
 from monitor.ops.consumer import ConsumerWatch
 from monitor.ops.readiness import Readiness
+from monitor.ops.status import StatusBoard
 from monitor.settings import Settings
 from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer
@@ -53,9 +54,15 @@ class DeliveryStage:
     """Routes each alert to its sinks' dispatchers and commits what is finished."""
 
     def __init__(
-        self, settings: Settings, rules: RuleSet, sinks: dict[str, ResolvedSink], readiness: Readiness | None = None
+        self,
+        settings: Settings,
+        rules: RuleSet,
+        sinks: dict[str, ResolvedSink],
+        readiness: Readiness | None = None,
+        status: StatusBoard | None = None,
     ) -> None:
         self.settings = settings
+        self._status = status
         ready = readiness or Readiness()
         self._sinks_ready, self._holding = ready.require("deliver.sinks"), ready.require("deliver.partitions")
         self.rules = rules
@@ -143,6 +150,8 @@ class DeliveryStage:
             self._route(rec, tp, alert)
 
     def _route(self, rec: ConsumerRecord[bytes, bytes], tp: TopicPartition, alert: Alert) -> None:
+        if self._status is not None:
+            self._status.alerted([alert])
         targets = self._targets(alert)
         if not targets:
             self._dead_letter(
@@ -272,12 +281,13 @@ async def run_delivery(
     rules: RuleSet | None = None,
     sinks: dict[str, ResolvedSink] | None = None,
     readiness: Readiness | None = None,
+    status: StatusBoard | None = None,
 ) -> None:
     """Run until stopped; alerts in flight at stop are finished (bounded) or left uncommitted for the next run.
 
     Readiness: `deliver.sinks` once the sinks are resolved and set up, `deliver.partitions` while the consumer holds
-    partitions.
+    partitions. The alerts read are shown on the status page of `status`.
     """
     rules = rules or load_rules(settings.alerts.rules_file)
     sinks = sinks if sinks is not None else resolve_sinks(rules)
-    await DeliveryStage(settings, rules, sinks, readiness).run(stop)
+    await DeliveryStage(settings, rules, sinks, readiness, status).run(stop)
