@@ -1,1 +1,1 @@
-"""Stages that consume newsmon topics: classification, alert rules, delivery."""
+"""Stages that consume newsmon topics, one folder each: classify, alert, deliver, stories, and replay (backtesting)."""

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
-from consumers.alerts import delivery
-from consumers.alerts.dlq import replay
-from consumers.alerts.matcher import event_id
-from consumers.alerts.rules import load_rules, parse_rules
-from consumers.alerts.sinks import Outcome, ResolvedSink, Sink
+from consumers.alert.rules import load_rules, parse_rules
+from consumers.alert.stage import event_id
+from consumers.deliver import stage as delivery
+from consumers.deliver.dlq import replay
+from consumers.deliver.sinks import Outcome, ResolvedSink, Sink
 from monitor.messages import Alert, DeadLetter, decode, encode
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer

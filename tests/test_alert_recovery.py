@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from consumers.alerts.matcher import event_id
-from consumers.alerts.suppression import SuppressionStore
+from consumers.alert.stage import event_id
+from consumers.alert.suppression import SuppressionStore
 from monitor.broker.local import LocalBroker
 from monitor.messages import AlertState, encode, encode_key
 from monitor.settings import Settings

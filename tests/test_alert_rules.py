@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from consumers.alerts.delivery import resolve_sinks
-from consumers.alerts.rules import load_rules, parse_rules
+from consumers.alert.rules import load_rules, parse_rules
+from consumers.deliver.stage import resolve_sinks
 from monitor.settings import ConfigError
 from tests.support.alerts import classified
 

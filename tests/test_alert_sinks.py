@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from consumers.alerts.limits import CircuitBreaker, TokenBucket
-from consumers.alerts.matcher import event_id
-from consumers.alerts.payload import envelope, message_id
-from consumers.alerts.sinks.config import ResolvedSink, WebhookSinkSpec
-from consumers.alerts.sinks.discord import render_discord
-from consumers.alerts.sinks.slack import render_slack
-from consumers.alerts.sinks.teams import render_teams
-from consumers.alerts.sinks.webhook import WebhookSink, signature, verify
+from consumers.alert.stage import event_id
+from consumers.deliver.limits import CircuitBreaker, TokenBucket
+from consumers.deliver.payload import envelope, message_id
+from consumers.deliver.sinks.config import ResolvedSink, WebhookSinkSpec
+from consumers.deliver.sinks.discord import render_discord
+from consumers.deliver.sinks.slack import render_slack
+from consumers.deliver.sinks.teams import render_teams
+from consumers.deliver.sinks.webhook import WebhookSink, signature, verify
 from monitor.messages import Alert, ClassifiedItem, Contribution, Place
 from monitor.stream.offsets import OffsetTracker
 from tests.support.alerts import classified

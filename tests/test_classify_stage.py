@@ -15,8 +15,8 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from classifiers.model import NewsClassifier
-from consumers.classify import run_classifier
-from consumers.scoring import ScoringError
+from consumers.classify.scoring import ScoringError
+from consumers.classify.stage import run_classifier
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.formats.entry import ParsedEntry
 from monitor.ingest.normalize import normalize_entries

@@ -20,8 +20,8 @@ import yaml
 from monitor.broker.local import free_port
 from monitor.ops.readiness import Readiness
 from monitor.ops.server import serve_ops
-from monitor.runner import STAGE_NAMES
 from monitor.settings import MetricsSettings
+from monitor.shell.runner import STAGE_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -132,8 +132,8 @@ def test_compose_kafka_image_matches_the_kafka_version_setting_and_named_volumes
 
 
 def test_every_compose_stage_is_accepted_by_newsmon_run(tmp_path: Path) -> None:
-    from monitor.runner import build_stages
     from monitor.settings import ConfigError, Settings
+    from monitor.shell.runner import build_stages
 
     services = compose()["services"]
     assert isinstance(services, dict)
@@ -286,7 +286,7 @@ def test_k8s_has_a_deployment_and_a_disruption_budget_per_stage_probed_limited_a
 
 
 def test_k8s_config_comes_from_the_configmap_and_the_sinks_secrets_from_the_secret(tmp_path: Path) -> None:
-    from consumers.alerts.rules import parse_rules
+    from consumers.alert.rules import parse_rules
     from monitor.ingest.feeds import load_feeds
     from monitor.settings import load_settings
 

@@ -16,8 +16,8 @@ import yaml
 
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.registry import read_registry, registration, sync_config
+from monitor.ingest.stage import run_ingestion
 from monitor.messages import RawItem, decode
-from monitor.service import run_ingestion
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs

@@ -17,8 +17,6 @@ import yaml
 from aiohttp import web
 from click.testing import CliRunner
 
-from monitor.cli import cli
-from monitor.demo.server import demo_ingest, start_demo_server
 from monitor.ingest import addresses
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.feeds import FeedConfig
@@ -29,6 +27,8 @@ from monitor.ingest.scheduler import Scheduler
 from monitor.ingest.state import FeedStateStore
 from monitor.messages import FeedState, decode
 from monitor.settings import IngestSettings, Settings
+from monitor.shell.cli import cli
+from monitor.shell.demo.server import demo_ingest, start_demo_server
 from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 from tests.conftest import make_settings

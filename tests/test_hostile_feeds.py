@@ -32,8 +32,8 @@ from monitor.ingest.scheduler import Scheduler
 from monitor.ingest.state import FeedStateStore
 from monitor.messages import FeedState, RawItem, decode
 from monitor.ops.server import serve_ops
-from monitor.service import run_service
 from monitor.settings import MetricsSettings, Settings
+from monitor.shell.service import run_service
 from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 from tests.conftest import make_settings

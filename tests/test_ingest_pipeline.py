@@ -7,8 +7,8 @@ import json
 from collections.abc import Callable
 
 from monitor.ingest.feeds import FeedConfig
+from monitor.ingest.stage import run_ingestion
 from monitor.messages import RawItem, decode
-from monitor.service import run_ingestion
 from monitor.settings import Settings
 from tests.support.feeds import FeedServer, rss
 from tests.support.kafka import read_topic

@@ -116,7 +116,7 @@ async def test_wrong_password_is_a_refusal_naming_the_user_not_the_password(
 
 async def test_tail_with_a_wrong_password_is_a_refusal(secured: SecuredBroker, monkeypatch: pytest.MonkeyPatch) -> None:
     from monitor.settings import Settings
-    from monitor.tail import tail
+    from monitor.shell.tail import tail
 
     monkeypatch.setenv(PASSWORD_ENV, "not-the-password")
     settings = Settings(kafka=_sasl(secured, "SASL_PLAINTEXT", "SCRAM-SHA-256"))

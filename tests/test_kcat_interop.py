@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 
 from monitor.ingest.feeds import FeedConfig
+from monitor.ingest.stage import run_ingestion
 from monitor.messages import RawItem
-from monitor.service import run_ingestion
 from monitor.settings import Settings
 from tests.support.environment import need
 from tests.support.feeds import FeedServer, rss

@@ -9,7 +9,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from consumers.alerts.matcher import event_id
+from consumers.alert.stage import event_id
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
 from tests.support.alerts import classified, fast, produce, webhook_rules

@@ -9,7 +9,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from classifiers.model import NewsClassifier
-from consumers.classify import run_classifier
+from consumers.classify.stage import run_classifier
 from monitor.messages import Alert, ClassifiedItem, DeadLetter, decode, encode, encode_key
 from monitor.settings import Settings
 from monitor.stream.clients import make_consumer, make_producer

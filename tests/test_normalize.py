@@ -311,7 +311,7 @@ def test_a_feed_config_field_cannot_be_unbounded() -> None:
 
 def test_tail_prints_no_escape_sequence_even_for_records_normalization_never_saw() -> None:
     from monitor.settings import Settings
-    from monitor.tail import describe
+    from monitor.shell.tail import describe
 
     s = Settings()
     esc = "\x1b]8;;https://evil.example\x07click\x1b[2J\nnext line\x9b"

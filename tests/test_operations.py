@@ -27,9 +27,9 @@ from monitor.messages import Alert, decode
 from monitor.ops.kafka import KafkaWatch
 from monitor.ops.readiness import Readiness
 from monitor.ops.status import StatusBoard
-from monitor.runner import build_stages
-from monitor.service import run_service
 from monitor.settings import ClassifierSettings, KafkaSettings, MetricsSettings, Settings
+from monitor.shell.runner import build_stages
+from monitor.shell.service import run_service
 from monitor.stream.clients import make_producer
 from tests.support.alerts import alerting_caught_up, fast, webhook_rules
 from tests.support.browser import chromium_path, render

@@ -22,8 +22,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from classifiers.model import NewsClassifier
 from classifiers.text import model_text
-from consumers.alerts.rules import load_rules
-from consumers.classify import run_classifier
+from consumers.alert.rules import load_rules
+from consumers.classify.stage import run_classifier
 from consumers.replay.commands import summary
 from consumers.replay.corpus import export
 from consumers.replay.html import render

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from consumers.alerts.delivery import resolve_sinks, run_delivery
-from consumers.alerts.matcher import event_id
+from consumers.alert.stage import event_id
+from consumers.deliver.stage import resolve_sinks, run_delivery
 from monitor.messages import Alert, encode
 from monitor.ops import page
 from monitor.ops.readiness import Readiness

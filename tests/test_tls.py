@@ -15,8 +15,8 @@ import trustme
 from aiohttp import web
 
 from monitor.ingest.feeds import FeedConfig
+from monitor.ingest.stage import run_ingestion
 from monitor.messages import FeedState, decode
-from monitor.service import run_ingestion
 from monitor.settings import Settings
 from tests.support.feeds import rss
 from tests.support.kafka import read_topic

@@ -429,7 +429,7 @@ def test_bad_documents_are_classified(body: bytes, kind: ErrorKind) -> None:
 
 
 async def test_wire_formats_flow_into_news_raw(settings: Settings, feed_server: FeedServer) -> None:
-    from monitor.service import run_ingestion  # here, so the pure tests above do not need the whole service
+    from monitor.ingest.stage import run_ingestion  # here, so the pure tests above do not need the whole service
 
     ninjs_url = feed_server.set(
         "/wire.json", json.dumps(NINJS_2).encode(), headers={"Content-Type": "application/json"}

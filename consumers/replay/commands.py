@@ -72,7 +72,7 @@ def summary(report: dict[str, Any]) -> str:
 async def _run(settings: Settings, req: ReplayRequest) -> dict[str, Any]:
     from consumers.replay.progress import for_stream
     from consumers.replay.run import run_replay
-    from monitor.service import install_signal_handlers
+    from monitor.signals import install_signal_handlers
 
     stop = asyncio.Event()
     install_signal_handlers(stop)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from consumers.alerts.matcher import event_id
+from consumers.alert.stage import event_id
 from consumers.replay.judge import Judged
 from consumers.replay.request import Filters
 from consumers.replay.suppression import SimulatedSuppression

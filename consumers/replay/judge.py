@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from classifiers.model import NewsClassifier
-from consumers.alerts.rules import RuleSet, load_rules
-from consumers.scoring import classify_items
+from consumers.alert.rules import RuleSet, load_rules
+from consumers.classify.scoring import classify_items
 from monitor.messages import LABELS, ClassifiedItem, DecodeError, RawItem, decode
 
 

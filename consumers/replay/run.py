@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 
 from classifiers.model import ModelNotFoundError, NewsClassifier
-from consumers.alerts.rules import RuleSet, load_rules
+from consumers.alert.rules import RuleSet, load_rules
 from consumers.replay.corpus import Corpus
 from consumers.replay.diff import LiveDiff
 from consumers.replay.evaluate import Alerting, Seen, Wanted

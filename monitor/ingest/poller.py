@@ -14,8 +14,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from monitor import metrics
-from monitor.ingest import parsepool, policy
+from monitor.ingest import metrics, parsepool, policy
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.fetcher import FetchResult, fetch

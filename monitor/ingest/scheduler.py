@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from monitor import metrics
-from monitor.ingest import policy
+from monitor.ingest import metrics, policy
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.hosts import HostSlots, fetch_host
 from monitor.ingest.poller import FeedPoller, PollOutcome

@@ -12,9 +12,9 @@ from typing import Any
 
 import structlog
 
-from consumers.alerts.delivery import resolve_sinks, run_delivery
-from consumers.alerts.matcher import run_matcher
-from consumers.alerts.rules import RuleSet, parse_rules
+from consumers.alert.rules import RuleSet, parse_rules
+from consumers.alert.stage import run_matcher
+from consumers.deliver.stage import resolve_sinks, run_delivery
 from monitor.messages import ClassifiedItem, Contribution, DeadLetter, Delivery, Place, RawItem, decode, encode
 from monitor.settings import AlertSettings, Settings
 from monitor.stream.clients import make_producer

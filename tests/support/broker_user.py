@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 from monitor.broker.local import probe_metadata
-from monitor.service import install_signal_handlers, local_broker
 from monitor.settings import load_settings
+from monitor.shell.service import local_broker
+from monitor.signals import install_signal_handlers
 
 
 async def main(settings_file: Path, ready_file: Path) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from consumers.alerts.sinks.webhook import H_EVENT, verify
+from consumers.deliver.sinks.webhook import H_EVENT, verify
 
 
 @dataclass

@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
-from consumers.alerts.sinks.base import Outcome, Sink
-from consumers.alerts.sinks.config import ResolvedSink
-from consumers.alerts.sinks.http import post
-from consumers.alerts.sinks.text import cut, flags_text, label_text, places_text, top_terms, when_text
+from consumers.deliver.sinks.base import Outcome, Sink
+from consumers.deliver.sinks.config import ResolvedSink
+from consumers.deliver.sinks.http import post
+from consumers.deliver.sinks.text import cut, flags_text, label_text, places_text, top_terms, when_text
 from monitor.messages import Alert
 
 MAX_BLOCKS = 50

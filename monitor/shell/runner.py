@@ -7,10 +7,12 @@ import asyncio
 import structlog
 
 from monitor.ingest.feeds import FeedConfig
+from monitor.ingest.stage import run_ingestion
 from monitor.ops.readiness import Readiness
 from monitor.ops.status import StatusBoard
-from monitor.service import Stage, install_signal_handlers, local_broker, run_ingestion, run_service
 from monitor.settings import ConfigError, Settings
+from monitor.shell.service import Stage, local_broker, run_service
+from monitor.signals import install_signal_handlers
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +41,7 @@ def build_stages(
     if "ingest" in wanted:
         stages["ingest"] = lambda stop: run_ingestion(settings, feeds, stop, readiness, status)
     if "classify" in wanted:
-        from consumers.classify import run_classifier
+        from consumers.classify.stage import run_classifier
 
         stages["classify"] = lambda stop: run_classifier(settings, stop, readiness=readiness)
     if "stories" in wanted:
@@ -48,9 +50,9 @@ def build_stages(
         stages["stories"] = lambda stop: run_stories(settings, stop)
     if "alert" in wanted or "deliver" in wanted:
         # The rules file and the sinks' URLs are checked here, before any broker or stage starts.
-        from consumers.alerts.delivery import resolve_sinks, run_delivery
-        from consumers.alerts.matcher import run_matcher
-        from consumers.alerts.rules import load_rules
+        from consumers.alert.rules import load_rules
+        from consumers.alert.stage import run_matcher
+        from consumers.deliver.stage import resolve_sinks, run_delivery
 
         rules = load_rules(settings.alerts.rules_file)
         if "alert" in wanted:
@@ -68,7 +70,7 @@ async def run_main(
     install_signal_handlers(stop)
     demo_runner = None
     if demo:
-        from monitor.demo.server import demo_feeds, demo_ingest, start_demo_server
+        from monitor.shell.demo.server import demo_feeds, demo_ingest, start_demo_server
 
         demo_runner, base = await start_demo_server(step_s=10.0)
         feeds = demo_feeds(base, interval_s=5.0)
@@ -88,7 +90,7 @@ async def run_main(
     status = StatusBoard(readiness)
     stages = build_stages(settings, feeds, only, readiness, status)
     if demo:
-        from monitor.tail import tail
+        from monitor.shell.tail import tail
 
         async def _tail(ev: asyncio.Event) -> None:
             await tail(settings, [settings.topics.raw, settings.topics.classified], ev)

@@ -16,9 +16,9 @@ from datetime import datetime
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 
-from consumers.alerts import matcher_metrics
-from consumers.alerts.rules import Rule, RuleSet, load_rules
-from consumers.alerts.suppression import SuppressionStore
+from consumers.alert import metrics as matcher_metrics
+from consumers.alert.rules import Rule, RuleSet, load_rules
+from consumers.alert.suppression import SuppressionStore
 from monitor.messages import Alert, AlertState, ClassifiedItem, DecodeError, decode, encode, utcnow
 from monitor.ops.consumer import ConsumerWatch
 from monitor.ops.readiness import Readiness

@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from consumers.alerts.limits import CircuitBreaker
+from consumers.deliver.limits import CircuitBreaker
 from monitor.messages import Alert, DeadLetter, Delivery
 from monitor.ops.metrics import StageMetrics
 

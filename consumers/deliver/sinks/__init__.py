@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import aiohttp
 
-from consumers.alerts.sinks.base import Outcome, Sink
-from consumers.alerts.sinks.config import ResolvedSink
+from consumers.deliver.sinks.base import Outcome, Sink
+from consumers.deliver.sinks.config import ResolvedSink
 
 
 def make_sink(config: ResolvedSink, session: aiohttp.ClientSession) -> Sink:
     """The sink implementation for a resolved configuration."""
-    from consumers.alerts.sinks.discord import DiscordSink
-    from consumers.alerts.sinks.file import FileSink
-    from consumers.alerts.sinks.slack import SlackSink
-    from consumers.alerts.sinks.teams import TeamsSink
-    from consumers.alerts.sinks.webhook import WebhookSink
+    from consumers.deliver.sinks.discord import DiscordSink
+    from consumers.deliver.sinks.file import FileSink
+    from consumers.deliver.sinks.slack import SlackSink
+    from consumers.deliver.sinks.teams import TeamsSink
+    from consumers.deliver.sinks.webhook import WebhookSink
 
     match config.type:
         case "file":

@@ -7,10 +7,10 @@ from typing import Any
 
 import aiohttp
 
-from consumers.alerts.sinks.base import Outcome, Sink
-from consumers.alerts.sinks.config import ResolvedSink
-from consumers.alerts.sinks.http import post
-from consumers.alerts.sinks.text import cut, flags_text, label_text, places_text, top_terms, when_text
+from consumers.deliver.sinks.base import Outcome, Sink
+from consumers.deliver.sinks.config import ResolvedSink
+from consumers.deliver.sinks.http import post
+from consumers.deliver.sinks.text import cut, flags_text, label_text, places_text, top_terms, when_text
 from monitor.messages import Alert
 
 # Teams refuses messages over 28 KB; keep a margin for the envelope and escaping.

@@ -13,7 +13,7 @@ import pycountry
 import re2
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
-from consumers.alerts.sinks.config import DEFAULT_LIMITS, AnySinkSpec, SinkSpec
+from consumers.deliver.sinks.config import DEFAULT_LIMITS, AnySinkSpec, SinkSpec
 from monitor import config_file
 from monitor.messages import LABELS, ClassifiedItem, LabelName
 

@@ -17,14 +17,14 @@ import aiohttp
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from consumers.alerts import delivery_metrics
-from consumers.alerts.dispatcher import Job, SinkDispatcher
-from consumers.alerts.history import DeliveredLog
-from consumers.alerts.limits import CircuitBreaker, TokenBucket
-from consumers.alerts.recorder import Recorder
-from consumers.alerts.rules import RuleSet, load_rules
-from consumers.alerts.sinks import make_sink
-from consumers.alerts.sinks.config import ResolvedSink, resolve_sink
+from consumers.alert.rules import RuleSet, load_rules
+from consumers.deliver import metrics as delivery_metrics
+from consumers.deliver.dispatcher import Job, SinkDispatcher
+from consumers.deliver.history import DeliveredLog
+from consumers.deliver.limits import CircuitBreaker, TokenBucket
+from consumers.deliver.recorder import Recorder
+from consumers.deliver.sinks import make_sink
+from consumers.deliver.sinks.config import ResolvedSink, resolve_sink
 from monitor.messages import Alert, DecodeError, decode
 from monitor.ops.consumer import ConsumerWatch
 from monitor.ops.readiness import Readiness

@@ -6,9 +6,9 @@ import asyncio
 import sys
 from pathlib import Path
 
-from consumers.alerts.payload import encode_envelope
-from consumers.alerts.sinks.base import Outcome, Sink
-from consumers.alerts.sinks.config import FileSinkSpec, ResolvedSink
+from consumers.deliver.payload import encode_envelope
+from consumers.deliver.sinks.base import Outcome, Sink
+from consumers.deliver.sinks.config import FileSinkSpec, ResolvedSink
 from monitor.messages import Alert
 
 

@@ -48,7 +48,7 @@ def cli(ctx: click.Context, settings_path: Path | None) -> None:
 @click.pass_obj
 def run(obj: _Ctx, demo: bool, feeds_path: Path | None, stages: tuple[str, ...]) -> None:
     """Run the service's stages until Ctrl-C or SIGTERM."""
-    from monitor.runner import run_main
+    from monitor.shell.runner import run_main
 
     settings = obj.settings
     needs_feeds = not demo and (not stages or "ingest" in stages)
@@ -129,13 +129,13 @@ def broker_status(obj: _Ctx) -> None:
 @click.pass_obj
 def tail(obj: _Ctx, topics: tuple[str, ...], from_beginning: bool, limit: int | None) -> None:
     """Print messages as they land (default topic: news.raw)."""
-    from monitor.tail import tail as run_tail
+    from monitor.shell.tail import tail as run_tail
 
     s = obj.settings
 
     async def main() -> None:
         stop = asyncio.Event()
-        from monitor.service import install_signal_handlers
+        from monitor.signals import install_signal_handlers
 
         install_signal_handlers(stop)
         await run_tail(s, list(topics) or [s.topics.raw], stop, from_beginning=from_beginning, limit=limit)
@@ -161,7 +161,8 @@ def topics_cmd(obj: _Ctx, create: bool) -> None:
 
 def _register_plugins() -> None:
     from classifiers.commands import classify, evaluate_cmd, train
-    from consumers.alerts.commands import dlq_group, rules_group
+    from consumers.alert.commands import rules_group
+    from consumers.deliver.commands import dlq_group
     from consumers.replay.commands import export_cmd, replay
     from consumers.stories.commands import stories_group
     from monitor.ingest.commands import feeds_group

@@ -1,10 +1,9 @@
-"""The whole service in one process: local broker (if configured), topics, ingestion and later stages."""
+"""The stages in one process: the local broker (if configured), the topics, the ops server, a task per stage."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -12,18 +11,11 @@ import structlog
 
 from monitor.broker import LocalBroker
 from monitor.broker.local import BrokerUse
-from monitor.ingest.feeds import FeedConfig
-from monitor.ingest.fetcher import make_session
-from monitor.ingest.poller import FeedPoller
-from monitor.ingest.registry import RegistryMember, sync_config
-from monitor.ingest.scheduler import Scheduler
-from monitor.ingest.state import FeedStateStore
 from monitor.ops.kafka import KafkaWatch
 from monitor.ops.readiness import Readiness
 from monitor.ops.server import serve_ops
 from monitor.ops.status import StatusBoard
 from monitor.settings import Settings
-from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 
 log = structlog.get_logger(__name__)
@@ -53,62 +45,6 @@ async def local_broker(settings: Settings) -> AsyncIterator[None]:
     finally:
         stopped = await asyncio.to_thread(use.leave)
         log.info("broker.left", stopped=stopped, started_by=broker.started_by() or None)
-
-
-def install_signal_handlers(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
-
-async def run_ingestion(
-    settings: Settings,
-    feeds: list[FeedConfig],
-    stop: asyncio.Event,
-    readiness: Readiness | None = None,
-    status: StatusBoard | None = None,
-) -> None:
-    """Register the feed list, then poll this process's share of the registered feeds into `news.raw` until stopped.
-
-    Pollers sharing `ingest.group_id` divide the registry among themselves through Kafka's group membership.
-    Readiness `ingest.registry` holds once the feed list is registered and the feeds' state is loaded; the feeds
-    this process polls are shown on the status page of `status`.
-    """
-    ready = (readiness or Readiness()).require("ingest.registry")
-    producer = make_producer(settings.kafka)
-    await producer.start()
-    try:
-        store = FeedStateStore(settings.kafka, settings.topics.feed_state, producer)
-        async with make_session(settings.ingest) as session:
-            scheduler = Scheduler(FeedPoller(settings, session, producer, store), store, [], settings.ingest)
-            board = status or StatusBoard()
-            board.watch_feeds(scheduler)
-            member = RegistryMember(settings, scheduler, store)
-            runner = asyncio.create_task(scheduler.run())
-            registered = asyncio.Event()
-            # Joining the group, registering the feed list and loading state overlap: start-up stays short.
-            membership = asyncio.create_task(member.run(registered))
-            stopped = asyncio.create_task(stop.wait())
-            try:
-                synced, known = await asyncio.gather(
-                    sync_config(producer, settings.kafka, settings.topics.feed_registry, feeds), store.load()
-                )
-                registered.set()
-                ready.up(f"{len(feeds)} configured feeds registered, state of {known} loaded")
-                log.info("ingest.registry_synced", feeds=len(feeds), added=synced.added, updated=synced.updated,
-                         removed=synced.removed, unchanged=synced.unchanged, feeds_with_state=known)  # fmt: skip
-                await asyncio.wait({membership, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                ready.down("stopping")
-                # Polls in flight finish before this poller leaves the group, so the next owner sees their state.
-                scheduler.stop()
-                await runner
-                member.close()
-                stopped.cancel()
-                await membership
-                board.unwatch_feeds(scheduler)
-    finally:
-        await producer.stop()
 
 
 async def run_service(

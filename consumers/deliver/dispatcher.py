@@ -18,12 +18,12 @@ from typing import Literal, TypeVar
 
 import structlog
 
-from consumers.alerts import delivery_metrics
-from consumers.alerts.history import DeliveredLog
-from consumers.alerts.limits import CircuitBreaker, TokenBucket
-from consumers.alerts.payload import digest_window
-from consumers.alerts.recorder import Recorder
-from consumers.alerts.sinks.base import Outcome, Sink
+from consumers.deliver import metrics as delivery_metrics
+from consumers.deliver.history import DeliveredLog
+from consumers.deliver.limits import CircuitBreaker, TokenBucket
+from consumers.deliver.payload import digest_window
+from consumers.deliver.recorder import Recorder
+from consumers.deliver.sinks.base import Outcome, Sink
 from monitor import retry
 from monitor.messages import Alert, DeadLetter, Delivery, encode
 from monitor.settings import AlertSettings

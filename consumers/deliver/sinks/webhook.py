@@ -13,10 +13,10 @@ from collections.abc import Mapping
 
 import aiohttp
 
-from consumers.alerts.payload import PAYLOAD_VERSION, encode_envelope, message_id
-from consumers.alerts.sinks.base import Outcome, Sink
-from consumers.alerts.sinks.config import ResolvedSink, WebhookSinkSpec
-from consumers.alerts.sinks.http import post
+from consumers.deliver.payload import PAYLOAD_VERSION, encode_envelope, message_id
+from consumers.deliver.sinks.base import Outcome, Sink
+from consumers.deliver.sinks.config import ResolvedSink, WebhookSinkSpec
+from consumers.deliver.sinks.http import post
 from monitor.messages import Alert
 
 TOLERANCE_S = 300

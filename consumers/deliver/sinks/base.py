@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from consumers.alerts.sinks.config import ResolvedSink
+from consumers.deliver.sinks.config import ResolvedSink
 from monitor.messages import Alert
 
 

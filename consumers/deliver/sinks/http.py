@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from consumers.alerts.sinks.base import Outcome
+from consumers.deliver.sinks.base import Outcome
 from monitor.retry import parse_retry_after
 
 _SNIPPET = 300

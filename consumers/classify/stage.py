@@ -17,8 +17,8 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from classifiers.model import NewsClassifier
-from consumers import classify_metrics
-from consumers.scoring import Scored, Scorer
+from consumers.classify import metrics as classify_metrics
+from consumers.classify.scoring import Scored, Scorer
 from monitor.ops.consumer import ConsumerWatch
 from monitor.ops.readiness import Readiness
 from monitor.settings import Settings

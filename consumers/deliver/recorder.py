@@ -7,7 +7,7 @@ import asyncio
 import structlog
 from aiokafka import AIOKafkaProducer
 
-from consumers.alerts import delivery_metrics
+from consumers.deliver import metrics as delivery_metrics
 from monitor.messages import DeadLetter, Delivery, Message, encode, encode_key
 from monitor.settings import TopicSettings
 from monitor.stream.produce import Outgoing, produce_retrying

@@ -7,10 +7,10 @@ from typing import Any
 
 import aiohttp
 
-from consumers.alerts.sinks.base import Outcome, Sink
-from consumers.alerts.sinks.config import ResolvedSink
-from consumers.alerts.sinks.http import post
-from consumers.alerts.sinks.text import cut, flags_text, label_text, places_text, top_terms
+from consumers.deliver.sinks.base import Outcome, Sink
+from consumers.deliver.sinks.config import ResolvedSink
+from consumers.deliver.sinks.http import post
+from consumers.deliver.sinks.text import cut, flags_text, label_text, places_text, top_terms
 from monitor.messages import Alert
 
 # Discord's documented limits: title 256, description 4096, field name 256 / value 1024, footer 2048,

@@ -11,9 +11,9 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from monitor.demo.live import LIVE_STORIES
 from monitor.ingest.feeds import FeedConfig
 from monitor.settings import IngestSettings
+from monitor.shell.demo.live import LIVE_STORIES
 
 
 def _conditional(request: web.Request, body: bytes, content_type: str) -> web.Response:
@@ -42,7 +42,7 @@ def _live_feed(started: float, step_s: float) -> bytes:
 
 def make_app(step_s: float = 15.0) -> web.Application:
     started = time.monotonic()
-    files = resources.files("monitor.demo").joinpath("feeds")
+    files = resources.files("monitor.shell.demo").joinpath("feeds")
 
     async def static(request: web.Request) -> web.Response:
         name = request.match_info["name"]

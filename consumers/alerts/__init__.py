@@ -1,1 +1,0 @@
-"""Alerting: rules match classified stories (`alert` stage) and alerts are delivered to sinks (`deliver` stage)."""

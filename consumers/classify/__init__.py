@@ -1,0 +1,1 @@
+"""The `classify` stage: `news.raw` scored by the model into `news.classified`."""
