@@ -12,7 +12,7 @@ import time
 
 from bench.common import REPO
 
-BENCHES = ("bench.classifier", "bench.alerts", "bench.ingest", "bench.replay", "bench.stories")
+BENCHES = ("bench.classifier", "bench.alerts", "bench.ingest", "bench.replay", "bench.stories", "bench.e2e")
 
 
 def main() -> None:

@@ -88,8 +88,10 @@ def configure_logging(s: LogSettings) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
+            # Without the bound ids: a library's task (a connection's reader) may have been started while one item
+            # or feed was in hand, and its lines are not about that one.
             foreign_pre_chain=[
-                *shared,
+                *shared[1:],
                 structlog.stdlib.add_logger_name,
                 structlog.stdlib.ExtraAdder(["repeated", "retried_by_client"]),
             ],

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -229,3 +230,101 @@ async def test_every_stage_container_is_healthy_exactly_when_its_readyz_answers_
         assert not await healthy(), "healthy while not ready"
         check.up()
         assert await healthy()
+
+
+K8S = REPO / "deploy" / "k8s"
+
+
+def k8s_docs() -> list[dict[str, Any]]:
+    """Every resource the kustomization applies, in its order."""
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    return [d for f in kustomization["resources"] for d in yaml.safe_load_all((K8S / f).read_text()) if d]
+
+
+def k8s_of(kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in k8s_docs() if d["kind"] == kind}
+
+
+def test_k8s_manifests_are_valid_kubernetes_resources_offline() -> None:
+    import kubernetes_validate
+
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert sorted(kustomization["resources"]) == sorted(
+        p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml"
+    )
+    version = kubernetes_validate.latest_version()
+    for doc in k8s_docs():
+        kubernetes_validate.validate(doc, version, strict=True)  # raises on the first error
+    # The schemas ship with the package and are really applied: a misspelt field or a wrong type is caught.
+    deployment = k8s_of("Deployment")["newsmon-classify"]
+    for broken in ({**deployment, "spec": {**deployment["spec"], "replicas": "two"}},
+                   {**deployment, "spec": {**deployment["spec"], "replica": 2}}):  # fmt: skip
+        with pytest.raises(kubernetes_validate.ValidationError):
+            kubernetes_validate.validate(broken, version, strict=True)
+
+
+def test_k8s_has_a_deployment_and_a_disruption_budget_per_stage_probed_limited_and_scraped() -> None:
+    from monitor.settings import MetricsSettings as Metrics
+
+    deployments, budgets = k8s_of("Deployment"), k8s_of("PodDisruptionBudget")
+    assert sorted(deployments) == sorted(budgets) == sorted(f"newsmon-{s}" for s in STAGE_NAMES)
+    for name, d in deployments.items():
+        stage = name.removeprefix("newsmon-")
+        pod = d["spec"]["template"]
+        labels = pod["metadata"]["labels"]
+        assert d["spec"]["selector"]["matchLabels"] == labels == budgets[name]["spec"]["selector"]["matchLabels"]
+        assert budgets[name]["spec"]["minAvailable"] < d["spec"]["replicas"], f"{name} could never be drained"
+        (c,) = pod["spec"]["containers"]
+        assert c["args"] == ["--settings", "/etc/newsmon/settings.yaml", "run", "--stage", stage]
+        assert c["ports"] == [{"name": "ops", "containerPort": Metrics().port}]
+        assert c["livenessProbe"]["httpGet"] == c["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "ops"}
+        assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "ops"}
+        assert {k: set(v) for k, v in c["resources"].items()} == {"requests": {"cpu", "memory"},
+                                                                  "limits": {"cpu", "memory"}}  # fmt: skip
+        scrape = pod["metadata"]["annotations"]
+        assert scrape == {"prometheus.io/scrape": "true", "prometheus.io/port": str(Metrics().port),
+                          "prometheus.io/path": "/metrics"}  # fmt: skip
+        assert pod["spec"]["securityContext"]["runAsNonRoot"] is True and "env" not in c
+
+
+def test_k8s_config_comes_from_the_configmap_and_the_sinks_secrets_from_the_secret(tmp_path: Path) -> None:
+    from consumers.alert.rules import parse_rules
+    from monitor.ingest.feeds import load_feeds
+    from monitor.settings import load_settings
+
+    (config,) = k8s_of("ConfigMap").values()
+    data = config["data"]
+    assert data["feeds.yaml"] == (REPO / "config" / "feeds.yaml").read_text()
+    assert data["rules.yaml"] == (REPO / "config" / "rules.yaml").read_text()
+    for name, text in data.items():
+        (tmp_path / name).write_text(text)
+    settings = load_settings(tmp_path / "settings.yaml")
+    assert settings.log.format == "json" and settings.metrics.host == "0.0.0.0" and settings.kafka.bootstrap
+    assert {settings.ingest.feeds_file.parent, settings.alerts.rules_file.parent} == {Path("/etc/newsmon")}
+    assert load_feeds(tmp_path / "feeds.yaml")
+    rules = parse_rules(data["rules.yaml"], tmp_path / "rules.yaml")
+    (secret,) = k8s_of("Secret").values()
+    for name, d in k8s_of("Deployment").items():
+        pod = d["spec"]["template"]["spec"]
+        mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes[mounts["/etc/newsmon"]]["configMap"]["name"] == config["metadata"]["name"]
+        if name == "newsmon-deliver":
+            assert volumes[mounts["/run/secrets"]]["secret"]["secretName"] == secret["metadata"]["name"]
+        else:
+            assert "/run/secrets" not in mounts, f"{name} needs no sink secret"
+    files = [getattr(s, k) for s in rules.sinks.values() for k in ("url_file", "secret_file") if getattr(s, k, None)]
+    assert files and {Path(f).parent for f in files} == {Path("/run/secrets")}
+    assert {Path(f).name for f in files} <= set(secret["stringData"])
+
+
+def test_every_compose_stage_is_restarted_limited_and_scalable() -> None:
+    services = {n: s for n, s in compose()["services"].items() if n != "kafka"}  # type: ignore[union-attr]
+    for name, svc in services.items():
+        assert svc["restart"] in ("unless-stopped", "always", "on-failure"), name
+        assert "/readyz" in " ".join(svc["healthcheck"]["test"]), name
+        resources = svc["deploy"]["resources"]
+        assert set(resources["limits"]) == set(resources["reservations"]) == {"cpus", "memory"}, name
+        # `--scale` starts several containers of the service: a fixed name or host port would collide.
+        assert "container_name" not in svc and "ports" not in svc, f"{name} cannot be scaled"
+        assert svc["stop_grace_period"], name

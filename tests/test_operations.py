@@ -26,11 +26,14 @@ from monitor.ingest.feeds import FeedConfig
 from monitor.messages import Alert, decode
 from monitor.ops.kafka import KafkaWatch
 from monitor.ops.readiness import Readiness
+from monitor.ops.status import StatusBoard
 from monitor.settings import ClassifierSettings, KafkaSettings, MetricsSettings, Settings
 from monitor.shell.runner import build_stages
 from monitor.shell.service import run_service
 from monitor.stream.clients import make_producer
 from tests.support.alerts import alerting_caught_up, fast, webhook_rules
+from tests.support.browser import chromium_path, render
+from tests.support.environment import need, required
 from tests.support.feeds import FeedServer, rss
 from tests.support.kafka import group_caught_up, read_topic
 from tests.support.receivers import Receiver
@@ -126,8 +129,10 @@ def service_settings(settings: Settings, models_dir: Path, version: str, tmp_pat
 @contextlib.asynccontextmanager
 async def service(settings: Settings, feeds: list[FeedConfig]) -> AsyncIterator[Service]:
     readiness = Readiness()
+    status = StatusBoard(readiness)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_service(settings, build_stages(settings, feeds, STAGES, readiness), stop, readiness))
+    stages = build_stages(settings, feeds, STAGES, readiness, status)
+    task = asyncio.create_task(run_service(settings, stages, stop, readiness, status))
     svc = Service(settings, f"http://127.0.0.1:{settings.metrics.port}", task, stop)
     try:
         yield svc
@@ -154,7 +159,20 @@ STORIES = [
      "Fighters from Ukraine say they seized Gorkovsky in Belgorod region as Russians vote."),
     ("s2", "Artillery shells from Azerbaijan hit Armenian border villages", "Two soldiers were wounded."),
     *[(f"s{i}", f"Council approves new cycle lane number {i}", "Work starts in May.") for i in range(3, 8)],
+    # Escaped once in the feed, so the title itself is markup: the status page must show it as text.
+    ("s8", 'Shelling from Russia hits Ukrainian border town &lt;img src=x onerror="console.error(1)"&gt;'
+     "&lt;/td&gt;&lt;/table&gt;&lt;h2&gt;forged&lt;/h2&gt;", "Three people were wounded by shells fired across."),
 ]  # fmt: skip
+# What the status page's test reads off the rendered page.
+PAGE_FACTS = """() => ({
+  sections: [...document.querySelectorAll("body > section")].map(s => s.id),
+  rows: Object.fromEntries([...document.querySelectorAll("table")].map(t => [t.className, t.tBodies[0].rows.length])),
+  shown: [...document.querySelectorAll("table")].every(t => t.getBoundingClientRect().height > 20),
+  headings: [...document.querySelectorAll("h2")].map(h => h.textContent),
+  elements: document.querySelectorAll("img, script, iframe, [onerror]").length,
+  stories: [...document.querySelectorAll("table.alerts tbody td:nth-child(4) a")].map(a => a.textContent),
+  cells: [...document.querySelectorAll("table tbody tr")].map(r => [...r.cells].map(c => c.textContent)),
+})"""
 
 
 async def pipeline_done(s: Settings) -> bool:
@@ -179,7 +197,8 @@ async def test_ready_only_when_every_stage_is_up_and_every_stage_counts_exactly_
     tmp_path: Path,
 ) -> None:  # fmt: skip
     s = service_settings(settings, models_dir, model.version, tmp_path, receiver.url)
-    feeds = [FeedConfig(id="wire", url=feed_server.set("/wire.xml", rss([])), name="Wire", interval_s=0.2)]
+    feeds = [FeedConfig(id="wire", url=feed_server.set("/wire.xml", rss([])), name="Wire", interval_s=0.2),
+             FeedConfig(id="down", url=feed_server.set("/down.xml", b"", status=503), interval_s=0.2)]  # fmt: skip
     async with service(s, feeds) as svc:
         started = time.monotonic()
         assert_ready_only_once_up(svc, await wait_ready(svc))
@@ -205,6 +224,11 @@ async def test_ready_only_when_every_stage_is_up_and_every_stage_counts_exactly_
         # Every stage's partitions are measured, and nothing is left behind in any of them.
         assert await wait_until(lag_measured_at_zero, timeout_s=10)
         after = await svc.metrics()
+        # Without a browser (outside CI) the rest of this test still runs; it is reported as skipped at the end.
+        page = await render(f"{svc.url}/", measure=PAGE_FACTS) if chromium_path() or required() else None
+    if page is not None:
+        assert_status_page_shows(page.measured, alerts)
+        assert page.errors == [] and page.requests == []
 
     def moved(name: str, **labels: str) -> float:
         return after.value(name, **labels) - before.value(name, **labels)
@@ -239,6 +263,28 @@ async def test_ready_only_when_every_stage_is_up_and_every_stage_counts_exactly_
     # Stopped, the service answers no more.
     assert await svc.readyz() is None
     assert_deploy_files_query_only(after.exported)
+    need(page is not None, "the status page was not rendered: Chromium is not installed (`make system-deps`)")
+
+
+def assert_status_page_shows(facts: dict[str, Any], alerts: list[Alert]) -> None:
+    """The status page, as Chromium rendered it, shows every section, filled, and the hostile title only as text."""
+    assert facts["sections"] == ["readiness", "feeds", "lag", "alerts", "dead-letters"]
+    assert facts["headings"] == ["Readiness", "Feeds", "Stage lag", "Last alerts", "Dead letters"]
+    rows = facts["rows"]
+    assert rows["feeds"] == 2 and rows["alerts"] == len(alerts) and rows[""] == len(CHECKS), rows
+    assert rows["lag"] >= 6 and rows["dead-letters"] >= 1 and facts["shown"], rows
+    cells = facts["cells"]
+    # Feeds by health, the failing one first with its last error.
+    feeds = [c for c in cells if c[0] in ("down", "wire") and len(c) == 7]
+    assert [c[:2] for c in feeds] == [["down", "failing"], ["wire", "healthy"]], feeds
+    assert int(feeds[0][2]) >= 1 and "503" in feeds[0][3] and feeds[1][3] == "", feeds
+    assert {c[0] for c in cells if len(c) == 4 and c[3] == "0"} >= {"classify", "alert", "deliver"}
+    assert ["classify", "bad_input"] in [c[:2] for c in cells if len(c) == 3]
+    assert sorted(facts["stories"]) == sorted(a.item.item.title for a in alerts)
+    hostile = [t for t in facts["stories"] if "onerror" in t]
+    assert hostile == ['Shelling from Russia hits Ukrainian border town <img src=x onerror="console.error(1)">'
+                       "</td></table><h2>forged</h2>"], facts["stories"]  # fmt: skip
+    assert facts["elements"] == 0
 
 
 DASHBOARD = REPO / "deploy" / "grafana" / "newsmon.json"
@@ -392,3 +438,16 @@ def test_library_logs_come_out_as_json_warnings_rate_limited(tmp_path: Path) -> 
     assert len(unable) <= 10, f"{len(unable)} lines for one unreachable broker"
     repeated = sum(x.get("repeated", 0) for x in unable)
     assert repeated > 0 and len(unable) + repeated <= 40
+
+
+async def test_the_browser_reports_console_errors_exceptions_and_requests_leaving_the_page(tmp_path: Path) -> None:
+    """The status page and replay report tests rely on these: a page that breaks must not pass as clean."""
+    page = tmp_path / "broken.html"
+    page.write_text('<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body><p id="x">kept</p>'
+                    '<img src="http://198.51.100.7/pixel.png"><script>console.error("from the page");'
+                    "undefinedFunction();</script></body></html>")  # fmt: skip
+    shown = await render(page.as_uri(), measure='document.getElementById("x").textContent')
+    assert shown.measured == "kept" and '<p id="x">kept</p>' in shown.dom
+    assert shown.requests == ["http://198.51.100.7/pixel.png"]
+    assert any("from the page" in e for e in shown.errors), shown.errors
+    assert any(e.startswith("uncaught:") and "undefinedFunction" in e for e in shown.errors), shown.errors

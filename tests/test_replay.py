@@ -37,6 +37,7 @@ from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 from tests.conftest import make_settings
 from tests.support.alerts import alerting, classified, fast
+from tests.support.browser import render as render_in_chromium
 from tests.support.kafka import committed_offsets, end_offsets, group_caught_up, read_topic
 from tests.support.waiting import wait_until
 
@@ -379,6 +380,47 @@ def test_explicit_offsets_are_checked_before_a_replay_starts() -> None:
             build_request(Settings(), None, since, None, **none, offsets=offsets)
     req = build_request(Settings(), None, None, None, **none, offsets="0:1-5,2:7-")
     assert req.offsets == ((0, 1, 5), (2, 7, None))
+
+
+# What the report's test reads off the page as Chromium laid it out: every chart drawn with marks of real size.
+REPORT_FACTS = """() => ({
+  charts: [...document.querySelectorAll("figure > svg")].map(svg => {
+    const box = svg.getBoundingClientRect();
+    const marks = [...svg.querySelectorAll("rect, polyline")].map(m => m.getBBox());
+    return {width: box.width, height: box.height, drawn: marks.filter(b => b.width > 0 || b.height > 0).length};
+  }),
+  tables: [...document.querySelectorAll("table")].map(t => ({rows: t.rows.length, height: t.offsetHeight})),
+  headings: [...document.querySelectorAll("h2")].map(h => h.textContent),
+  cells: [...document.querySelectorAll("td")].map(td => td.textContent),
+})"""
+
+
+async def test_replay_report_renders_in_headless_chromium_with_nothing_fetched(
+    live_week: tuple[Settings, list[Story], datetime, Path], tmp_path: Path
+) -> None:
+    s, stories, since, rules_dir = live_week
+    req = ReplayRequest(topic=s.topics.classified, since=since, rules_path=rules_dir / "new.yaml")
+    assert await export(s, req, tmp_path / "week.jsonl.gz", asyncio.Event()) == len(stories)
+    hand_labels(stories, tmp_path / "labels.jsonl")
+    (tmp_path / "settings.yaml").write_text("kafka:\n  bootstrap: 127.0.0.1:1\n")
+    corpus, settings = tmp_path / "week.jsonl.gz", tmp_path / "settings.yaml"
+    done = newsmon("--settings", str(settings), "replay", "--from-file", str(corpus), "--since", since.isoformat(),
+                   "--rules", str(rules_dir / "new.yaml"), "--threshold", "cross_border_incident=0.7",
+                   "--labels", str(tmp_path / "labels.jsonl"), "--json",
+                   "--report", str(tmp_path / "report.html"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+
+    page = await render_in_chromium((tmp_path / "report.html").as_uri(), measure=REPORT_FACTS)
+    assert page.errors == [] and page.requests == []
+    facts = page.measured
+    charts = 2 + len(report["alerts"]["per_hour"]) + 2  # score histograms, alerts per hour, precision-recall curves
+    assert len(facts["charts"]) == charts
+    assert all(c["width"] >= 300 and c["height"] >= 100 and c["drawn"] >= 1 for c in facts["charts"]), facts["charts"]
+    assert facts["headings"][:4] == ["Labels", "Alerts per rule", "Against live",
+                                     f"Against {report['metrics']['labelled_replayed']} labelled items"]  # fmt: skip
+    assert all(t["rows"] >= 2 and t["height"] > 20 for t in facts["tables"]), facts["tables"]
+    assert report["diff"]["examples"]["added"][0]["title"] in facts["cells"]
 
 
 def test_command_line_refuses_bad_input_with_exit_code_2(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ Every stage stopped with SIGTERM mid-stream and restarted, losing and repeating 
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from pathlib import Path
 
@@ -96,6 +97,11 @@ async def test_sigterm_lets_the_poll_in_flight_finish_its_items_and_state(settin
     assert "held" in latest and latest["held"].last_success is not None and len(latest["held"].seen) == len(HELD)
     assert not log_events(log, "scheduler.drain_timeout")
     assert log_events(log, "scheduler.stopped")[-1]["items"] == len(HELD)
+    # Every line about the feed names it as `feed_id` (bound where its loop starts); the others name no feed.
+    lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
+    about_feed = [x for x in lines if x.get("feed") == "held"]
+    assert {x["event"] for x in about_feed} >= {"feed.polled"} and all(x.get("feed_id") == "held" for x in about_feed)
+    assert not [x for x in lines if "feed_id" in x and x.get("feed") != "held"]
 
 
 async def readyz_answers(port: int, status: int) -> bool:

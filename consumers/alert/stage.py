@@ -26,6 +26,7 @@ from consumers.alert.suppression import SuppressionStore
 from monitor.messages import Alert, AlertState, ClassifiedItem, DecodeError, decode, encode, utcnow
 from monitor.ops.consumer import ConsumerWatch
 from monitor.ops.readiness import Readiness
+from monitor.ops.status import StatusBoard
 from monitor.settings import Settings, TopicSettings
 from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer
@@ -117,11 +118,16 @@ def _letter(t: TopicSettings, a: Alert, reason: str) -> Outgoing:
 
 
 async def run_matcher(
-    settings: Settings, stop: asyncio.Event, rules: RuleSet | None = None, readiness: Readiness | None = None
+    settings: Settings,
+    stop: asyncio.Event,
+    rules: RuleSet | None = None,
+    readiness: Readiness | None = None,
+    status: StatusBoard | None = None,
 ) -> None:
     """Run until stopped; the batch in hand when stop arrives is finished and committed first.
 
     Readiness: `alert.rules` once the rules are loaded and valid, `alert.partitions` while the consumer holds some.
+    The alerts produced are shown on the status page of `status`.
     """
     s, t = settings.alerts, settings.topics
     ready = readiness or Readiness()
@@ -175,9 +181,12 @@ async def run_matcher(
             if await produce_retrying(producer, out, stage="alert", stop=stop) is None:
                 break
             for a in alerts:
-                log.info("alert.matched", rule=a.rule_id, event_id=a.event_id, mode=a.mode, kind=a.kind,
-                         story_id=a.story.story_id if a.story else None, title=a.item.item.title)  # fmt: skip
+                with structlog.contextvars.bound_contextvars(event_id=a.event_id, item_id=a.item.item.id):
+                    log.info("alert.matched", rule=a.rule_id, mode=a.mode, kind=a.kind,
+                             story_id=a.story.story_id if a.story else None, title=a.item.item.title)  # fmt: skip
             matcher_metrics.alerted(alerts)
+            if status is not None:
+                status.alerted(alerts)
             produced += len(alerts)
             if records:
                 await commit(consumer, {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}, "alert")
@@ -216,11 +225,13 @@ def _match(
     letters: list[Outgoing] = []
     now, mono = utcnow(), time.monotonic()
     for rec in records:
-        try:
-            c = decode(ClassifiedItem, rec.value)
-        except DecodeError as exc:
-            letters.append(dead_letter.outgoing(dlq_topic, dead_letter.of_record(rec, str(exc))))
-            log.warning("alert.bad_input", topic=rec.topic, offset=rec.offset, error=str(exc))
-            continue
-        alerts.extend(judge(c, now, mono))
+        # Classified items are keyed by item id, so even an undecodable one is named on its lines.
+        with structlog.contextvars.bound_contextvars(item_id=(rec.key or b"").decode(errors="replace")):
+            try:
+                c = decode(ClassifiedItem, rec.value)
+            except DecodeError as exc:
+                letters.append(dead_letter.outgoing(dlq_topic, dead_letter.of_record(rec, str(exc))))
+                log.warning("alert.bad_input", topic=rec.topic, offset=rec.offset, error=str(exc))
+                continue
+            alerts.extend(judge(c, now, mono))
     return alerts, letters

@@ -84,6 +84,16 @@ class Tried:
     outcome: Outcome
 
 
+def _name_on_lines(unit: Unit) -> None:
+    """Put the alert's ids on the lines of its send task; a digest of several alerts carries their count instead."""
+    if len(unit.jobs) == 1:
+        alert = unit.jobs[0].alert
+        structlog.contextvars.bind_contextvars(event_id=alert.event_id, item_id=alert.item.item.id)
+    else:
+        # Started from the first alert's context (the task copied it): that alert alone must not name the digest.
+        structlog.contextvars.unbind_contextvars("event_id", "item_id")
+
+
 class SinkDispatcher:
     def __init__(
         self,
@@ -196,6 +206,7 @@ class SinkDispatcher:
 
     async def _run(self, unit: Unit, token: bool) -> None:
         """Attempt the message until it is delivered, refused, given up on, or shutdown leaves it uncommitted."""
+        _name_on_lines(unit)
         deadline = unit.created + self._s.max_age_s
         tried = Tried(0, 0.0, Outcome(False, error="not attempted"))
         while True:

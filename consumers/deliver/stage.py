@@ -28,6 +28,7 @@ from consumers.deliver.sinks.config import ResolvedSink, resolve_sink
 from monitor.messages import Alert, DecodeError, decode
 from monitor.ops.consumer import ConsumerWatch
 from monitor.ops.readiness import Readiness
+from monitor.ops.status import StatusBoard
 from monitor.settings import Settings
 from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer
@@ -53,9 +54,15 @@ class DeliveryStage:
     """Routes each alert to its sinks' dispatchers and commits what is finished."""
 
     def __init__(
-        self, settings: Settings, rules: RuleSet, sinks: dict[str, ResolvedSink], readiness: Readiness | None = None
+        self,
+        settings: Settings,
+        rules: RuleSet,
+        sinks: dict[str, ResolvedSink],
+        readiness: Readiness | None = None,
+        status: StatusBoard | None = None,
     ) -> None:
         self.settings = settings
+        self._status = status
         ready = readiness or Readiness()
         self._sinks_ready, self._holding = ready.require("deliver.sinks"), ready.require("deliver.partitions")
         self.rules = rules
@@ -127,6 +134,11 @@ class DeliveryStage:
 
     def handle(self, rec: ConsumerRecord[bytes, bytes]) -> None:
         """Hand one record's alert to its sinks; the record is finished when all of them are."""
+        # Alerts are keyed by event id; the lines about this record, and the send tasks it starts, carry it.
+        with structlog.contextvars.bound_contextvars(event_id=(rec.key or b"").decode(errors="replace")):
+            self._handle(rec)
+
+    def _handle(self, rec: ConsumerRecord[bytes, bytes]) -> None:
         tp = TopicPartition(rec.topic, rec.partition)
         self.tracker.add(tp, rec.offset)
         try:
@@ -134,6 +146,12 @@ class DeliveryStage:
         except DecodeError as exc:
             self._dead_letter(rec, str(exc), "bad_input")
             return
+        with structlog.contextvars.bound_contextvars(item_id=alert.item.item.id):
+            self._route(rec, tp, alert)
+
+    def _route(self, rec: ConsumerRecord[bytes, bytes], tp: TopicPartition, alert: Alert) -> None:
+        if self._status is not None:
+            self._status.alerted([alert])
         targets = self._targets(alert)
         if not targets:
             self._dead_letter(
@@ -265,12 +283,13 @@ async def run_delivery(
     rules: RuleSet | None = None,
     sinks: dict[str, ResolvedSink] | None = None,
     readiness: Readiness | None = None,
+    status: StatusBoard | None = None,
 ) -> None:
     """Run until stopped; alerts in flight at stop are finished (bounded) or left uncommitted for the next run.
 
     Readiness: `deliver.sinks` once the sinks are resolved and set up, `deliver.partitions` while the consumer holds
-    partitions.
+    partitions. The alerts read are shown on the status page of `status`.
     """
     rules = rules or load_rules(settings.alerts.rules_file)
     sinks = sinks if sinks is not None else resolve_sinks(rules)
-    await DeliveryStage(settings, rules, sinks, readiness).run(stop)
+    await DeliveryStage(settings, rules, sinks, readiness, status).run(stop)

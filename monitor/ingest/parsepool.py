@@ -7,6 +7,7 @@ produce on the event loop waits for it. Worker processes give parsing cores of i
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ctypes
 import signal
 import threading
@@ -127,7 +128,8 @@ def _shared_pool(workers: int) -> ProcessPoolExecutor:
                 _pool.shutdown(wait=False, cancel_futures=True)
             _pool = spawn_pool(workers)
             _pool_workers = workers
-            log.info("parsepool.started", workers=workers)
+            # Started by whichever feed's poll came first, but about no feed: logged without that feed's id.
+            contextvars.Context().run(log.info, "parsepool.started", workers=workers)
         return _pool
 
 

@@ -379,7 +379,8 @@ class FeedPoller:
             raise RuntimeError("the broker refused a dead letter")  # bounded by DeadLetter.of: a bug, not bad input
 
     def _letter(self, item: RawItem, reason: str) -> Outgoing:
-        log.error("feed.item_too_large", feed=item.feed_id, item=item.id, reason=reason)
+        with structlog.contextvars.bound_contextvars(item_id=item.id):
+            log.error("feed.item_too_large", feed=item.feed_id, item=item.id, reason=reason)
         t = self._s.topics
         return dead_letter.outgoing(t.dead_letter, dead_letter.letter(encode(item), item.id, t.raw, reason))
 

@@ -111,10 +111,15 @@ class Scheduler:
 
     def feed_health(self) -> Iterator[tuple[str, policy.FeedHealth]]:
         """(feed id, health) of every feed this scheduler polls, for metrics."""
+        for feed, state in self.feed_states():
+            yield feed.id, policy.feed_health(state, feed.url)
+
+    def feed_states(self) -> Iterator[tuple[FeedConfig, FeedState | None]]:
+        """Every feed this scheduler polls with its latest state, for the status page."""
         for loops in list(self._loops.values()):
             if loops:
                 feed = loops[-1].feed
-                yield feed.id, policy.feed_health(self._store.get(feed.id), feed.url)
+                yield feed, self._store.get(feed.id)
 
     async def run(self, drain_timeout_s: float = 30.0) -> None:
         self.add(self._feeds)
@@ -217,6 +222,8 @@ class Scheduler:
         return not await self._stop_event().wait(seconds)
 
     async def _loop(self, feed: FeedConfig) -> None:
+        # Each feed's loop is a task of its own, so the id stays on this feed's lines only.
+        structlog.contextvars.bind_contextvars(feed_id=feed.id)
         reason = policy.disabled_reason_at(self._store.get(feed.id), feed.url)
         if reason:
             # Logged with a WARNING when it was disabled; until its URL changes it is not polled again.

@@ -13,6 +13,7 @@ from monitor.ingest.registry import RegistryMember, sync_config
 from monitor.ingest.scheduler import Scheduler
 from monitor.ingest.state import FeedStateStore
 from monitor.ops.readiness import Readiness
+from monitor.ops.status import StatusBoard
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
 
@@ -20,12 +21,17 @@ log = structlog.get_logger(__name__)
 
 
 async def run_ingestion(
-    settings: Settings, feeds: list[FeedConfig], stop: asyncio.Event, readiness: Readiness | None = None
+    settings: Settings,
+    feeds: list[FeedConfig],
+    stop: asyncio.Event,
+    readiness: Readiness | None = None,
+    status: StatusBoard | None = None,
 ) -> None:
     """Register the feed list, then poll this process's share of the registered feeds into `news.raw` until stopped.
 
     Pollers sharing `ingest.group_id` divide the registry among themselves through Kafka's group membership.
-    Readiness `ingest.registry` holds once the feed list is registered and the feeds' state is loaded.
+    Readiness `ingest.registry` holds once the feed list is registered and the feeds' state is loaded; the feeds
+    this process polls are shown on the status page of `status`.
     """
     ready = (readiness or Readiness()).require("ingest.registry")
     producer = make_producer(settings.kafka)
@@ -34,6 +40,8 @@ async def run_ingestion(
         store = FeedStateStore(settings.kafka, settings.topics.feed_state, producer)
         async with make_session(settings.ingest) as session:
             scheduler = Scheduler(FeedPoller(settings, session, producer, store), store, [], settings.ingest)
+            board = status or StatusBoard()
+            board.watch_feeds(scheduler)
             member = RegistryMember(settings, scheduler, store)
             runner = asyncio.create_task(scheduler.run())
             registered = asyncio.Event()
@@ -57,5 +65,6 @@ async def run_ingestion(
                 member.close()
                 stopped.cancel()
                 await membership
+                board.unwatch_feeds(scheduler)
     finally:
         await producer.stop()

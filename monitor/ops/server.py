@@ -1,4 +1,5 @@
-"""The process's operations HTTP server on `metrics.host`:`metrics.port`: `/metrics`, `/healthz` and `/readyz`."""
+"""The process's operations HTTP server on `metrics.host`:`metrics.port`: `/metrics`, `/healthz`, `/readyz` and the
+status page `/`."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from aiohttp import web
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from monitor.ops import page
 from monitor.ops.readiness import Readiness
+from monitor.ops.status import StatusBoard
 from monitor.settings import MetricsSettings
 
 log = structlog.get_logger(__name__)
 
 _READINESS = web.AppKey("readiness", Readiness)
+_BOARD = web.AppKey("status", StatusBoard)
 
 
 async def _metrics(request: web.Request) -> web.Response:
@@ -32,9 +36,16 @@ async def _readyz(request: web.Request) -> web.Response:
     return web.json_response(readiness.report(), status=200 if readiness.ready() else 503)
 
 
-def make_app(readiness: Readiness) -> web.Application:
+async def _status(request: web.Request) -> web.Response:
+    html = page.render(request.app[_BOARD].snapshot())
+    return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+def make_app(readiness: Readiness, board: StatusBoard | None = None) -> web.Application:
     app = web.Application()
     app[_READINESS] = readiness
+    app[_BOARD] = board or StatusBoard(readiness)
+    app.router.add_get("/", _status)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
@@ -42,12 +53,15 @@ def make_app(readiness: Readiness) -> web.Application:
 
 
 @contextlib.asynccontextmanager
-async def serve_ops(s: MetricsSettings, readiness: Readiness | None = None) -> AsyncIterator[str]:
+async def serve_ops(
+    s: MetricsSettings, readiness: Readiness | None = None, board: StatusBoard | None = None
+) -> AsyncIterator[str]:
     """Serve the endpoints while the block runs; yield the base URL, or '' when disabled or the port is taken."""
     if s.port == 0:
         yield ""
         return
-    runner = web.AppRunner(make_app(readiness or Readiness()), access_log=None)
+    readiness = readiness or Readiness()
+    runner = web.AppRunner(make_app(readiness, board), access_log=None)
     await runner.setup()
     try:
         try:
@@ -58,7 +72,9 @@ async def serve_ops(s: MetricsSettings, readiness: Readiness | None = None) -> A
             yield ""
             return
         url = f"http://{s.host}:{s.port}"
-        log.info("metrics.serving", url=f"{url}/metrics", health=f"{url}/healthz", ready=f"{url}/readyz")
+        log.info(
+            "metrics.serving", status=f"{url}/", url=f"{url}/metrics", health=f"{url}/healthz", ready=f"{url}/readyz"
+        )
         yield url
     finally:
         await runner.cleanup()

@@ -9,6 +9,7 @@ import structlog
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.stage import run_ingestion
 from monitor.ops.readiness import Readiness
+from monitor.ops.status import StatusBoard
 from monitor.settings import ConfigError, Settings
 from monitor.shell.service import Stage, local_broker, run_service
 from monitor.signals import install_signal_handlers
@@ -22,11 +23,15 @@ OPTIONAL_STAGES = ("stories", "shadow")
 
 
 def build_stages(
-    settings: Settings, feeds: list[FeedConfig], only: list[str] | None, readiness: Readiness | None = None
+    settings: Settings,
+    feeds: list[FeedConfig],
+    only: list[str] | None,
+    readiness: Readiness | None = None,
+    status: StatusBoard | None = None,
 ) -> dict[str, Stage]:
     """The stages this process runs: all of them by default, or the ones named (one per container).
 
-    Each reports whether it is ready into `readiness`.
+    Each reports whether it is ready into `readiness`, and what the status page shows into `status`.
     """
     readiness = readiness or Readiness()
     unknown = sorted(set(only or []) - set(STAGE_NAMES) - set(OPTIONAL_STAGES))
@@ -35,7 +40,7 @@ def build_stages(
     wanted = only or [*STAGE_NAMES, *(("stories",) if settings.stories.enabled else ())]
     stages: dict[str, Stage] = {}
     if "ingest" in wanted:
-        stages["ingest"] = lambda stop: run_ingestion(settings, feeds, stop, readiness)
+        stages["ingest"] = lambda stop: run_ingestion(settings, feeds, stop, readiness, status)
     if "classify" in wanted:
         from consumers.classify.stage import run_classifier
 
@@ -58,10 +63,10 @@ def build_stages(
 
         rules = load_rules(settings.alerts.rules_file)
         if "alert" in wanted:
-            stages["alert"] = lambda stop: run_matcher(settings, stop, rules, readiness)
+            stages["alert"] = lambda stop: run_matcher(settings, stop, rules, readiness, status)
         if "deliver" in wanted:
             sinks = resolve_sinks(rules)
-            stages["deliver"] = lambda stop: run_delivery(settings, stop, rules, sinks, readiness)
+            stages["deliver"] = lambda stop: run_delivery(settings, stop, rules, sinks, readiness, status)
     return stages
 
 
@@ -89,7 +94,8 @@ async def run_main(
         settings = settings.model_copy(update={"ingest": ingest, "topics": topics})
         log.info("demo.serving", base_url=base, feeds=[f.id for f in feeds])
     readiness = Readiness()
-    stages = build_stages(settings, feeds, only, readiness)
+    status = StatusBoard(readiness)
+    stages = build_stages(settings, feeds, only, readiness, status)
     if demo:
         from monitor.shell.tail import tail
 
@@ -102,7 +108,7 @@ async def run_main(
         log.info("ingest.no_configured_feeds", hint="only feeds added with `newsmon feeds add` will be polled")
     try:
         async with local_broker(settings):
-            await run_service(settings, stages, stop, readiness)
+            await run_service(settings, stages, stop, readiness, status)
     finally:
         if demo_runner is not None:
             await demo_runner.cleanup()

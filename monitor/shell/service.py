@@ -14,6 +14,7 @@ from monitor.broker.local import BrokerUse
 from monitor.ops.kafka import KafkaWatch
 from monitor.ops.readiness import Readiness
 from monitor.ops.server import serve_ops
+from monitor.ops.status import StatusBoard
 from monitor.settings import Settings
 from monitor.topics import ensure_topics, topic_specs
 
@@ -47,12 +48,17 @@ async def local_broker(settings: Settings) -> AsyncIterator[None]:
 
 
 async def run_service(
-    settings: Settings, stages: dict[str, Stage], stop: asyncio.Event, readiness: Readiness | None = None
+    settings: Settings,
+    stages: dict[str, Stage],
+    stop: asyncio.Event,
+    readiness: Readiness | None = None,
+    status: StatusBoard | None = None,
 ) -> None:
     """Create missing topics, then run the stages side by side until stopped; one failing stage stops all.
 
     Metrics, health and readiness are served on `metrics.host`:`metrics.port` meanwhile; the stages report their
-    readiness into `readiness`, and the Kafka watch adds whether the cluster answers.
+    readiness into `readiness`, and the Kafka watch adds whether the cluster answers; the status page `/` shows what
+    they report into `status`.
     """
     readiness = readiness or Readiness()
     # Not ready until the stages run; they register their own checks before their first await.
@@ -62,7 +68,7 @@ async def run_service(
     watching = asyncio.create_task(watch.run(stop), name="kafka-watch")
     watching.add_done_callback(_report_failure)
     try:
-        async with serve_ops(settings.metrics, readiness):
+        async with serve_ops(settings.metrics, readiness, status or StatusBoard(readiness)):
             created = await ensure_topics(
                 settings.kafka, topic_specs(settings.topics), settings.topics.replication_factor
             )
