@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from monitor.ingest.feeds import FeedConfig
-from monitor.ingest.formats.entry import ParsedEntry
+from monitor.ingest.formats.entry import ParsedEntry, ParsedFeed
 from monitor.messages import RawItem
 
 _TRACKING_PARAMS = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_hsenc",
@@ -164,26 +164,23 @@ class _Draft:
 
 
 def normalize_entries(
-    entries: Sequence[ParsedEntry],
+    parsed: ParsedFeed,
     feed: FeedConfig,
     *,
-    feed_lang: str,
     fetched_at: datetime,
     backfill_before: datetime | None,
     title_max: int = 500,
     summary_max: int = 2000,
-    feed_title: str = "",
-    feed_format: str = "",
 ) -> tuple[list[RawItem], int]:
     """Normalize one fetch's entries; return the items and how many entries had nothing to identify.
 
     On a feed's first poll `backfill_before` is set: stories published before it (or undated) are its backlog.
-    The feed-level facts (`feed_lang`, `feed_title`, `feed_format`) are the parsed document's, carried on each item.
+    The document's own facts (language, title, format) are carried on each item.
     """
     facts = _FeedFacts(
-        _lang(feed.lang) or _lang(feed_lang), html_to_text(feed_title, 200), _identifier(feed_format, 20)
+        _lang(feed.lang) or _lang(parsed.lang), html_to_text(parsed.title, 200), _identifier(parsed.format, 20)
     )
-    drafts, empty = _drafts(entries, title_max, summary_max)
+    drafts, empty = _drafts(parsed.entries, title_max, summary_max)
     _assign_bases(drafts, feed.id)
     items: list[RawItem] = []
     seen_ids: set[str] = set()

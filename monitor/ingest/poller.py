@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -266,11 +266,8 @@ class FeedPoller:
             self._capped.add(feed.id)
             log.warning("feed.too_many_items", feed=feed.id, listed=len(parsed.entries), kept=len(entries))
         items, empty = normalize_entries(
-            entries,
+            replace(parsed, entries=tuple(entries)),
             source,
-            feed_lang=parsed.lang,
-            feed_title=parsed.title,
-            feed_format=parsed.format,
             fetched_at=now,
             backfill_before=(now - fresh_window) if first_poll else None,
             title_max=ing.title_max_chars,
