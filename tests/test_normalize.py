@@ -17,7 +17,14 @@ from classifiers.text import model_text
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.formats.entry import ParsedEntry, ParsedFeed
 from monitor.ingest.formats.syndication import entry_of
-from monitor.ingest.normalize import canonical_url, html_to_text, normalize_entries
+from monitor.ingest.normalize import (
+    Known,
+    canonical_url,
+    entry_print,
+    html_to_text,
+    normalize_changes,
+    normalize_entries,
+)
 from monitor.messages import RawItem, encode
 from tests.support.feeds import rss
 
@@ -323,3 +330,37 @@ def test_tail_prints_no_escape_sequence_even_for_records_normalization_never_saw
     for topic in (s.topics.raw, s.topics.alerts):
         line = describe(topic, encode(item), s)
         assert "click" in line and not re.search(r"[\x00-\x1f\x7f-\x9f]", line), line
+
+
+# --- normalizing only what changed ----------------------------------------------------------------------------
+
+
+def _story(n: int, text: str = "") -> ParsedEntry:
+    return ParsedEntry(guid=f"https://news.example.org/p/{n}", title=f"Story {n}", summary=f"<p>Text {n} {text}</p>",
+                       summary_html=True, published=NOW - timedelta(hours=n))  # fmt: skip
+
+
+def test_only_new_and_changed_entries_are_normalized_and_they_are_the_same_items() -> None:
+    first = doc([_story(n) for n in range(1, 6)])
+    before = normalize_changes(first, FEED, Known({}), fetched_at=NOW, backfill_before=None)
+    assert [i.id for i in before.new] == [i for i, _ in before.listed] and not before.changed
+    known = Known(dict(before.listed), frozenset(before.prints))
+    edited = [_story(0), _story(1), _story(2, "corrected"), *(_story(n) for n in range(3, 6))]
+    later = normalize_changes(doc(edited), FEED, known, fetched_at=NOW, backfill_before=None)
+    every, _ = normalize_entries(doc(edited), FEED, fetched_at=NOW, backfill_before=None)
+    assert later.listed == [(i.id, i.content_hash) for i in every]
+    assert later.new == [every[0]]
+    assert later.changed == [every[2].model_copy(update={"update": True})]
+    # A story known by its id, but from an entry this process has not read, is read to compare its content.
+    unread = normalize_changes(doc(edited), FEED, Known(dict(before.listed)), fetched_at=NOW, backfill_before=None)
+    assert (unread.listed, unread.new, unread.changed) == (later.listed, later.new, later.changed)
+
+
+def test_an_entry_that_reads_as_its_print_says_is_not_read_again() -> None:
+    entry = _story(1)
+    [item], _ = normalize_entries(doc([entry]), FEED, fetched_at=NOW, backfill_before=None)
+    claimed = "0" * 16  # not its content hash, but its print vouches for it, so the entry is not cleaned again
+    known = Known({item.id: claimed}, frozenset({entry_print(entry, claimed)}))
+    listing = normalize_changes(doc([entry]), FEED, known, fetched_at=NOW, backfill_before=None)
+    assert listing.listed == [(item.id, claimed)] and not listing.new and not listing.changed
+    assert listing.prints == [entry_print(entry, claimed)]
