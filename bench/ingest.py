@@ -250,11 +250,8 @@ def measure_ceiling(samples: list[tuple[bytes, dict[str, str], int]], base: str,
     def full(body: bytes, headers: dict[str, str]) -> None:
         p = parse_feed(body, headers, url)
         normalize_entries(
-            p.entries,
+            p,
             feed,
-            feed_lang=p.lang,
-            feed_title=p.title,
-            feed_format=p.format,
             fetched_at=datetime.now(UTC),
             backfill_before=None,
         )

@@ -18,7 +18,7 @@ from classifiers.model import NewsClassifier
 from consumers.classify.scoring import ScoringError
 from consumers.classify.stage import run_classifier
 from monitor.ingest.feeds import FeedConfig
-from monitor.ingest.formats.entry import ParsedEntry
+from monitor.ingest.formats.entry import ParsedEntry, ParsedFeed
 from monitor.ingest.normalize import normalize_entries
 from monitor.messages import ClassifiedItem, DeadLetter, RawItem, decode, encode, encode_key
 from monitor.settings import Settings
@@ -187,8 +187,9 @@ async def test_stage_and_file_mode_score_the_same_text(
     """The Kafka stage and `newsmon classify` give one score per item, however the item's title came about."""
     entries = [ParsedEntry(guid=e["id"], link=e.get("link", ""), title=e.get("title", ""),
                            summary=e.get("summary", "")) for e in PARITY_ENTRIES]  # fmt: skip
-    items, _ = normalize_entries(entries, FeedConfig(id="f", url="https://news.example.org/rss", name="F"),
-                                 feed_lang="", fetched_at=datetime.now(UTC), backfill_before=None)  # fmt: skip
+    parsed = ParsedFeed(title="", lang="", entries=tuple(entries))
+    items, _ = normalize_entries(parsed, FeedConfig(id="f", url="https://news.example.org/rss", name="F"),
+                                 fetched_at=datetime.now(UTC), backfill_before=None)  # fmt: skip
     assert [it.title_derived for it in items] == [True, True, True, True, False, False]
     await produce_raw(settings, items)
     cfg = own_group(settings)

@@ -89,11 +89,8 @@ def _parse_and_normalize(body: bytes, headers: dict[str, str], url: str, feed: F
         assert readable == 0, f"rejected ({exc}) although feedparser reads {readable} stories from it"
         raise
     items, empty = normalize_entries(
-        parsed.entries,
+        parsed,
         feed,
-        feed_lang=parsed.lang,
-        feed_title=parsed.title,
-        feed_format=parsed.format,
         fetched_at=utcnow(),
         backfill_before=None,
     )

@@ -15,9 +15,16 @@ from pydantic import ValidationError
 
 from classifiers.text import model_text
 from monitor.ingest.feeds import FeedConfig
-from monitor.ingest.formats.entry import ParsedEntry
+from monitor.ingest.formats.entry import ParsedEntry, ParsedFeed
 from monitor.ingest.formats.syndication import entry_of
-from monitor.ingest.normalize import canonical_url, html_to_text, normalize_entries
+from monitor.ingest.normalize import (
+    Known,
+    canonical_url,
+    entry_print,
+    html_to_text,
+    normalize_changes,
+    normalize_entries,
+)
 from monitor.messages import RawItem, encode
 from tests.support.feeds import rss
 
@@ -27,6 +34,11 @@ NOW = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
 
 def entries(body: bytes) -> list[ParsedEntry]:
     return [entry_of(e) for e in feedparser.parse(body)["entries"]]
+
+
+def doc(entries: list[ParsedEntry], lang: str = "") -> ParsedFeed:
+    """A parsed document of these entries, with no title or format of its own."""
+    return ParsedFeed(title="", lang=lang, entries=tuple(entries))
 
 
 def test_canonical_url_drops_tracking_fragment_and_case() -> None:
@@ -57,26 +69,24 @@ def test_html_is_stripped_to_text() -> None:
 
 @given(st.text(min_size=1, max_size=30).filter(lambda s: s.strip() != ""))
 def test_id_is_stable_for_same_guid_regardless_of_text(guid: str) -> None:
-    a, _ = normalize_entries(entries(rss([(guid, "One", "x")])), FEED, feed_lang="", fetched_at=NOW,
-                             backfill_before=None)  # fmt: skip
-    b, _ = normalize_entries(entries(rss([(guid, "Two", "y")])), FEED, feed_lang="", fetched_at=NOW,
-                             backfill_before=None)  # fmt: skip
+    a, _ = normalize_entries(doc(entries(rss([(guid, "One", "x")]))), FEED, fetched_at=NOW, backfill_before=None)
+    b, _ = normalize_entries(doc(entries(rss([(guid, "Two", "y")]))), FEED, fetched_at=NOW, backfill_before=None)
     if a and b:
         assert a[0].id == b[0].id and a[0].id
 
 
 def test_reused_guid_does_not_collapse_distinct_stories() -> None:
     body = rss([("same", "Story A", "a"), ("same", "Story B", "b")]).replace(b"/same</link>", b"/x</link>", 1)
-    items, _ = normalize_entries(entries(body), FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    items, _ = normalize_entries(doc(entries(body)), FEED, fetched_at=NOW, backfill_before=None)
     assert len(items) == 2 and items[0].id != items[1].id
 
 
 def test_dates_missing_or_future_take_fetch_time_and_are_flagged() -> None:
     future = rss([("g", "T", "S")], date=NOW + timedelta(days=3))
-    items, _ = normalize_entries(entries(future), FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    items, _ = normalize_entries(doc(entries(future)), FEED, fetched_at=NOW, backfill_before=None)
     assert items[0].published == NOW and items[0].published_estimated
     past = rss([("g", "T", "S")], date=NOW - timedelta(days=3))
-    items, _ = normalize_entries(entries(past), FEED, feed_lang="en-GB", fetched_at=NOW, backfill_before=NOW)
+    items, _ = normalize_entries(doc(entries(past), lang="en-GB"), FEED, fetched_at=NOW, backfill_before=NOW)
     assert items[0].published == NOW - timedelta(days=3) and not items[0].published_estimated
     assert items[0].backfill and items[0].lang == "en"
 
@@ -141,13 +151,13 @@ def test_ids_never_collapse_distinct_stories_and_ignore_order(
         ParsedEntry(guid=guid, link=link, title=f"Story number {n}", summary=f"Text {n}")
         for n, (guid, link) in enumerate(stories)
     ]
-    items, empty = normalize_entries(entries, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    items, empty = normalize_entries(doc(entries), FEED, fetched_at=NOW, backfill_before=None)
     assert empty == 0 and len(items) == len(entries)
     ids = {i.title: i.id for i in items}
     assert len(set(ids.values())) == len(entries) and all(len(v) == 32 for v in ids.values())
     shuffled = list(entries)
     rnd.shuffle(shuffled)
-    again, _ = normalize_entries(shuffled, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    again, _ = normalize_entries(doc(shuffled), FEED, fetched_at=NOW, backfill_before=None)
     assert {i.title: i.id for i in again} == ids
 
 
@@ -158,15 +168,15 @@ def test_id_of_unique_guid_survives_edits_and_new_neighbours(guid: str, new_titl
         ParsedEntry(guid="other", link="https://news.example.org/y", title="Neighbour"),
         ParsedEntry(guid=guid, link="https://news.example.org/x", title=new_title or "t", summary="changed"),
     ]
-    a, _ = normalize_entries(one, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
-    b, _ = normalize_entries(edited, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    a, _ = normalize_entries(doc(one), FEED, fetched_at=NOW, backfill_before=None)
+    b, _ = normalize_entries(doc(edited), FEED, fetched_at=NOW, backfill_before=None)
     assert a[0].id == b[1].id and a[0].content_hash != b[1].content_hash
 
 
 def test_id_falls_back_from_permalink_guid_to_link_to_content() -> None:
     def ids(**fields: str) -> list[str]:
         entries = [ParsedEntry(**fields)]
-        return [i.id for i in normalize_entries(entries, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)[0]]
+        return [i.id for i in normalize_entries(doc(entries), FEED, fetched_at=NOW, backfill_before=None)[0]]
 
     # A permalink guid and the same URL as a link give the same story id.
     assert ids(guid="https://news.example.org/p", title="T") == ids(
@@ -179,14 +189,14 @@ def test_id_falls_back_from_permalink_guid_to_link_to_content() -> None:
 
 def test_duplicate_guid_without_links_keeps_both_and_exact_repeat_once() -> None:
     entries = [ParsedEntry(guid="dup", title=t) for t in ("First", "Second", "First")]
-    items, empty = normalize_entries(entries, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    items, empty = normalize_entries(doc(entries), FEED, fetched_at=NOW, backfill_before=None)
     assert sorted(i.title for i in items) == ["First", "Second"] and empty == 0
 
 
 def test_entries_without_anything_are_counted_not_produced() -> None:
     entries = [ParsedEntry(title="  ", summary="<p> </p>", summary_html=True), ParsedEntry(guid="only-guid"),
                ParsedEntry(title="Real")]  # fmt: skip
-    items, empty = normalize_entries(entries, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    items, empty = normalize_entries(doc(entries), FEED, fetched_at=NOW, backfill_before=None)
     assert [i.title for i in items] == ["Real"] and empty == 2
 
 
@@ -195,7 +205,7 @@ def test_a_title_taken_from_the_summary_or_link_is_flagged_and_scored_once() -> 
                "the 52 regional delegates backing him at the congress in the capital.")  # fmt: skip
     feed = [ParsedEntry(summary=summary, guid="a"), ParsedEntry(link="https://news.example.org/b"),
             ParsedEntry(title="Own title", summary=summary, guid="c")]  # fmt: skip
-    derived, linked, titled = normalize_entries(feed, FEED, feed_lang="", fetched_at=NOW, backfill_before=None)[0]
+    derived, linked, titled = normalize_entries(doc(feed), FEED, fetched_at=NOW, backfill_before=None)[0]
     assert derived.title_derived and derived.title.endswith("…") and summary.startswith(derived.title[:-1])
     assert linked.title_derived and linked.title == "https://news.example.org/b"
     assert not titled.title_derived
@@ -224,7 +234,7 @@ def test_html_inline_tags_do_not_split_words_and_blocks_do_not_glue() -> None:
 
 def test_plain_text_fields_are_not_parsed_as_html() -> None:
     body = rss([("g", "Why x <y and y> z matter", "a &lt;b&gt; c")])
-    [item], _ = normalize_entries(entries(body), FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    [item], _ = normalize_entries(doc(entries(body)), FEED, fetched_at=NOW, backfill_before=None)
     assert item.title == "Why x <y and y> z matter" and item.summary == "a <b> c"
 
 
@@ -236,7 +246,7 @@ def test_text_is_bounded(text: str, limit: int) -> None:
 
 def test_titles_and_summaries_respect_limits() -> None:
     body = rss([("g", "word " * 400, "long " * 2000)])
-    [item], _ = normalize_entries(entries(body), FEED, feed_lang="", fetched_at=NOW, backfill_before=None,
+    [item], _ = normalize_entries(doc(entries(body)), FEED, fetched_at=NOW, backfill_before=None,
                                   title_max=80, summary_max=300)  # fmt: skip
     assert len(item.title) <= 80 and item.title.endswith("…") and len(item.summary) <= 300
 
@@ -247,11 +257,11 @@ def test_titles_and_summaries_respect_limits() -> None:
 def test_dates_in_other_zones_become_utc_and_future_modified_is_dropped() -> None:
     e = ParsedEntry(title="T", link="https://x.example/1", published=datetime(2024, 3, 15, 8, 0, tzinfo=UTC),
                     updated=NOW + timedelta(days=1))  # fmt: skip
-    [item], _ = normalize_entries([e], FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    [item], _ = normalize_entries(doc([e]), FEED, fetched_at=NOW, backfill_before=None)
     assert item.published == datetime(2024, 3, 15, 8, 0, tzinfo=UTC) and item.modified is None
     body = b"""<rss version="2.0"><channel><title>t</title><item><title>T</title><link>https://x.example/2</link>
         <pubDate>Fri, 15 Mar 2024 14:30:00 +0530</pubDate></item></channel></rss>"""
-    [item], _ = normalize_entries(entries(body), FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    [item], _ = normalize_entries(doc(entries(body)), FEED, fetched_at=NOW, backfill_before=None)
     assert item.published == datetime(2024, 3, 15, 9, 0, tzinfo=UTC) and item.published.tzinfo is UTC
 
 
@@ -262,8 +272,8 @@ def test_source_metadata_is_on_every_item() -> None:
         ParsedEntry(title="A", link="https://x.example/a"),
         ParsedEntry(title="B", link="https://x.example/b", language="es_AR", tags=("votes", "")),
     ]
-    a, b = normalize_entries(es, feed, feed_lang="en", feed_title="<b>Example</b> Daily", feed_format="rss20",
-                             fetched_at=NOW, backfill_before=None)[0]  # fmt: skip
+    parsed = ParsedFeed(title="<b>Example</b> Daily", lang="en", entries=tuple(es), format="rss20")
+    a, b = normalize_entries(parsed, feed, fetched_at=NOW, backfill_before=None)[0]
     assert (a.feed_id, a.source, a.feed_url, a.region) == ("src", "Example News", feed.url, "latam")
     assert (a.feed_title, a.feed_format, a.feed_lang, a.lang) == ("Example Daily", "rss20", "pt", "pt")
     assert (b.lang, b.feed_lang, b.categories) == ("es", "pt", ["politics", "votes"])
@@ -284,8 +294,8 @@ def _hostile_entry(n: int) -> ParsedEntry:
 def test_every_field_of_a_hostile_entry_is_bounded_and_free_of_control_characters() -> None:
     feed = FeedConfig(id="t", url="https://news.example.org/rss", name="Example", categories=("a" * 100,) * 20)
     hostile = _hostile_entry(200_000)
-    [item], _ = normalize_entries([hostile], feed, feed_lang="", feed_title=hostile.title,
-                                  feed_format=hostile.title, fetched_at=NOW, backfill_before=None)  # fmt: skip
+    parsed = ParsedFeed(title=hostile.title, lang="", entries=(hostile,), format=hostile.title)
+    [item], _ = normalize_entries(parsed, feed, fetched_at=NOW, backfill_before=None)
     encoded = item.model_dump_json()
     assert len(encoded.encode()) < 32 * 1024  # with the default limits; 2 MB went in
     texts = [v for v in item.model_dump(mode="json").values() if isinstance(v, str)]
@@ -298,7 +308,7 @@ def test_every_field_of_a_hostile_entry_is_bounded_and_free_of_control_character
 
 def test_a_link_without_title_or_summary_is_a_bounded_title() -> None:
     entry = ParsedEntry(link="https://news.example.org/" + "a" * 100_000)
-    [item], _ = normalize_entries([entry], FEED, feed_lang="", fetched_at=NOW, backfill_before=None)
+    [item], _ = normalize_entries(doc([entry]), FEED, fetched_at=NOW, backfill_before=None)
     assert len(item.title) <= 500 and item.url == ""
 
 
@@ -324,9 +334,41 @@ def test_tail_prints_no_escape_sequence_even_for_records_normalization_never_saw
 
 def test_the_feed_tier_travels_on_each_item() -> None:
     wire = FEED.model_copy(update={"tier": "wire"})
-    items, _ = normalize_entries(entries(rss([("g", "One", "x")])), wire, feed_lang="", fetched_at=NOW,
-                                 backfill_before=None)  # fmt: skip
+    items, _ = normalize_entries(doc(entries(rss([("g", "One", "x")]))), wire, fetched_at=NOW, backfill_before=None)
     assert [i.tier for i in items] == ["wire"]
-    plain, _ = normalize_entries(entries(rss([("g", "One", "x")])), FEED, feed_lang="", fetched_at=NOW,
-                                 backfill_before=None)  # fmt: skip
+    plain, _ = normalize_entries(doc(entries(rss([("g", "One", "x")]))), FEED, fetched_at=NOW, backfill_before=None)
     assert [i.tier for i in plain] == ["outlet"]
+
+
+# --- normalizing only what changed ----------------------------------------------------------------------------
+
+
+def _story(n: int, text: str = "") -> ParsedEntry:
+    return ParsedEntry(guid=f"https://news.example.org/p/{n}", title=f"Story {n}", summary=f"<p>Text {n} {text}</p>",
+                       summary_html=True, published=NOW - timedelta(hours=n))  # fmt: skip
+
+
+def test_only_new_and_changed_entries_are_normalized_and_they_are_the_same_items() -> None:
+    first = doc([_story(n) for n in range(1, 6)])
+    before = normalize_changes(first, FEED, Known({}), fetched_at=NOW, backfill_before=None)
+    assert [i.id for i in before.new] == [i for i, _ in before.listed] and not before.changed
+    known = Known(dict(before.listed), frozenset(before.prints))
+    edited = [_story(0), _story(1), _story(2, "corrected"), *(_story(n) for n in range(3, 6))]
+    later = normalize_changes(doc(edited), FEED, known, fetched_at=NOW, backfill_before=None)
+    every, _ = normalize_entries(doc(edited), FEED, fetched_at=NOW, backfill_before=None)
+    assert later.listed == [(i.id, i.content_hash) for i in every]
+    assert later.new == [every[0]]
+    assert later.changed == [every[2].model_copy(update={"update": True})]
+    # A story known by its id, but from an entry this process has not read, is read to compare its content.
+    unread = normalize_changes(doc(edited), FEED, Known(dict(before.listed)), fetched_at=NOW, backfill_before=None)
+    assert (unread.listed, unread.new, unread.changed) == (later.listed, later.new, later.changed)
+
+
+def test_an_entry_that_reads_as_its_print_says_is_not_read_again() -> None:
+    entry = _story(1)
+    [item], _ = normalize_entries(doc([entry]), FEED, fetched_at=NOW, backfill_before=None)
+    claimed = "0" * 16  # not its content hash, but its print vouches for it, so the entry is not cleaned again
+    known = Known({item.id: claimed}, frozenset({entry_print(entry, claimed)}))
+    listing = normalize_changes(doc([entry]), FEED, known, fetched_at=NOW, backfill_before=None)
+    assert listing.listed == [(item.id, claimed)] and not listing.new and not listing.changed
+    assert listing.prints == [entry_print(entry, claimed)]

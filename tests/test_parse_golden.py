@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,13 +40,10 @@ def digest(body: bytes, headers: dict[str, str], parser: ParserChoice = "auto") 
         parsed = parse_feed(body, headers, URL, parser)
     except FeedError as exc:
         return f"error {exc.kind.value}"
-    entries = newest_entries(parsed.entries, _KEPT)
+    kept = replace(parsed, entries=tuple(newest_entries(parsed.entries, _KEPT)))
     items, empty = normalize_entries(
-        entries,
+        kept,
         FEED,
-        feed_lang=parsed.lang,
-        feed_title=parsed.title,
-        feed_format=parsed.format,
         fetched_at=NOW,
         backfill_before=NOW,
     )

@@ -30,11 +30,8 @@ def items_of(
     feed = feed or FeedConfig(id="w", url=URL, name="Wire", region="eu", categories=("world",))
     parsed = parse_feed(body, {"Content-Type": content_type}, URL)
     items, empty = normalize_entries(
-        parsed.entries,
+        parsed,
         feed,
-        feed_lang=parsed.lang,
-        feed_title=parsed.title,
-        feed_format=parsed.format,
         fetched_at=NOW,
         backfill_before=None,
     )

@@ -194,11 +194,8 @@ async def check_feed(s: Settings, feed: FeedConfig) -> tuple[str, list[RawItem]]
     parsed = await asyncio.to_thread(parse_feed, result.body, result.headers, result.url, s.ingest.parser)
     window = timedelta(seconds=feed.interval_s or s.ingest.default_interval_s)
     items, _ = normalize_entries(
-        parsed.entries,
+        parsed,
         feed,
-        feed_lang=parsed.lang,
-        feed_title=parsed.title,
-        feed_format=parsed.format,
         fetched_at=now,
         backfill_before=now - window,
         title_max=s.ingest.title_max_chars,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from monitor.ingest.feeds import FeedConfig
-from monitor.ingest.formats.entry import ParsedEntry
+from monitor.ingest.formats.entry import ParsedEntry, ParsedFeed
 from monitor.messages import RawItem
 
 _TRACKING_PARAMS = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid", "yclid", "_hsenc",
@@ -28,6 +28,8 @@ _PRECUT_FACTOR = 20
 _BLOCK_TAGS = ("p, div, br, li, ul, ol, h1, h2, h3, h4, h5, h6, tr, td, th, table, blockquote, pre, section, article, "
                "header, footer, aside, figure, figcaption, dd, dt, hr")  # fmt: skip
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# A URL that is canonical as it stands: lower-case scheme and host, no port, query, fragment, space or control.
+_CANONICAL = re.compile(r"https?://[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?:/[^\s?#\x00-\x1f\x7f-\x9f]*)?")
 # Publishers' clocks and time zones are often wrong by minutes; beyond this a date is treated as bogus.
 _FUTURE_TOLERANCE = timedelta(minutes=15)
 
@@ -37,6 +39,8 @@ def canonical_url(url: str) -> str:
 
     Anything that is not an http(s) URL with a host only loses its fragment and surrounding whitespace.
     """
+    if _CANONICAL.fullmatch(url):  # most links already are, and splitting them costs more than all the rest
+        return url if url.count("/") > 2 else url + "/"
     url = url.strip()
     try:
         parts = urlsplit(url)
@@ -152,68 +156,143 @@ class _FeedFacts:
     format: str
 
 
+@dataclass(frozen=True)
+class _Limits:
+    title: int
+    summary: int
+
+
 @dataclass
 class _Draft:
+    """One entry on its way to an item; its text is cleaned only when something needs it."""
+
     entry: ParsedEntry
-    title: str
-    summary: str
     link: str
     guid: str
+    title: str = ""
+    summary: str = ""
     title_derived: bool = False
+    cleaned: bool = False
     basis: str = ""
+
+    def clean(self, limits: _Limits) -> _Draft:
+        """Clean the title and summary once; a missing title is derived from the summary or the link."""
+        if not self.cleaned:
+            entry = self.entry
+            title = _clean(entry.title, entry.title_html, limits.title)
+            self.summary = _clean(entry.summary, entry.summary_html, limits.summary)
+            self.title = title or plain_text(self.summary, 120) or plain_text(self.link, limits.title)
+            self.title_derived, self.cleaned = not title, True
+        return self
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the previous polls of a feed left: its seen items, and prints of the entries they were read from."""
+
+    seen: Mapping[str, str]
+    prints: Container[int] = ()
+
+
+@dataclass
+class Listing:
+    """What one document lists: every story's id and content hash, and items for the stories not known before."""
+
+    listed: list[tuple[str, str]]
+    new: list[RawItem]
+    changed: list[RawItem]  # stories known with other content, flagged as updates
+    empty: int  # entries with nothing to identify
+    prints: list[int]  # one per listed story: its entry and content hash, so the next poll can skip it unread
+
+
+def entry_print(entry: ParsedEntry, content_hash: str) -> int:
+    """A print of an entry and the content hash it normalizes to; equal prints mean the entry need not be read."""
+    return hash((entry, content_hash))
 
 
 def normalize_entries(
-    entries: Sequence[ParsedEntry],
+    parsed: ParsedFeed,
     feed: FeedConfig,
     *,
-    feed_lang: str,
     fetched_at: datetime,
     backfill_before: datetime | None,
     title_max: int = 500,
     summary_max: int = 2000,
-    feed_title: str = "",
-    feed_format: str = "",
 ) -> tuple[list[RawItem], int]:
     """Normalize one fetch's entries; return the items and how many entries had nothing to identify.
 
     On a feed's first poll `backfill_before` is set: stories published before it (or undated) are its backlog.
-    The feed-level facts (`feed_lang`, `feed_title`, `feed_format`) are the parsed document's, carried on each item.
+    The document's own facts (language, title, format) are carried on each item.
     """
-    facts = _FeedFacts(
-        _lang(feed.lang) or _lang(feed_lang), html_to_text(feed_title, 200), _identifier(feed_format, 20)
+    listing = normalize_changes(
+        parsed,
+        feed,
+        Known({}),
+        fetched_at=fetched_at,
+        backfill_before=backfill_before,
+        title_max=title_max,
+        summary_max=summary_max,
     )
-    drafts, empty = _drafts(entries, title_max, summary_max)
-    _assign_bases(drafts, feed.id)
-    items: list[RawItem] = []
-    seen_ids: set[str] = set()
+    return listing.new, listing.empty
+
+
+def normalize_changes(
+    parsed: ParsedFeed,
+    feed: FeedConfig,
+    known: Known,
+    *,
+    fetched_at: datetime,
+    backfill_before: datetime | None,
+    title_max: int = 500,
+    summary_max: int = 2000,
+) -> Listing:
+    """Normalize the entries of one fetch that are new or changed since `known`; the others are only identified.
+
+    An entry whose print says it reads as the content hash its story has in `known` is not cleaned again: its
+    items would be the same. Items are exactly those `normalize_entries` gives for the same stories.
+    """
+    limits = _Limits(title_max, summary_max)
+    facts = _FeedFacts(
+        _lang(feed.lang) or _lang(parsed.lang), html_to_text(parsed.title, 200), _identifier(parsed.format, 20)
+    )
+    drafts, empty = _drafts(parsed.entries, limits)
+    _assign_bases(drafts, feed.id, limits)
+    listing = Listing([], [], [], empty, [])
+    ids: set[str] = set()
     for d in drafts:
         item_id = _hash(d.basis)
-        if item_id in seen_ids:
+        if item_id in ids:
             continue  # an exact repeat within one document: the same story listed twice
-        seen_ids.add(item_id)
-        items.append(_item(d, item_id, feed, facts, fetched_at, backfill_before))
-    return items, empty
+        ids.add(item_id)
+        before = known.seen.get(item_id)
+        if before is not None and entry_print(d.entry, before) in known.prints:
+            listing.listed.append((item_id, before))
+            listing.prints.append(entry_print(d.entry, before))
+            continue
+        digest = content_hash(d.clean(limits).title, d.summary)
+        listing.listed.append((item_id, digest))
+        listing.prints.append(entry_print(d.entry, digest))
+        if digest != before:
+            item = _item(d, item_id, digest, feed, facts, fetched_at, backfill_before, update=before is not None)
+            (listing.new if before is None else listing.changed).append(item)
+    return listing
 
 
-def _drafts(entries: Sequence[ParsedEntry], title_max: int, summary_max: int) -> tuple[list[_Draft], int]:
+def _drafts(entries: Sequence[ParsedEntry], limits: _Limits) -> tuple[list[_Draft], int]:
     drafts: list[_Draft] = []
     empty = 0
     for entry in entries:
-        title = _clean(entry.title, entry.title_html, title_max)
-        summary = _clean(entry.summary, entry.summary_html, summary_max)
         # Whole for identity (hashed); bounded where they are kept.
-        link = _CONTROL.sub("", entry.link).strip()
-        guid = _CONTROL.sub("", entry.guid).strip()
-        if not title and not summary and not link:
+        d = _Draft(entry, _CONTROL.sub("", entry.link).strip(), _CONTROL.sub("", entry.guid).strip())
+        # An entry with a link always has something; without one, only its text can tell.
+        if not d.link and not d.clean(limits).summary and d.title_derived:
             empty += 1
             continue
-        shown = title or plain_text(summary, 120) or plain_text(link, title_max)
-        drafts.append(_Draft(entry, shown, summary, link, guid, title_derived=not title))
+        drafts.append(d)
     return drafts, empty
 
 
-def _assign_bases(drafts: list[_Draft], feed_id: str) -> None:
+def _assign_bases(drafts: list[_Draft], feed_id: str, limits: _Limits) -> None:
     """Identity of each story: permalink guid, else other guid, else canonical link, else content.
 
     A guid or link that the same document gives to several stories identifies none of them: those stories fall
@@ -230,16 +309,20 @@ def _assign_bases(drafts: list[_Draft], feed_id: str) -> None:
     for d in drafts:
         if not d.basis or basis_counts[d.basis] > 1:
             shared = f"{d.basis}|" if d.basis else ""
+            d.clean(limits)
             d.basis = f"c|{feed_id}|{shared}{content_hash(d.title, d.summary)}"
 
 
 def _item(
     d: _Draft,
     item_id: str,
+    digest: str,
     feed: FeedConfig,
     facts: _FeedFacts,
     fetched_at: datetime,
     backfill_before: datetime | None,
+    *,
+    update: bool,
 ) -> RawItem:
     entry = d.entry
     published = entry.published
@@ -268,7 +351,7 @@ def _item(
         categories=list(dict.fromkeys([*feed.categories, *_strings(entry.tags, 20)]))[:20],
         author=html_to_text(entry.author, 200),
         guid=_identifier(d.guid, 1000),
-        content_hash=content_hash(d.title, d.summary),
+        content_hash=digest,
         backfill=backfill_before is not None and (estimated or published < backfill_before),
         feed_title=facts.title,
         feed_lang=facts.lang,
@@ -278,4 +361,5 @@ def _item(
         modified=modified,
         places=_strings(entry.places, 20),
         subjects=_strings(entry.subjects, 50),
+        update=update,
     )

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from monitor.ingest.errors import ErrorKind, FeedError
-from monitor.ingest.formats import fast, jsonfeed, newsml, ninjs, syndication
+from monitor.ingest.formats import fast, jsonfeed, newsml, ninjs
 from monitor.ingest.formats.entry import ParsedFeed
 from monitor.ingest.formats.prolog import xml_prolog
 
@@ -55,7 +55,13 @@ def _dispatch(body: bytes, lowered: dict[str, str], url: str, parser: ParserChoi
     if kind == "newsml":
         return newsml.parse(body)
     quick = None if parser == "feedparser" else fast.parse(body, lowered, url, sure_only=parser == "auto")
-    return quick if quick is not None else syndication.parse(body, lowered, url)
+    if quick is not None:
+        return quick
+    # Imported on the first document the fast path leaves to it: feedparser and what it imports cost each parse
+    # worker megabytes that a worker whose feeds all take the fast path never needs.
+    from monitor.ingest.formats import syndication
+
+    return syndication.parse(body, lowered, url)
 
 
 def _parse_json(body: bytes, url: str) -> ParsedFeed:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass
+from array import array
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -20,7 +21,7 @@ from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.fetcher import FetchResult, fetch
 from monitor.ingest.formats.entry import ParsedFeed
 from monitor.ingest.language import LanguageDetector, with_languages
-from monitor.ingest.normalize import newest_entries, normalize_entries
+from monitor.ingest.normalize import Known, newest_entries, normalize_changes
 from monitor.ingest.state import FeedStateStore
 from monitor.messages import FeedState, RawItem, SeenItems, encode, encode_key, utcnow
 from monitor.settings import Settings
@@ -71,6 +72,8 @@ class FeedPoller:
         self._store = store
         self._rng = rng or random.Random()
         self._capped: set[str] = set()  # feeds already warned about listing more than max_items_per_feed
+        # Per feed, prints of the entries its last fetch listed: entries that read as before are not normalized again.
+        self._prints: dict[str, array[int]] = {}
         self._languages = LanguageDetector(settings.ingest.language_min_confidence)
 
     def state_of(self, feed: FeedConfig) -> FeedState | None:
@@ -264,25 +267,18 @@ class FeedPoller:
         if len(entries) < len(parsed.entries) and feed.id not in self._capped:
             self._capped.add(feed.id)
             log.warning("feed.too_many_items", feed=feed.id, listed=len(parsed.entries), kept=len(entries))
-        items, empty = normalize_entries(
-            entries,
+        listing = normalize_changes(
+            replace(parsed, entries=tuple(entries)),
             source,
-            feed_lang=parsed.lang,
-            feed_title=parsed.title,
-            feed_format=parsed.format,
+            Known(state.seen, frozenset(self._prints.get(feed.id, ()))),
             fetched_at=now,
             backfill_before=(now - fresh_window) if first_poll else None,
             title_max=ing.title_max_chars,
             summary_max=ing.summary_max_chars,
         )
-        known = [state.seen.get(i.id) for i in items]
-        new = [i for i, h in zip(items, known, strict=True) if h is None]
-        changed = [
-            i.model_copy(update={"update": True})
-            for i, h in zip(items, known, strict=True)
-            if h is not None and h != i.content_hash
-        ]
+        new, changed = listing.new, listing.changed
         await self._produce(await self._with_languages([*new, *changed]))
+        self._prints[feed.id] = array("q", listing.prints)
         metrics.POLLS_200.inc()
         metrics.items_produced(len(new), len(changed))
         gap, last_new = self._learn(state, new, first_poll)
@@ -301,7 +297,7 @@ class FeedPoller:
                 "not_found_streak": 0,
                 "last_error_kind": "",
                 "last_error": "",
-                "seen": SeenItems((i.id, i.content_hash) for i in items),
+                "seen": SeenItems(listing.listed),
                 "silent": silent,
                 "interval_s": interval,
                 "next_poll_at": now + timedelta(seconds=delay),
@@ -309,7 +305,8 @@ class FeedPoller:
         )
         await self._write_or_fail(state, updated)
         self._log_silence(feed, state, updated, quiet)
-        return PollOutcome("fetched", 200, len(items), len(new), len(changed), empty, parsed.warning, delay)
+        listed = len(listing.listed)
+        return PollOutcome("fetched", 200, listed, len(new), len(changed), listing.empty, parsed.warning, delay)
 
     def _learn(self, state: FeedState, new: list[RawItem], first_poll: bool) -> tuple[float, datetime | None]:
         """The feed's publishing gap and newest-item time after this poll's new items."""

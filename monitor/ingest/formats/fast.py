@@ -44,12 +44,22 @@ _C1 = re.compile(rb"\xc2[\x80-\x9f]|&#(?:1[2-5][0-9]|x[89][0-9a-fA-F]);")
 _CONTAINERS = frozenset(
     {"rss", "channel", "item", "image", "feed", "entry", "author", "RDF", "items", "Seq", "content"}
 )
+# The same as expat names them with a space for namespace separator: "uri local", or "local" without a namespace.
+_KNOWN = frozenset(f"{uri} {local}".lstrip() for uri, names in _ELEMENTS.items() for local in names)
+_CONTAINER_NAMES = frozenset(name for name in _KNOWN if name.rpartition(" ")[2] in _CONTAINERS)
+_ATOM_LINK = f"{_ATOM} link"
+_ATOM_TEXT = frozenset(f"{_ATOM} {local}" for local in ("content", "summary", "title", "subtitle", "rights"))
 _DECLARED = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([^"']+)""")
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
 # Content types feedparser reads as XML in the declared encoding (text/xml defaults to ASCII unless a charset is given).
 _XML_TYPES = frozenset({"application/xml", "application/rss+xml", "application/atom+xml", "application/rdf+xml"})
 _UTF8 = frozenset({b"utf-8", b"utf8"})
 _MODIFIED_TAGS = (b"updated>", b"modified>")
+# An absolute web link that urljoin leaves as it is, whatever the base: a host, and no empty query, fragment or
+# path parameters, no brackets, spaces or controls.
+_JOINED = re.compile(
+    r"https?://[^/?#\[\]\s\x00-\x1f\x7f]+(?:/[^?#;\s\x00-\x1f\x7f]*)?(?:\?[^#\s\x00-\x1f\x7f]+)?(?:#[^\s\x00-\x1f\x7f]+)?"
+)
 
 
 def parse(body: bytes, headers: dict[str, str], url: str, *, sure_only: bool = True) -> ParsedFeed | None:
@@ -68,9 +78,7 @@ def parse(body: bytes, headers: dict[str, str], url: str, *, sure_only: bool = T
             return None
         dated = _modified_tags(body)
         typed = tuple(_entry(e, url, dated, sure_only) for e in entries)
-    except Exception:  # a document the fast parser fails on is not lost: feedparser reads it
-        return None
-    if sure_only and not all(_sure_after(e, t) for e, t in zip(entries, typed, strict=True)):
+    except Exception:  # a document the fast parser fails on, or may read otherwise, is not lost: feedparser reads it
         return None
     feed = result.feed
     return ParsedFeed(title=feed.title or "", lang=feed.language or "", entries=typed, format=result.version)
@@ -79,7 +87,7 @@ def parse(body: bytes, headers: dict[str, str], url: str, *, sure_only: bool = T
 def _sure_before(body: bytes, content_type: str) -> bool:
     """Whether the bytes are well-formed UTF-8 XML, without DTD, base URI or base64, in known namespaces only."""
     start = 3 if body.startswith(b"\xef\xbb\xbf") else 0
-    if body[start : start + 1] != b"<" or any(marker in body for marker in _UNSURE_BYTES) or _C1.search(body):
+    if body[start : start + 1] != b"<" or any(marker in body for marker in _UNSURE_BYTES) or _has_c1(body):
         return False
     declared = _DECLARED.match(body, start)
     if declared and declared.group(1).lower() not in _UTF8:
@@ -87,12 +95,18 @@ def _sure_before(body: bytes, content_type: str) -> bool:
     return _utf8_xml_type(content_type) and _well_formed(body)
 
 
-def _unsure_element(uri: str, local: str, attrs: dict[str, str], parent: str) -> bool:
-    if local not in _ELEMENTS.get(uri, ()) or parent not in _CONTAINERS:
+def _has_c1(body: bytes) -> bool:
+    # Both bytes are rare in feeds, and looking for them is far quicker than the pattern.
+    return (b"\xc2" in body or b"&#" in body) and _C1.search(body) is not None
+
+
+def _unsure_element(name: str, attrs: dict[str, str], parent: str) -> bool:
+    """Whether an element (by its expat name, "uri local") may be read differently by the two parsers."""
+    if name not in _KNOWN or parent not in _CONTAINER_NAMES:
         return True
-    if local == "rss":
+    if name == "rss":
         return attrs.get("version") != "2.0"
-    return uri == _ATOM and local == "link" and not attrs.get("href")
+    return name == _ATOM_LINK and not attrs.get("href")
 
 
 def _has_dtd(body: bytes) -> bool:
@@ -117,25 +131,23 @@ def _well_formed(body: bytes) -> bool:
     reader = expat.ParserCreate(encoding="utf-8", namespace_separator=" ")
     unknown: list[str] = []
     depth_in_content = [0]
-    parents: list[str] = []
+    parents: list[str] = ["rss"]  # expat names of the open elements, under a root that may hold the document's
 
     def start(name: str, attrs: dict[str, str]) -> None:
         if depth_in_content[0]:
             depth_in_content[0] += 1
-            return
-        uri, _, local = name.rpartition(" ")
-        if _unsure_element(uri, local, attrs, parents[-1] if parents else "rss"):
+        elif _unsure_element(name, attrs, parents[-1]):
             unknown.append(name)
             reader.StartElementHandler = reader.EndElementHandler = None  # the rest is only checked for syntax
-        elif uri == _ATOM and local in ("content", "summary", "title", "subtitle", "rights"):
+        elif name in _ATOM_TEXT:
             depth_in_content[0] = 1
         else:
-            parents.append(local)
+            parents.append(name)
 
     def end(name: str) -> None:
         if depth_in_content[0]:
             depth_in_content[0] -= 1
-        elif parents:
+        else:
             parents.pop()
 
     reader.StartElementHandler = start
@@ -155,20 +167,28 @@ def _modified_tags(body: bytes) -> bool:
     return any(tag in body for tag in _MODIFIED_TAGS)
 
 
-def _sure_after(raw: Any, entry: ParsedEntry) -> bool:
+def _sure_after(raw: Any, link: str | None, entry: ParsedEntry) -> bool:
     """Whether an entry reads alike: absolute web links (feedparser resolves others its own way), and every date it
     states understood."""
-    if raw.link and not raw.link.strip().startswith(("http://", "https://")):
+    if link and not link.strip().startswith(("http://", "https://")):
         return False
     # feedparser calls plain text that looks like markup HTML, and a title HTML or not by its looks.
     if _looks_marked_up(entry.title) or (not entry.summary_html and _looks_marked_up(entry.summary)):
         return False
-    if (raw.published or raw.updated or raw.created) and entry.published is None:
+    if entry.published is None and (raw.published or raw.updated or raw.created):
         return False
-    return not (raw.updated and entry.updated is None and raw.updated != raw.published)
+    return not (entry.updated is None and raw.updated and raw.updated != raw.published)
 
 
 def _entry(raw: Any, url: str, dated: bool, sure_only: bool) -> ParsedEntry:
+    """One entry as a typed entry; with `sure_only`, raise _Unsure for one feedparser may read differently."""
+    typed = _typed(raw, url, dated, sure_only)
+    if sure_only and not _sure_after(raw, raw.link, typed):
+        raise _Unsure
+    return typed
+
+
+def _typed(raw: Any, url: str, dated: bool, sure_only: bool) -> ParsedEntry:
     title, title_html = _text(raw.title, raw.title_detail)
     summary, summary_html = _summary(raw)
     return ParsedEntry(
@@ -188,6 +208,8 @@ def _entry(raw: Any, url: str, dated: bool, sure_only: bool) -> ParsedEntry:
 
 def _link(link: str | None, base: str) -> str:
     link = (link or "").strip()
+    if _JOINED.fullmatch(link) and link.isascii():  # what urljoin would give back as it is
+        return link
     return urljoin(base, link) if link else ""
 
 
