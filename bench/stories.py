@@ -35,8 +35,8 @@ COUNTRIES = ["AM", "AZ", "IN", "PK", "RU", "UA", "IL", "LB", "KG", "TJ", "TH", "
 WINDOW_H = 70.0
 
 
-def stream(n: int, seed: int = 14) -> list[ClassifiedItem]:
-    """`n` classified items in events of 1 to 12 reports each, published across 70 hours (one window).
+def stream(n: int, seed: int = 14, hours: float = WINDOW_H) -> list[ClassifiedItem]:
+    """`n` classified items in events of 1 to 12 reports each, published across `hours` (70: one window).
 
     Each event's text is a labeled item's with half its words swapped for others of the set, so events differ as
     real ones do; its reports are wire rewrites of that text or, one in four, another text with the same places.
@@ -52,7 +52,7 @@ def stream(n: int, seed: int = 14) -> list[ClassifiedItem]:
         a, b = rng.sample(COUNTRIES, 2)
         places = [Place(code=a, name=a), Place(code=b, name=b), Place(code=a, name=f"Village {e}", kind="city")]
         labels = rng.choice([["cross_border_incident"], ["election"], []])
-        t0 = start + timedelta(hours=rng.uniform(0, WINDOW_H - 8))
+        t0 = start + timedelta(hours=rng.uniform(0, hours - 8))
         wire = _text(rng.choice(rows), vocabulary, rng)
         for k in range(rng.randint(1, 12)):
             title, lead = _text(rng.choice(rows), vocabulary, rng) if k and rng.random() < 0.25 else wire

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,7 @@ from consumers.stories.params import Params
 from consumers.stories.records import grown, opened, restore
 from consumers.stories.text import decode_signature, encode_signature, normalize, shingles, signature, similarity
 from monitor.messages import ClassifiedItem, Place, RawItem
+from tests.support import story_golden
 
 T0 = datetime(2025, 3, 3, 6, 0, tzinfo=UTC)
 WIRE = (
@@ -201,3 +203,13 @@ def test_a_story_record_grows_with_its_members_and_restores_the_same_story() -> 
     third = facts("c", REWRITE + " More to follow.", T0 + timedelta(hours=2))
     assert again.assign(third).story_id == story.story_id
     assert not restore(Clusterer(), story.model_copy(update={"signatures": ["not base64!"]}))
+
+
+def test_clustering_decisions_match_the_golden_on_the_labeled_set_and_a_synthetic_stream() -> None:
+    golden = json.loads(story_golden.FIXTURE.read_text(encoding="utf-8"))
+    got = story_golden.labeled_decisions()
+    wrong = [(g, w) for g, w in zip(got, golden["labeled"], strict=True) if g != w]
+    assert not wrong, f"{len(wrong)} labeled items differ ({story_golden.REGENERATE}); first: {wrong[0]}"
+    synthetic = story_golden.stream_decisions()
+    assert len({r[1] for r in synthetic}) == golden["stream_stories"], story_golden.REGENERATE
+    assert story_golden.digest(synthetic) == golden["stream_sha256"], story_golden.REGENERATE
