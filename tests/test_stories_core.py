@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from datasketch import MinHash
 
 from classifiers.model import NewsClassifier
 from consumers.stories.cluster import Clusterer, story_id_for
@@ -17,7 +18,16 @@ from consumers.stories.evaluate import LABELED, bcubed, classified_facts, evalua
 from consumers.stories.facts import Facts, from_classified
 from consumers.stories.params import Params
 from consumers.stories.records import grown, opened, restore
-from consumers.stories.text import decode_signature, encode_signature, normalize, shingles, signature, similarity
+from consumers.stories.text import (
+    SCHEME,
+    decode_signature,
+    encode_signature,
+    normalize,
+    shingle_hashes,
+    shingles,
+    signature,
+    similarity,
+)
 from monitor.messages import ClassifiedItem, Place, RawItem
 from tests.support import story_golden
 
@@ -213,3 +223,11 @@ def test_clustering_decisions_match_the_golden_on_the_labeled_set_and_a_syntheti
     synthetic = story_golden.stream_decisions()
     assert len({r[1] for r in synthetic}) == golden["stream_stories"], story_golden.REGENERATE
     assert story_golden.digest(synthetic) == golden["stream_sha256"], story_golden.REGENERATE
+
+
+@pytest.mark.parametrize("text", [WIRE, RUSSIAN, "Sotk", "", "!!!", WIRE * 3])
+def test_signatures_are_those_datasketch_computes_so_stored_ones_stay_comparable(text: str) -> None:
+    m = MinHash(num_perm=64, permutations=MinHash(num_perm=64, seed=1, scheme=SCHEME).permutations, scheme=SCHEME,
+                hashfunc=int)  # fmt: skip
+    m.update_batch(shingle_hashes(text).tolist())
+    assert np.array_equal(signature(text, 64), m.hashvalues)

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
 from consumers.stories.decide import Evidence, gap_hours, overlap, rank, rule, unambiguous
 from consumers.stories.facts import Facts
+from consumers.stories.index import BandIndex
 from consumers.stories.params import Params
-from consumers.stories.text import minhash, similarities, sketch
+from consumers.stories.text import signature, similarities
 
 
 def story_id_for(first_item_id: str) -> str:
@@ -55,7 +55,7 @@ class Clusterer:
 
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Params()
-        self._lsh = MinHashLSH(threshold=self.params.lsh_threshold, num_perm=self.params.num_perm)
+        self._lsh = BandIndex(self.params.lsh_threshold, self.params.num_perm)
         self._stories: dict[str, Cluster] = {}
         self._story_of: dict[str, str] = {}  # item id -> story id, for every member of an open story
         self._by_spot: dict[str, set[str]] = {}
@@ -83,16 +83,16 @@ class Clusterer:
         if known is not None:
             return Assignment(known, "known")
         self._advance(facts.published)
-        m = sketch(facts.text, self.params.num_perm)
-        best = self._best(facts, m)
+        sig = signature(facts.text, self.params.num_perm)
+        best = self._best(facts, sig)
         if best is None:
             sid = story_id_for(facts.item_id)
             self._open(sid, facts.published, facts.countries, facts.spots, facts.labels)
-            self._add(self._stories[sid], facts, m)
-            return Assignment(sid, "new", 1.0, m.hashvalues)
+            self._add(self._stories[sid], facts, sig)
+            return Assignment(sid, "new", 1.0, sig)
         reason, e, cluster = best
-        self._add(cluster, facts, m)
-        return Assignment(cluster.story_id, reason, e.similarity, m.hashvalues)
+        self._add(cluster, facts, sig)
+        return Assignment(cluster.story_id, reason, e.similarity, sig)
 
     def restore(
         self, story_id: str, first: datetime, last: datetime, items: list[str], signatures: list[np.ndarray],
@@ -104,16 +104,16 @@ class Clusterer:
         for item_id in items:
             self._story_of[item_id] = story_id
         cluster.items = list(items)
-        for n, sig in enumerate(signatures[: self.params.indexed_members]):
-            self._index(cluster, f"{story_id}/{n}", minhash(sig))
+        for sig in signatures[: self.params.indexed_members]:
+            self._index(cluster, sig.astype(np.uint32))
         self._touch(cluster, last)
         self._advance(last)
 
     # -- deciding -------------------------------------------------------------------------------------------------
-    def _best(self, facts: Facts, m: MinHash) -> tuple[str, Evidence, Cluster] | None:
+    def _best(self, facts: Facts, sig: np.ndarray) -> tuple[str, Evidence, Cluster] | None:
         found: dict[str, tuple[str, Evidence]] = {}
-        near = [c for c in self._candidates(facts, m) if gap_hours(facts.published, c.first, c.last) <= self._reach]
-        sims = similarities(m.hashvalues, [c.signatures for c in near])
+        near = [c for c in self._candidates(facts, sig) if gap_hours(facts.published, c.first, c.last) <= self._reach]
+        sims = similarities(sig, [c.signatures for c in near])
         for cluster, sim in zip(near, sims, strict=True):
             if not self._may_join(facts, sim, cluster):
                 continue
@@ -128,8 +128,8 @@ class Clusterer:
         reason, e = kept[sid]
         return reason, e, self._stories[sid]
 
-    def _candidates(self, facts: Facts, m: MinHash) -> list[Cluster]:
-        ids = {key.split("/")[0] for key in self._lsh.query(m)}
+    def _candidates(self, facts: Facts, sig: np.ndarray) -> list[Cluster]:
+        ids = self._lsh.query(sig)
         for spot in facts.spots:
             ids |= self._by_spot.get(spot, set())
         for code in facts.countries:
@@ -171,11 +171,11 @@ class Clusterer:
         for spot in spots:
             self._by_spot.setdefault(spot, set()).add(sid)
 
-    def _add(self, c: Cluster, facts: Facts, m: MinHash) -> None:
+    def _add(self, c: Cluster, facts: Facts, sig: np.ndarray) -> None:
         self._story_of[facts.item_id] = c.story_id
         c.items.append(facts.item_id)
         if len(c.signatures) < self.params.indexed_members:
-            self._index(c, f"{c.story_id}/{len(c.signatures)}", m)
+            self._index(c, sig)
         # The places of a story grow with its members, so a later report naming the village still finds it.
         for spot in facts.spots - c.spots:
             c.spots.add(spot)
@@ -185,10 +185,9 @@ class Clusterer:
         c.first = min(c.first, facts.published)
         self._touch(c, facts.published)
 
-    def _index(self, c: Cluster, key: str, m: MinHash) -> None:
-        if key not in self._lsh.keys:
-            self._lsh.insert(key, m)
-        c.signatures = np.vstack([c.signatures, m.hashvalues.astype(np.uint32)])
+    def _index(self, c: Cluster, sig: np.ndarray) -> None:
+        self._lsh.insert(c.story_id, sig)
+        c.signatures = np.vstack([c.signatures, sig])
 
     def _touch(self, c: Cluster, at: datetime) -> None:
         for code in c.countries:
@@ -213,8 +212,8 @@ class Clusterer:
 
     def _close(self, c: Cluster) -> None:
         del self._stories[c.story_id]
-        for n in range(len(c.signatures)):
-            self._lsh.remove(f"{c.story_id}/{n}")
+        for sig in c.signatures:
+            self._lsh.remove(c.story_id, sig)
         for item_id in c.items:
             self._story_of.pop(item_id, None)
         for spot in c.spots:
