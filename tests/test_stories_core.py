@@ -231,3 +231,15 @@ def test_signatures_are_those_datasketch_computes_so_stored_ones_stay_comparable
                 hashfunc=int)  # fmt: skip
     m.update_batch(shingle_hashes(text).tolist())
     assert np.array_equal(signature(text, 64), m.hashvalues)
+
+
+def test_members_older_than_the_window_are_forgotten_while_their_story_stays_open() -> None:
+    c = Clusterer(Params(window_h=72))
+    sid = c.assign(facts("a", WIRE, T0)).story_id
+    for n, hours in enumerate((20, 40, 60, 80)):
+        assert c.assign(facts(f"m{n}", REWRITE, T0 + timedelta(hours=hours))).story_id == sid
+    assert len(c) == 1 and c.items == 4 and c.story_of("a") is None and c.story_of("m0") == sid
+    assert c.take_closed() == []
+    c.assign(facts("z", "Moldova votes in presidential runoff", T0 + timedelta(hours=200), countries="MD", spots="",
+                   labels="election"))  # fmt: skip
+    assert c.take_closed() == [sid] and c.items == 1

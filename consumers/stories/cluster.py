@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -33,7 +33,6 @@ class Cluster:
     spots: set[str]
     labels: frozenset[str]
     signatures: np.ndarray  # one row per indexed member
-    items: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +61,9 @@ class Clusterer:
         # Country code -> the open stories naming it, the most recently active last.
         self._by_country: dict[str, dict[str, None]] = {}
         self._expiry: list[tuple[datetime, str]] = []
+        # Members by event time: an item is forgotten once it is older than the window, even in a story still open.
+        self._members: list[tuple[datetime, str, str]] = []
+        self._closed: list[str] = []
         self._now: datetime | None = None
         # No rule joins a story further away in time than this, so such candidates are not weighed at all.
         p = self.params
@@ -76,6 +78,11 @@ class Clusterer:
 
     def story_of(self, item_id: str) -> str | None:
         return self._story_of.get(item_id)
+
+    def take_closed(self) -> list[str]:
+        """The stories closed since the last call, so their keeper can let go of their records too."""
+        closed, self._closed = self._closed, []
+        return closed
 
     def assign(self, facts: Facts) -> Assignment:
         """Put the item in the best story it joins, or open a new story for it."""
@@ -102,8 +109,7 @@ class Clusterer:
         self._open(story_id, first, countries, spots, labels)
         cluster = self._stories[story_id]
         for item_id in items:
-            self._story_of[item_id] = story_id
-        cluster.items = list(items)
+            self._remember(item_id, story_id, last)  # the record keeps no member times: kept as long as the story
         for sig in signatures[: self.params.indexed_members]:
             self._index(cluster, sig.astype(np.uint32))
         self._touch(cluster, last)
@@ -112,12 +118,14 @@ class Clusterer:
     # -- deciding -------------------------------------------------------------------------------------------------
     def _best(self, facts: Facts, sig: np.ndarray) -> tuple[str, Evidence, Cluster] | None:
         found: dict[str, tuple[str, Evidence]] = {}
-        near = [c for c in self._candidates(facts, sig) if gap_hours(facts.published, c.first, c.last) <= self._reach]
-        sims = similarities(sig, [c.signatures for c in near])
-        for cluster, sim in zip(near, sims, strict=True):
-            if not self._may_join(facts, sim, cluster):
+        t = facts.published
+        gaps = [(c, gap_hours(t, c.first, c.last)) for c in self._candidates(facts, sig)]
+        near = [(c, gap) for c, gap in gaps if gap <= self._reach]
+        sims = similarities(sig, [c.signatures for c, _ in near])
+        for (cluster, gap), sim in zip(near, sims, strict=True):
+            if not self._may_join(facts, sim, gap, cluster):
                 continue
-            e = self._evidence(facts, sim, cluster)
+            e = self._evidence(facts, sim, gap, cluster)
             reason = rule(e, self.params)
             if reason is not None:
                 found[cluster.story_id] = (reason, e)
@@ -137,22 +145,20 @@ class Clusterer:
             ids.update(itertools.islice(reversed(recent), self.params.per_country_candidates))
         return [self._stories[i] for i in ids if i in self._stories]
 
-    def _may_join(self, facts: Facts, sim: float, c: Cluster) -> bool:
+    def _may_join(self, facts: Facts, sim: float, gap: float, c: Cluster) -> bool:
         """A cheap first look: only text, a shared place or a shared label can join; most candidates have none."""
         p = self.params
         return (
             sim >= p.related_similarity
             or not facts.spots.isdisjoint(c.spots)
-            or (
-                not facts.labels.isdisjoint(c.labels) and gap_hours(facts.published, c.first, c.last) <= p.country_gap_h
-            )
+            or (not facts.labels.isdisjoint(c.labels) and gap <= p.country_gap_h)
         )
 
-    def _evidence(self, facts: Facts, sim: float, c: Cluster) -> Evidence:
+    def _evidence(self, facts: Facts, sim: float, gap: float, c: Cluster) -> Evidence:
         both_located = bool(facts.countries) and bool(c.countries)
         return Evidence(
             similarity=sim,
-            gap_h=gap_hours(facts.published, c.first, c.last),
+            gap_h=gap,
             shared_spots=len(facts.spots & c.spots),
             country_overlap=overlap(facts.countries, c.countries),
             countries_disjoint=both_located and not facts.countries & c.countries,
@@ -172,8 +178,7 @@ class Clusterer:
             self._by_spot.setdefault(spot, set()).add(sid)
 
     def _add(self, c: Cluster, facts: Facts, sig: np.ndarray) -> None:
-        self._story_of[facts.item_id] = c.story_id
-        c.items.append(facts.item_id)
+        self._remember(facts.item_id, c.story_id, facts.published)
         if len(c.signatures) < self.params.indexed_members:
             self._index(c, sig)
         # The places of a story grow with its members, so a later report naming the village still finds it.
@@ -188,6 +193,10 @@ class Clusterer:
     def _index(self, c: Cluster, sig: np.ndarray) -> None:
         self._lsh.insert(c.story_id, sig)
         c.signatures = np.vstack([c.signatures, sig])
+
+    def _remember(self, item_id: str, sid: str, at: datetime) -> None:
+        self._story_of[item_id] = sid
+        heapq.heappush(self._members, (at, item_id, sid))
 
     def _touch(self, c: Cluster, at: datetime) -> None:
         for code in c.countries:
@@ -209,13 +218,17 @@ class Clusterer:
             c = self._stories.get(sid)
             if c is not None and c.last == last:
                 self._close(c)
+        while self._members and self._members[0][0] < cutoff:
+            _, item_id, sid = heapq.heappop(self._members)
+            if self._story_of.get(item_id) == sid:
+                del self._story_of[item_id]
 
     def _close(self, c: Cluster) -> None:
+        """Forget a story idle for a whole window; its members, all older than the window, go with the member heap."""
         del self._stories[c.story_id]
+        self._closed.append(c.story_id)
         for sig in c.signatures:
             self._lsh.remove(c.story_id, sig)
-        for item_id in c.items:
-            self._story_of.pop(item_id, None)
         for spot in c.spots:
             _discard(self._by_spot, spot, c.story_id)
         for code in c.countries:

@@ -54,6 +54,7 @@ class StoryKeeper:
         """Reopen every story of the table that is still inside the window; return how many are open."""
         for _, story in sorted(self._table.items(), key=lambda kv: kv[1].last_seen):
             restore(self.clusterer, story)
+        self._table.forget(self.clusterer.take_closed())
         return len(self.clusterer)
 
     def assign(self, records: list[Record]) -> Batch:
@@ -87,8 +88,10 @@ class StoryKeeper:
         return [Outgoing(topic, encode_key(s), encode(s)) for s in b.stories.values()]
 
     def remember(self, b: Batch) -> None:
+        """Keep the batch's records, and let go of the stories closed meanwhile: memory is bounded by the window."""
         for sid, story in b.stories.items():
             self._table.remember(sid, story)
+        self._table.forget(self.clusterer.take_closed())
 
     @property
     def dead_letter_topic(self) -> str:
