@@ -17,7 +17,7 @@ from consumers.stories.domains import registered_domain
 from consumers.stories.evaluate import LABELED, bcubed, classified_facts, evaluate, gold_facts, read_labeled
 from consumers.stories.facts import Facts, from_classified
 from consumers.stories.params import Params
-from consumers.stories.records import grown, opened, restore
+from consumers.stories.records import by_story, grown, opened, restore, signature_record
 from consumers.stories.text import (
     SCHEME,
     decode_signature,
@@ -203,16 +203,29 @@ def test_a_story_record_grows_with_its_members_and_restores_the_same_story() -> 
     later = _classified("b", REWRITE, T0, "https://www.one.example/b", [Place(code="AZ", name="Azerbaijan")])
     c = Clusterer()
     fa, fb = from_classified(first), from_classified(later)
-    story = opened(c.assign(fa), fa, first)
-    story = grown(story, c.assign(fb), fb, later, max_listed=1, indexed=8)
+    assigned = [c.assign(fa), c.assign(fb)]
+    story = grown(opened(assigned[0], fa, first), fb, later, max_listed=1)
     assert story.member_count == 2 and len(story.members) == 1 and story.domains == ["one.example"]
     assert story.headline.startswith("UPDATE 1-") and story.first_seen == T0
-    assert [p.name for p in story.places] == ["Armenia", "Sotk", "Azerbaijan"] and len(story.signatures) == 2
-    again = Clusterer()
-    assert restore(again, story) and len(again) == 1
+    assert [p.name for p in story.places] == ["Armenia", "Sotk", "Azerbaijan"] and not story.signatures
+    records = [r for r in map(signature_record, assigned) if r is not None]
+    assert [(r.story_id, r.slot) for r in records] == [(story.story_id, 0), (story.story_id, 1)]
     third = facts("c", REWRITE + " More to follow.", T0 + timedelta(hours=2))
+    again = Clusterer()
+    assert restore(again, story, by_story(records[::-1])[story.story_id]) and len(again) == 1
     assert again.assign(third).story_id == story.story_id
-    assert not restore(Clusterer(), story.model_copy(update={"signatures": ["not base64!"]}))
+    # A record of an earlier version carries its signatures itself.
+    earlier = Clusterer()
+    assert restore(earlier, story.model_copy(update={"signatures": [r.signature for r in records]}))
+    assert earlier.assign(third).story_id == story.story_id
+    assert not restore(Clusterer(), story, ["not base64!"])
+
+
+def test_only_the_first_members_of_a_story_get_a_signature_record() -> None:
+    c = Clusterer(Params(indexed_members=1))
+    first, second = c.assign(facts("a", WIRE, T0)), c.assign(facts("b", REWRITE, T0 + timedelta(hours=1)))
+    assert first.slot == 0 and signature_record(first) is not None
+    assert second.story_id == first.story_id and second.slot is None and signature_record(second) is None
 
 
 def test_clustering_decisions_match_the_golden_on_the_labeled_set_and_a_synthetic_stream() -> None:

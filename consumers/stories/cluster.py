@@ -43,6 +43,7 @@ class Assignment:
     reason: str
     similarity: float = 0.0
     signature: np.ndarray | None = None
+    slot: int | None = None  # the signature's place among the story's indexed ones; None when not indexed
 
     @property
     def created(self) -> bool:
@@ -95,11 +96,11 @@ class Clusterer:
         if best is None:
             sid = story_id_for(facts.item_id)
             self._open(sid, facts.published, facts.countries, facts.spots, facts.labels)
-            self._add(self._stories[sid], facts, sig)
-            return Assignment(sid, "new", 1.0, sig)
+            slot = self._add(self._stories[sid], facts, sig)
+            return Assignment(sid, "new", 1.0, sig, slot)
         reason, e, cluster = best
-        self._add(cluster, facts, sig)
-        return Assignment(cluster.story_id, reason, e.similarity, sig)
+        slot = self._add(cluster, facts, sig)
+        return Assignment(cluster.story_id, reason, e.similarity, sig, slot)
 
     def restore(
         self, story_id: str, first: datetime, last: datetime, items: list[str], signatures: list[np.ndarray],
@@ -177,9 +178,11 @@ class Clusterer:
         for spot in spots:
             self._by_spot.setdefault(spot, set()).add(sid)
 
-    def _add(self, c: Cluster, facts: Facts, sig: np.ndarray) -> None:
+    def _add(self, c: Cluster, facts: Facts, sig: np.ndarray) -> int | None:
+        """Add a member; return its signature's slot when it is indexed."""
         self._remember(facts.item_id, c.story_id, facts.published)
-        if len(c.signatures) < self.params.indexed_members:
+        slot = len(c.signatures) if len(c.signatures) < self.params.indexed_members else None
+        if slot is not None:
             self._index(c, sig)
         # The places of a story grow with its members, so a later report naming the village still finds it.
         for spot in facts.spots - c.spots:
@@ -189,6 +192,7 @@ class Clusterer:
         c.labels |= facts.labels
         c.first = min(c.first, facts.published)
         self._touch(c, facts.published)
+        return slot
 
     def _index(self, c: Cluster, sig: np.ndarray) -> None:
         self._lsh.insert(c.story_id, sig)
