@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from consumers.stories.evaluate import LABELED, bcubed, classified_facts, evalua
 from consumers.stories.facts import Facts, from_classified
 from consumers.stories.params import Params
 from consumers.stories.records import by_story, grown, opened, restore, signature_record
+from consumers.stories.stage import StoryKeeper
 from consumers.stories.text import (
     SCHEME,
     decode_signature,
@@ -28,7 +30,8 @@ from consumers.stories.text import (
     signature,
     similarity,
 )
-from monitor.messages import ClassifiedItem, Place, RawItem
+from monitor.messages import ClassifiedItem, Place, RawItem, Story, encode
+from monitor.settings import Settings
 from tests.support import story_golden
 
 T0 = datetime(2025, 3, 3, 6, 0, tzinfo=UTC)
@@ -256,3 +259,27 @@ def test_members_older_than_the_window_are_forgotten_while_their_story_stays_ope
     c.assign(facts("z", "Moldova votes in presidential runoff", T0 + timedelta(hours=200), countries="MD", spots="",
                    labels="election"))  # fmt: skip
     assert c.take_closed() == [sid] and c.items == 1
+
+
+class _Table(dict[str, Story]):
+    """The part of the stories table the keeper uses, in memory."""
+
+    def remember(self, key: str, value: Story) -> None:
+        self[key] = value
+
+    def forget(self, keys: list[str]) -> None:
+        for key in keys:
+            self.pop(key, None)
+
+
+def test_the_keeper_lets_go_of_the_records_of_stories_the_window_closed() -> None:
+    sotk = [Place(code="AM", name="Armenia"), Place(code="AM", name="Sotk", kind="city")]
+    old = _classified("a", WIRE, T0, "https://one.example/a", sotk)
+    new = _classified("z", OTHER_CLASH, T0 + timedelta(hours=100), "https://two.example/z", sotk)
+    table = _Table()
+    keeper = StoryKeeper(Settings(), table)  # type: ignore[arg-type]
+    for msg in (old, new):
+        b = keeper.assign([SimpleNamespace(value=encode(msg), topic="news.classified", offset=0)])  # type: ignore[list-item]
+        assert len(b.signatures) == 1
+        keeper.remember(b)
+    assert list(table) == [keeper.clusterer.story_of("z")] and len(keeper.clusterer) == 1
