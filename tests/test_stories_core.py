@@ -13,7 +13,7 @@ from datasketch import MinHash
 
 from classifiers.model import NewsClassifier
 from consumers.stories.cluster import Clusterer, story_id_for
-from consumers.stories.decide import Evidence, gap_hours, overlap, rule, unambiguous
+from consumers.stories.decide import Evidence, gap_hours, gap_hours_us, micros, overlap, rule, unambiguous
 from consumers.stories.domains import registered_domain
 from consumers.stories.evaluate import LABELED, bcubed, classified_facts, evaluate, gold_facts, read_labeled
 from consumers.stories.facts import Facts, from_classified
@@ -283,3 +283,10 @@ def test_the_keeper_lets_go_of_the_records_of_stories_the_window_closed() -> Non
         assert len(b.signatures) == 1
         keeper.remember(b)
     assert list(table) == [keeper.clusterer.story_of("z")] and len(keeper.clusterer) == 1
+
+
+def test_gaps_over_microseconds_equal_gaps_over_datetimes_to_the_last_bit() -> None:
+    rng = np.random.default_rng(14)
+    for us in rng.integers(-(10**12), 10**12, size=2000).tolist():
+        t, first, last = T0 + timedelta(microseconds=us), T0, T0 + timedelta(hours=3, microseconds=7)
+        assert gap_hours_us(micros(t), micros(first), micros(last)) == gap_hours(t, first, last)

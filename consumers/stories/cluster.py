@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from consumers.stories.decide import Evidence, gap_hours, overlap, rank, rule, unambiguous
+from consumers.stories.decide import Evidence, gap_hours_us, micros, overlap, rank, rule, unambiguous
 from consumers.stories.facts import Facts
 from consumers.stories.index import BandIndex
 from consumers.stories.params import Params
@@ -33,6 +33,9 @@ class Cluster:
     spots: set[str]
     labels: frozenset[str]
     signatures: np.ndarray  # one row per indexed member
+    # `first` and `last` in microseconds since the epoch: the time gap to every candidate is taken in integers.
+    first_us: int = 0
+    last_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +123,8 @@ class Clusterer:
     def _best(self, facts: Facts, sig: np.ndarray) -> tuple[str, Evidence, Cluster] | None:
         found: dict[str, tuple[str, Evidence]] = {}
         t = facts.published
-        gaps = [(c, gap_hours(t, c.first, c.last)) for c in self._candidates(facts, sig)]
+        t_us = micros(t)
+        gaps = [(c, gap_hours_us(t_us, c.first_us, c.last_us)) for c in self._candidates(facts, sig)]
         near = [(c, gap) for c, gap in gaps if gap <= self._reach]
         sims = similarities(sig, [c.signatures for c, _ in near])
         for (cluster, gap), sim in zip(near, sims, strict=True):
@@ -174,7 +178,8 @@ class Clusterer:
         labels: frozenset[str],
     ) -> None:  # fmt: skip
         empty = np.empty((0, self.params.num_perm), dtype=np.uint32)
-        self._stories[sid] = Cluster(sid, at, at, set(countries), set(spots), frozenset(labels), empty)
+        us = micros(at)
+        self._stories[sid] = Cluster(sid, at, at, set(countries), set(spots), frozenset(labels), empty, us, us)
         for spot in spots:
             self._by_spot.setdefault(spot, set()).add(sid)
 
@@ -190,7 +195,8 @@ class Clusterer:
             self._by_spot.setdefault(spot, set()).add(c.story_id)
         c.countries |= facts.countries
         c.labels |= facts.labels
-        c.first = min(c.first, facts.published)
+        if facts.published < c.first:
+            c.first, c.first_us = facts.published, micros(facts.published)
         self._touch(c, facts.published)
         return slot
 
@@ -208,7 +214,7 @@ class Clusterer:
             recent.pop(c.story_id, None)
             recent[c.story_id] = None
         if at >= c.last:
-            c.last = at
+            c.last, c.last_us = at, micros(at)
             heapq.heappush(self._expiry, (at, c.story_id))
 
     def _advance(self, at: datetime) -> None:
