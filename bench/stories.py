@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import heapq
 import random
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -21,7 +23,7 @@ import psutil
 from bench.common import throwaway_broker
 from consumers.stories.cluster import Clusterer
 from consumers.stories.evaluate import LABELED, read_labeled
-from consumers.stories.facts import from_classified
+from consumers.stories.facts import Facts, from_classified
 from consumers.stories.stage import StoryKeeper, run_stories
 from monitor.messages import LABELS, ClassifiedItem, Place, RawItem, Story, encode, encode_key
 from monitor.settings import KafkaSettings, Settings, StorySettings, TopicSettings
@@ -35,32 +37,66 @@ COUNTRIES = ["AM", "AZ", "IN", "PK", "RU", "UA", "IL", "LB", "KG", "TJ", "TH", "
 WINDOW_H = 70.0
 
 
-def stream(n: int, seed: int = 14) -> list[ClassifiedItem]:
-    """`n` classified items in events of 1 to 12 reports each, published across 70 hours (one window).
+def stream(n: int, seed: int = 14, hours: float = WINDOW_H) -> list[ClassifiedItem]:
+    """`n` classified items in events of 1 to 12 reports each, published across `hours` (70: one window).
 
     Each event's text is a labeled item's with half its words swapped for others of the set, so events differ as
     real ones do; its reports are wire rewrites of that text or, one in four, another text with the same places.
     """
     rng = random.Random(seed)
-    rows = read_labeled(LABELED)
-    vocabulary = sorted({w for r in rows for w in f"{r['title']} {r['lead']}".split()})
+    rows, vocabulary = _corpus()
     start = datetime(2025, 3, 3, tzinfo=UTC)
     out: list[ClassifiedItem] = []
     e = 0
     while len(out) < n:
         e += 1
-        a, b = rng.sample(COUNTRIES, 2)
-        places = [Place(code=a, name=a), Place(code=b, name=b), Place(code=a, name=f"Village {e}", kind="city")]
-        labels = rng.choice([["cross_border_incident"], ["election"], []])
-        t0 = start + timedelta(hours=rng.uniform(0, WINDOW_H - 8))
-        wire = _text(rng.choice(rows), vocabulary, rng)
-        for k in range(rng.randint(1, 12)):
-            title, lead = _text(rng.choice(rows), vocabulary, rng) if k and rng.random() < 0.25 else wire
-            title = f"UPDATE 1-{title}" if k % 3 == 1 else title
-            lead = " ".join(lead.split()[: -(k % 4) or None])
-            at = t0 + timedelta(minutes=rng.uniform(0, 360))
-            out.append(_item(f"{e:08x}{k:04x}", title, lead, at, k, places, labels))
+        out += _event(rng, e, rows, vocabulary, lambda: start + timedelta(hours=rng.uniform(0, hours - 8)))
     return out[:n]
+
+
+def flowing(n: int, hours: float, seed: int = 15) -> Iterator[Facts]:
+    """`n` items as `stream` makes them, across `hours`, made as they are read and in order of publication: a
+    stream many windows long that the benchmark itself does not hold in memory."""
+    rng = random.Random(seed)
+    rows, vocabulary = _corpus()
+    start = datetime(2025, 3, 3, tzinfo=UTC)
+    starts = sorted(rng.uniform(0, hours - 8) for _ in range(int(n / 6.5) + 1))
+    pending: list[tuple[datetime, str, Facts]] = []
+    made = 0
+    for e, h in enumerate(starts, 1):
+        t0 = start + timedelta(hours=h)
+        while pending and pending[0][0] < t0:  # no later event has a report before its start
+            yield heapq.heappop(pending)[2]
+        for item in _event(rng, e, rows, vocabulary, lambda t0=t0: t0):  # type: ignore[misc]
+            if made < n:
+                f = from_classified(item)
+                heapq.heappush(pending, (f.published, f.item_id, f))
+                made += 1
+    while pending:
+        yield heapq.heappop(pending)[2]
+
+
+def _corpus() -> tuple[list[dict[str, Any]], list[str]]:
+    rows = read_labeled(LABELED)
+    return rows, sorted({w for r in rows for w in f"{r['title']} {r['lead']}".split()})
+
+
+def _event(
+    rng: random.Random, e: int, rows: list[dict[str, Any]], vocabulary: list[str], when: Callable[[], datetime]
+) -> list[ClassifiedItem]:
+    a, b = rng.sample(COUNTRIES, 2)
+    places = [Place(code=a, name=a), Place(code=b, name=b), Place(code=a, name=f"Village {e}", kind="city")]
+    labels = rng.choice([["cross_border_incident"], ["election"], []])
+    t0 = when()
+    wire = _text(rng.choice(rows), vocabulary, rng)
+    out = []
+    for k in range(rng.randint(1, 12)):
+        title, lead = _text(rng.choice(rows), vocabulary, rng) if k and rng.random() < 0.25 else wire
+        title = f"UPDATE 1-{title}" if k % 3 == 1 else title
+        lead = " ".join(lead.split()[: -(k % 4) or None])
+        at = t0 + timedelta(minutes=rng.uniform(0, 360))
+        out.append(_item(f"{e:08x}{k:04x}", title, lead, at, k, places, labels))
+    return out
 
 
 def _text(row: dict[str, Any], vocabulary: list[str], rng: random.Random) -> tuple[str, str]:
@@ -99,11 +135,32 @@ def bench_core(items: list[ClassifiedItem]) -> dict[str, float]:
             "process_rss_mb": rss_mb()}  # fmt: skip
 
 
+def bench_slide(per_window: int, windows: float, samples: int = 12) -> dict[str, Any]:
+    """Resident memory as the window slides over a stream `windows` windows long with `per_window` items in each:
+    flat once the first window is full, when the clusterer forgets as much as it takes."""
+    n = int(per_window * windows)
+    c = Clusterer()
+    before = rss_mb()
+    rss: list[str] = []
+    started = time.perf_counter()
+    for done, f in enumerate(flowing(n, WINDOW_H * windows), 1):
+        c.assign(f)
+        if done % (n // samples) == 0:
+            rss.append(f"{rss_mb() - before:.0f}")
+    took = time.perf_counter() - started
+    return {"items": n, "windows": windows, "items_per_s": n / took, "stories": len(c), "items_in_window": c.items,
+            "clusterer_rss_mb_every_twelfth": "/".join(rss)}  # fmt: skip
+
+
 class _Table(dict[str, Story]):
     """The table's part the keeper uses, in memory: the stage's work without the broker."""
 
     def remember(self, key: str, value: Story) -> None:
         self[key] = value
+
+    def forget(self, keys: list[str]) -> None:
+        for key in keys:
+            self.pop(key, None)
 
 
 def bench_keeper(items: list[ClassifiedItem], batch: int = 500) -> dict[str, float]:
@@ -112,12 +169,17 @@ def bench_keeper(items: list[ClassifiedItem], batch: int = 500) -> dict[str, flo
                for n, m in enumerate(sorted(items, key=lambda m: m.item.published))]  # fmt: skip
     keeper = StoryKeeper(Settings(), _Table())  # type: ignore[arg-type]
     started, cpu = time.perf_counter(), time.process_time()
+    story_bytes = signature_bytes = 0
     for at in range(0, len(records), batch):
         b = keeper.assign(records[at : at + batch])  # type: ignore[arg-type]
-        keeper.story_records(b)
+        story_bytes += sum(len(o.value or b"") for o in keeper.story_records(b))
+        signature_bytes += sum(len(o.value or b"") for o in b.signatures)
         keeper.remember(b)
     took, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return {"items": len(records), "items_per_s": len(records) / took, "items_per_cpu_s": len(records) / cpu}
+    # Bytes produced to the stories and signatures topics per item: records coalesce within a batch of `batch`.
+    return {"items": len(records), "items_per_s": len(records) / took, "items_per_cpu_s": len(records) / cpu,
+            "story_bytes_per_item": story_bytes / len(records),
+            "signature_bytes_per_item": signature_bytes / len(records)}  # fmt: skip
 
 
 async def _fill(ks: KafkaSettings, topics: TopicSettings, items: list[ClassifiedItem]) -> None:
@@ -177,20 +239,31 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--items", type=int, default=200_000, help="items in the window for the core and memory")
     ap.add_argument("--stage-items", type=int, default=20_000, help="items through the stage on a real broker")
+    ap.add_argument("--runs", type=int, default=3, help="runs of the core; the median is printed")
+    ap.add_argument("--slide", type=float, default=0.0, help="also slide the window over this many windows of --items")
+    ap.add_argument("--only-slide", action="store_true", help="run the sliding-window memory benchmark alone")
     ap.add_argument("--quick", action="store_true", help="20,000 items in the window and 5,000 through the stage")
     args = ap.parse_args()
     if args.quick:
         args.items, args.stage_items = 20_000, 5_000
+    if args.slide or args.only_slide:
+        print(f"slide:  {fmt(bench_slide(args.items, args.slide or 3.0))}", flush=True)
+        if args.only_slide:
+            return
     items = stream(args.items)
-    print(f"core:   {fmt(bench_core(items))}", flush=True)
+    runs = [bench_core(items) for _ in range(args.runs)]
+    core = sorted(runs, key=lambda r: r["items_per_s"])[len(runs) // 2]
+    each = "/".join(f"{r['items_per_s']:.0f}" for r in runs)
+    print(f"core:   {fmt(core)}  runs_items_per_s={each}", flush=True)
     small = items[: args.stage_items]
     print(f"keeper: {fmt(bench_keeper(small))}", flush=True)
     if args.stage_items:
         print(f"stage:  {fmt(bench_stage(small))}", flush=True)
 
 
-def fmt(figures: dict[str, float]) -> str:
-    return "  ".join(f"{k}={v:,.1f}" if isinstance(v, float) else f"{k}={v:,}" for k, v in figures.items())
+def fmt(figures: dict[str, Any]) -> str:
+    return "  ".join(f"{k}={v:,.1f}" if isinstance(v, float) else f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}"
+                     for k, v in figures.items())  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ class Story(Message):
     domains: list[str] = Field(default_factory=list)
     places: list[Place] = Field(default_factory=list)
     labels: list[LabelName] = Field(default_factory=list)
-    # MinHash signatures of the first members' text (base64 of little-endian uint32), so a restart resumes matching.
+    # Written by earlier versions only: signatures now live on their own topic (StorySignature), written once each.
     signatures: list[str] = Field(default_factory=list)
     updated_at: UtcDatetime = Field(default_factory=utcnow)
 
@@ -183,6 +183,18 @@ class Story(Message):
 
     def key(self) -> str:
         return self.story_id
+
+
+class StorySignature(Message):
+    """The MinHash signature of one of a story's first members: the value of compacted `newsmon.story-signatures`,
+    keyed by story id and slot, written once when the member joins, so a restarted stage matches items as before."""
+
+    story_id: str = Field(min_length=1)
+    slot: int = Field(ge=0)  # the member's place among the story's indexed members
+    signature: str  # base64 of little-endian uint32 values
+
+    def key(self) -> str:
+        return f"{self.story_id}/{self.slot}"
 
 
 class AlertStory(BaseModel):

@@ -162,6 +162,7 @@ class TopicSettings(_Section):
     feed_registry: str = "newsmon.feed-registry"
     stories: str = "news.stories"
     storied: str = "news.storied"
+    story_signatures: str = "newsmon.story-signatures"
     # Partitions are the unit the pollers' group divides: at most this many pollers share the work.
     registry_partitions: int = Field(12, ge=1, le=1000)
     partitions: int = Field(3, ge=1, le=1000)

@@ -21,6 +21,7 @@ from monitor.messages import (
     RawItem,
     ShadowAlert,
     Story,
+    StorySignature,
 )
 from monitor.settings import KafkaSettings, TopicSettings
 from monitor.stream.clients import make_admin, make_consumer, start_client
@@ -67,6 +68,13 @@ def topic_specs(t: TopicSettings) -> list[TopicSpec]:
             t.partitions,
             {**compacted, "cleanup.policy": "compact,delete", "retention.ms": retention["retention.ms"]},
             "stories: items of many outlets on one event",
+        ),
+        TopicSpec(
+            t.story_signatures,
+            StorySignature,
+            t.partitions,
+            {**compacted, "cleanup.policy": "compact,delete", "retention.ms": retention["retention.ms"]},
+            "MinHash signatures of stories' first members",
         ),
     ]
 

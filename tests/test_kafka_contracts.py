@@ -18,6 +18,7 @@ from monitor.messages import (
     ShadowAlert,
     Story,
     StoryMember,
+    StorySignature,
     decode,
     encode,
     encode_key,
@@ -62,6 +63,7 @@ async def test_round_trip_of_each_message_type(settings: Settings) -> None:
             labels=["cross_border_incident"],
             signatures=["AAAAAA=="],
         ),
+        "StorySignature": StorySignature(story_id="s1", slot=0, signature="AAAAAA=="),
         "FeedRegistration": FeedRegistration(
             feed_id="f", feed={"url": "https://f.example/rss", "id": "f"}, origin="cli", added_at=now, updated_at=now
         ),

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from datasketch import MinHash
 
 from classifiers.model import NewsClassifier
 from consumers.stories.cluster import Clusterer, story_id_for
-from consumers.stories.decide import Evidence, gap_hours, overlap, rule, unambiguous
+from consumers.stories.decide import Evidence, gap_hours, gap_hours_us, micros, overlap, rule, unambiguous
 from consumers.stories.domains import registered_domain
 from consumers.stories.evaluate import LABELED, bcubed, classified_facts, evaluate, gold_facts, read_labeled
 from consumers.stories.facts import Facts, from_classified
 from consumers.stories.params import Params
-from consumers.stories.records import grown, opened, restore
-from consumers.stories.text import decode_signature, encode_signature, normalize, shingles, signature, similarity
-from monitor.messages import ClassifiedItem, Place, RawItem
+from consumers.stories.records import by_story, grown, opened, restore, signature_record
+from consumers.stories.stage import StoryKeeper
+from consumers.stories.text import (
+    SCHEME,
+    decode_signature,
+    encode_signature,
+    normalize,
+    shingle_hashes,
+    shingles,
+    signature,
+    similarity,
+)
+from monitor.messages import ClassifiedItem, Place, RawItem, Story, encode
+from monitor.settings import Settings
+from tests.support import story_golden
 
 T0 = datetime(2025, 3, 3, 6, 0, tzinfo=UTC)
 WIRE = (
@@ -191,13 +206,87 @@ def test_a_story_record_grows_with_its_members_and_restores_the_same_story() -> 
     later = _classified("b", REWRITE, T0, "https://www.one.example/b", [Place(code="AZ", name="Azerbaijan")])
     c = Clusterer()
     fa, fb = from_classified(first), from_classified(later)
-    story = opened(c.assign(fa), fa, first)
-    story = grown(story, c.assign(fb), fb, later, max_listed=1, indexed=8)
+    assigned = [c.assign(fa), c.assign(fb)]
+    story = grown(opened(assigned[0], fa, first), fb, later, max_listed=1)
     assert story.member_count == 2 and len(story.members) == 1 and story.domains == ["one.example"]
     assert story.headline.startswith("UPDATE 1-") and story.first_seen == T0
-    assert [p.name for p in story.places] == ["Armenia", "Sotk", "Azerbaijan"] and len(story.signatures) == 2
-    again = Clusterer()
-    assert restore(again, story) and len(again) == 1
+    assert [p.name for p in story.places] == ["Armenia", "Sotk", "Azerbaijan"] and not story.signatures
+    records = [r for r in map(signature_record, assigned) if r is not None]
+    assert [(r.story_id, r.slot) for r in records] == [(story.story_id, 0), (story.story_id, 1)]
     third = facts("c", REWRITE + " More to follow.", T0 + timedelta(hours=2))
+    again = Clusterer()
+    assert restore(again, story, by_story(records[::-1])[story.story_id]) and len(again) == 1
     assert again.assign(third).story_id == story.story_id
-    assert not restore(Clusterer(), story.model_copy(update={"signatures": ["not base64!"]}))
+    # A record of an earlier version carries its signatures itself.
+    earlier = Clusterer()
+    assert restore(earlier, story.model_copy(update={"signatures": [r.signature for r in records]}))
+    assert earlier.assign(third).story_id == story.story_id
+    assert not restore(Clusterer(), story, ["not base64!"])
+
+
+def test_only_the_first_members_of_a_story_get_a_signature_record() -> None:
+    c = Clusterer(Params(indexed_members=1))
+    first, second = c.assign(facts("a", WIRE, T0)), c.assign(facts("b", REWRITE, T0 + timedelta(hours=1)))
+    assert first.slot == 0 and signature_record(first) is not None
+    assert second.story_id == first.story_id and second.slot is None and signature_record(second) is None
+
+
+def test_clustering_decisions_match_the_golden_on_the_labeled_set_and_a_synthetic_stream() -> None:
+    golden = json.loads(story_golden.FIXTURE.read_text(encoding="utf-8"))
+    got = story_golden.labeled_decisions()
+    wrong = [(g, w) for g, w in zip(got, golden["labeled"], strict=True) if g != w]
+    assert not wrong, f"{len(wrong)} labeled items differ ({story_golden.REGENERATE}); first: {wrong[0]}"
+    synthetic = story_golden.stream_decisions()
+    assert len({r[1] for r in synthetic}) == golden["stream_stories"], story_golden.REGENERATE
+    assert story_golden.digest(synthetic) == golden["stream_sha256"], story_golden.REGENERATE
+
+
+@pytest.mark.parametrize("text", [WIRE, RUSSIAN, "Sotk", "", "!!!", WIRE * 3])
+def test_signatures_are_those_datasketch_computes_so_stored_ones_stay_comparable(text: str) -> None:
+    m = MinHash(num_perm=64, permutations=MinHash(num_perm=64, seed=1, scheme=SCHEME).permutations, scheme=SCHEME,
+                hashfunc=int)  # fmt: skip
+    m.update_batch(shingle_hashes(text).tolist())
+    assert np.array_equal(signature(text, 64), m.hashvalues)
+
+
+def test_members_older_than_the_window_are_forgotten_while_their_story_stays_open() -> None:
+    c = Clusterer(Params(window_h=72))
+    sid = c.assign(facts("a", WIRE, T0)).story_id
+    for n, hours in enumerate((20, 40, 60, 80)):
+        assert c.assign(facts(f"m{n}", REWRITE, T0 + timedelta(hours=hours))).story_id == sid
+    assert len(c) == 1 and c.items == 4 and c.story_of("a") is None and c.story_of("m0") == sid
+    assert c.take_closed() == []
+    c.assign(facts("z", "Moldova votes in presidential runoff", T0 + timedelta(hours=200), countries="MD", spots="",
+                   labels="election"))  # fmt: skip
+    assert c.take_closed() == [sid] and c.items == 1
+
+
+class _Table(dict[str, Story]):
+    """The part of the stories table the keeper uses, in memory."""
+
+    def remember(self, key: str, value: Story) -> None:
+        self[key] = value
+
+    def forget(self, keys: list[str]) -> None:
+        for key in keys:
+            self.pop(key, None)
+
+
+def test_the_keeper_lets_go_of_the_records_of_stories_the_window_closed() -> None:
+    sotk = [Place(code="AM", name="Armenia"), Place(code="AM", name="Sotk", kind="city")]
+    old = _classified("a", WIRE, T0, "https://one.example/a", sotk)
+    new = _classified("z", OTHER_CLASH, T0 + timedelta(hours=100), "https://two.example/z", sotk)
+    table = _Table()
+    keeper = StoryKeeper(Settings(), table)  # type: ignore[arg-type]
+    for msg in (old, new):
+        b = keeper.assign([SimpleNamespace(value=encode(msg), topic="news.classified", offset=0)])  # type: ignore[list-item]
+        assert len(b.signatures) == 1
+        keeper.remember(b)
+    assert list(table) == [keeper.clusterer.story_of("z")] and len(keeper.clusterer) == 1
+
+
+def test_gaps_over_microseconds_equal_gaps_over_datetimes_to_the_last_bit() -> None:
+    rng = np.random.default_rng(14)
+    for us in rng.integers(-(10**12), 10**12, size=2000).tolist():
+        t, first, last = T0 + timedelta(microseconds=us), T0, T0 + timedelta(hours=3, microseconds=7)
+        assert gap_hours_us(micros(t), micros(first), micros(last)) == gap_hours(t, first, last)

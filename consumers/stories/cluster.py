@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 import heapq
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from datasketch import MinHash, MinHashLSH
 
-from consumers.stories.decide import Evidence, gap_hours, overlap, rank, rule, unambiguous
+from consumers.stories.decide import Evidence, gap_hours_us, micros, overlap, rank, rule, unambiguous
 from consumers.stories.facts import Facts
+from consumers.stories.index import BandIndex
 from consumers.stories.params import Params
-from consumers.stories.text import minhash, similarities, sketch
+from consumers.stories.text import signature, similarities
 
 
 def story_id_for(first_item_id: str) -> str:
@@ -33,7 +33,9 @@ class Cluster:
     spots: set[str]
     labels: frozenset[str]
     signatures: np.ndarray  # one row per indexed member
-    items: list[str] = field(default_factory=list)
+    # `first` and `last` in microseconds since the epoch: the time gap to every candidate is taken in integers.
+    first_us: int = 0
+    last_us: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class Assignment:
     reason: str
     similarity: float = 0.0
     signature: np.ndarray | None = None
+    slot: int | None = None  # the signature's place among the story's indexed ones; None when not indexed
 
     @property
     def created(self) -> bool:
@@ -55,13 +58,16 @@ class Clusterer:
 
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Params()
-        self._lsh = MinHashLSH(threshold=self.params.lsh_threshold, num_perm=self.params.num_perm)
+        self._lsh = BandIndex(self.params.lsh_threshold, self.params.num_perm)
         self._stories: dict[str, Cluster] = {}
         self._story_of: dict[str, str] = {}  # item id -> story id, for every member of an open story
         self._by_spot: dict[str, set[str]] = {}
         # Country code -> the open stories naming it, the most recently active last.
         self._by_country: dict[str, dict[str, None]] = {}
         self._expiry: list[tuple[datetime, str]] = []
+        # Members by event time: an item is forgotten once it is older than the window, even in a story still open.
+        self._members: list[tuple[datetime, str, str]] = []
+        self._closed: list[str] = []
         self._now: datetime | None = None
         # No rule joins a story further away in time than this, so such candidates are not weighed at all.
         p = self.params
@@ -77,22 +83,27 @@ class Clusterer:
     def story_of(self, item_id: str) -> str | None:
         return self._story_of.get(item_id)
 
+    def take_closed(self) -> list[str]:
+        """The stories closed since the last call, so their keeper can let go of their records too."""
+        closed, self._closed = self._closed, []
+        return closed
+
     def assign(self, facts: Facts) -> Assignment:
         """Put the item in the best story it joins, or open a new story for it."""
         known = self._story_of.get(facts.item_id)
         if known is not None:
             return Assignment(known, "known")
         self._advance(facts.published)
-        m = sketch(facts.text, self.params.num_perm)
-        best = self._best(facts, m)
+        sig = signature(facts.text, self.params.num_perm)
+        best = self._best(facts, sig)
         if best is None:
             sid = story_id_for(facts.item_id)
             self._open(sid, facts.published, facts.countries, facts.spots, facts.labels)
-            self._add(self._stories[sid], facts, m)
-            return Assignment(sid, "new", 1.0, m.hashvalues)
+            slot = self._add(self._stories[sid], facts, sig)
+            return Assignment(sid, "new", 1.0, sig, slot)
         reason, e, cluster = best
-        self._add(cluster, facts, m)
-        return Assignment(cluster.story_id, reason, e.similarity, m.hashvalues)
+        slot = self._add(cluster, facts, sig)
+        return Assignment(cluster.story_id, reason, e.similarity, sig, slot)
 
     def restore(
         self, story_id: str, first: datetime, last: datetime, items: list[str], signatures: list[np.ndarray],
@@ -102,22 +113,24 @@ class Clusterer:
         self._open(story_id, first, countries, spots, labels)
         cluster = self._stories[story_id]
         for item_id in items:
-            self._story_of[item_id] = story_id
-        cluster.items = list(items)
-        for n, sig in enumerate(signatures[: self.params.indexed_members]):
-            self._index(cluster, f"{story_id}/{n}", minhash(sig))
+            self._remember(item_id, story_id, last)  # the record keeps no member times: kept as long as the story
+        for sig in signatures[: self.params.indexed_members]:
+            self._index(cluster, sig.astype(np.uint32))
         self._touch(cluster, last)
         self._advance(last)
 
     # -- deciding -------------------------------------------------------------------------------------------------
-    def _best(self, facts: Facts, m: MinHash) -> tuple[str, Evidence, Cluster] | None:
+    def _best(self, facts: Facts, sig: np.ndarray) -> tuple[str, Evidence, Cluster] | None:
         found: dict[str, tuple[str, Evidence]] = {}
-        near = [c for c in self._candidates(facts, m) if gap_hours(facts.published, c.first, c.last) <= self._reach]
-        sims = similarities(m.hashvalues, [c.signatures for c in near])
-        for cluster, sim in zip(near, sims, strict=True):
-            if not self._may_join(facts, sim, cluster):
+        t = facts.published
+        t_us = micros(t)
+        gaps = [(c, gap_hours_us(t_us, c.first_us, c.last_us)) for c in self._candidates(facts, sig)]
+        near = [(c, gap) for c, gap in gaps if gap <= self._reach]
+        sims = similarities(sig, [c.signatures for c, _ in near])
+        for (cluster, gap), sim in zip(near, sims, strict=True):
+            if not self._may_join(facts, sim, gap, cluster):
                 continue
-            e = self._evidence(facts, sim, cluster)
+            e = self._evidence(facts, sim, gap, cluster)
             reason = rule(e, self.params)
             if reason is not None:
                 found[cluster.story_id] = (reason, e)
@@ -128,8 +141,8 @@ class Clusterer:
         reason, e = kept[sid]
         return reason, e, self._stories[sid]
 
-    def _candidates(self, facts: Facts, m: MinHash) -> list[Cluster]:
-        ids = {key.split("/")[0] for key in self._lsh.query(m)}
+    def _candidates(self, facts: Facts, sig: np.ndarray) -> list[Cluster]:
+        ids = self._lsh.query(sig)
         for spot in facts.spots:
             ids |= self._by_spot.get(spot, set())
         for code in facts.countries:
@@ -137,22 +150,20 @@ class Clusterer:
             ids.update(itertools.islice(reversed(recent), self.params.per_country_candidates))
         return [self._stories[i] for i in ids if i in self._stories]
 
-    def _may_join(self, facts: Facts, sim: float, c: Cluster) -> bool:
+    def _may_join(self, facts: Facts, sim: float, gap: float, c: Cluster) -> bool:
         """A cheap first look: only text, a shared place or a shared label can join; most candidates have none."""
         p = self.params
         return (
             sim >= p.related_similarity
             or not facts.spots.isdisjoint(c.spots)
-            or (
-                not facts.labels.isdisjoint(c.labels) and gap_hours(facts.published, c.first, c.last) <= p.country_gap_h
-            )
+            or (not facts.labels.isdisjoint(c.labels) and gap <= p.country_gap_h)
         )
 
-    def _evidence(self, facts: Facts, sim: float, c: Cluster) -> Evidence:
+    def _evidence(self, facts: Facts, sim: float, gap: float, c: Cluster) -> Evidence:
         both_located = bool(facts.countries) and bool(c.countries)
         return Evidence(
             similarity=sim,
-            gap_h=gap_hours(facts.published, c.first, c.last),
+            gap_h=gap,
             shared_spots=len(facts.spots & c.spots),
             country_overlap=overlap(facts.countries, c.countries),
             countries_disjoint=both_located and not facts.countries & c.countries,
@@ -167,28 +178,35 @@ class Clusterer:
         labels: frozenset[str],
     ) -> None:  # fmt: skip
         empty = np.empty((0, self.params.num_perm), dtype=np.uint32)
-        self._stories[sid] = Cluster(sid, at, at, set(countries), set(spots), frozenset(labels), empty)
+        us = micros(at)
+        self._stories[sid] = Cluster(sid, at, at, set(countries), set(spots), frozenset(labels), empty, us, us)
         for spot in spots:
             self._by_spot.setdefault(spot, set()).add(sid)
 
-    def _add(self, c: Cluster, facts: Facts, m: MinHash) -> None:
-        self._story_of[facts.item_id] = c.story_id
-        c.items.append(facts.item_id)
-        if len(c.signatures) < self.params.indexed_members:
-            self._index(c, f"{c.story_id}/{len(c.signatures)}", m)
+    def _add(self, c: Cluster, facts: Facts, sig: np.ndarray) -> int | None:
+        """Add a member; return its signature's slot when it is indexed."""
+        self._remember(facts.item_id, c.story_id, facts.published)
+        slot = len(c.signatures) if len(c.signatures) < self.params.indexed_members else None
+        if slot is not None:
+            self._index(c, sig)
         # The places of a story grow with its members, so a later report naming the village still finds it.
         for spot in facts.spots - c.spots:
             c.spots.add(spot)
             self._by_spot.setdefault(spot, set()).add(c.story_id)
         c.countries |= facts.countries
         c.labels |= facts.labels
-        c.first = min(c.first, facts.published)
+        if facts.published < c.first:
+            c.first, c.first_us = facts.published, micros(facts.published)
         self._touch(c, facts.published)
+        return slot
 
-    def _index(self, c: Cluster, key: str, m: MinHash) -> None:
-        if key not in self._lsh.keys:
-            self._lsh.insert(key, m)
-        c.signatures = np.vstack([c.signatures, m.hashvalues.astype(np.uint32)])
+    def _index(self, c: Cluster, sig: np.ndarray) -> None:
+        self._lsh.insert(c.story_id, sig)
+        c.signatures = np.vstack([c.signatures, sig])
+
+    def _remember(self, item_id: str, sid: str, at: datetime) -> None:
+        self._story_of[item_id] = sid
+        heapq.heappush(self._members, (at, item_id, sid))
 
     def _touch(self, c: Cluster, at: datetime) -> None:
         for code in c.countries:
@@ -196,7 +214,7 @@ class Clusterer:
             recent.pop(c.story_id, None)
             recent[c.story_id] = None
         if at >= c.last:
-            c.last = at
+            c.last, c.last_us = at, micros(at)
             heapq.heappush(self._expiry, (at, c.story_id))
 
     def _advance(self, at: datetime) -> None:
@@ -210,13 +228,17 @@ class Clusterer:
             c = self._stories.get(sid)
             if c is not None and c.last == last:
                 self._close(c)
+        while self._members and self._members[0][0] < cutoff:
+            _, item_id, sid = heapq.heappop(self._members)
+            if self._story_of.get(item_id) == sid:
+                del self._story_of[item_id]
 
     def _close(self, c: Cluster) -> None:
+        """Forget a story idle for a whole window; its members, all older than the window, go with the member heap."""
         del self._stories[c.story_id]
-        for n in range(len(c.signatures)):
-            self._lsh.remove(f"{c.story_id}/{n}")
-        for item_id in c.items:
-            self._story_of.pop(item_id, None)
+        self._closed.append(c.story_id)
+        for sig in c.signatures:
+            self._lsh.remove(c.story_id, sig)
         for spot in c.spots:
             _discard(self._by_spot, spot, c.story_id)
         for code in c.countries:

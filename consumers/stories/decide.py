@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from consumers.stories.params import Params
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 # In order of strength: a candidate story joined by an earlier rule beats one joined by a later rule.
 RULES = ("copy", "similar", "related", "place", "country")
@@ -31,6 +34,20 @@ def gap_hours(t: datetime, first: datetime, last: datetime) -> float:
         return (first - t).total_seconds() / 3600
     if t > last:
         return (t - last).total_seconds() / 3600
+    return 0.0
+
+
+def micros(t: datetime) -> int:
+    """Microseconds since the epoch: exact, as a datetime is."""
+    return (t - _EPOCH) // _MICROSECOND
+
+
+def gap_hours_us(t: int, first: int, last: int) -> float:
+    """`gap_hours` over microseconds, to the last bit: `timedelta.total_seconds` divides microseconds the same way."""
+    if t < first:
+        return (first - t) / 1_000_000 / 3600
+    if t > last:
+        return (t - last) / 1_000_000 / 3600
     return 0.0
 
 

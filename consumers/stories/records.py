@@ -1,4 +1,5 @@
-"""A story's record on the stories topic: made from its first item, grown by each member, read back at restart."""
+"""A story's record on the stories topic: made from its first item, grown by each member, read back at restart; and
+the signature records of its first members, written once each."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import structlog
 from consumers.stories.cluster import Assignment, Clusterer
 from consumers.stories.facts import Facts, place_sets
 from consumers.stories.text import decode_signature, encode_signature
-from monitor.messages import LABELS, ClassifiedItem, Place, Story, StoryMember, utcnow
+from monitor.messages import LABELS, ClassifiedItem, Place, Story, StoryMember, StorySignature, utcnow
 
 log = structlog.get_logger(__name__)
 # Places a record lists: enough for any event, few enough that a noisy member cannot bloat it.
@@ -26,12 +27,15 @@ def opened(a: Assignment, f: Facts, msg: ClassifiedItem) -> Story:
     return Story(
         story_id=a.story_id, first_seen=f.published, last_seen=f.published, headline=f.headline,
         headline_lang=f.lang, members=[member(f)], member_count=1, domains=[f.domain] if f.domain else [],
-        places=_places([], msg.places), labels=list(msg.labels), signatures=_signatures([], a),
+        places=_places([], msg.places), labels=list(msg.labels),
     )  # fmt: skip
 
 
-def grown(story: Story, a: Assignment, f: Facts, msg: ClassifiedItem, max_listed: int, indexed: int) -> Story:
-    """The record with one more member; the earliest member's headline represents the story."""
+def grown(story: Story, f: Facts, msg: ClassifiedItem, max_listed: int) -> Story:
+    """The record with one more member; the earliest member's headline represents the story.
+
+    Signatures written by earlier versions are dropped: they are on the signatures topic, written once each.
+    """
     earliest = f.published < story.first_seen
     listed = [*story.members, member(f)] if len(story.members) < max_listed else story.members
     labels = set(story.labels) | set(msg.labels)
@@ -42,7 +46,7 @@ def grown(story: Story, a: Assignment, f: Facts, msg: ClassifiedItem, max_listed
         "members": listed, "member_count": story.member_count + 1,
         "domains": [*story.domains, f.domain] if f.domain and f.domain not in story.domains else story.domains,
         "places": _places(story.places, msg.places), "labels": [lb for lb in LABELS if lb in labels],
-        "signatures": _signatures(story.signatures, a)[:indexed], "updated_at": utcnow(),
+        "signatures": [], "updated_at": utcnow(),
     })  # fmt: skip
 
 
@@ -54,14 +58,26 @@ def _places(known: list[Place], new: list[Place]) -> list[Place]:
     return out
 
 
-def _signatures(known: list[str], a: Assignment) -> list[str]:
-    return [*known, encode_signature(a.signature)] if a.signature is not None else known
+def signature_record(a: Assignment) -> StorySignature | None:
+    """The record of the item's signature when the clusterer indexed it for its story, else None."""
+    if a.signature is None or a.slot is None:
+        return None
+    return StorySignature(story_id=a.story_id, slot=a.slot, signature=encode_signature(a.signature))
 
 
-def restore(clusterer: Clusterer, story: Story) -> bool:
-    """Reopen a story in the clusterer from its record; False (logged) for a record whose signatures are unreadable."""
+def by_story(records: list[StorySignature]) -> dict[str, list[str]]:
+    """Each story's signatures in slot order, from the signature records read at start-up."""
+    out: dict[str, list[str]] = {}
+    for r in sorted(records, key=lambda r: (r.story_id, r.slot)):
+        out.setdefault(r.story_id, []).append(r.signature)
+    return out
+
+
+def restore(clusterer: Clusterer, story: Story, signatures: list[str] | None = None) -> bool:
+    """Reopen a story in the clusterer from its record and its members' signatures (those of the record itself,
+    written by earlier versions, when none are given); False (logged) for signatures that are unreadable."""
     try:
-        sigs = [decode_signature(s) for s in story.signatures]
+        sigs = [decode_signature(s) for s in (signatures or story.signatures)]
     except (ValueError, binascii.Error) as exc:
         log.warning("stories.unreadable_signatures", story_id=story.story_id, error=str(exc))
         return False

@@ -1,9 +1,10 @@
 """The story stage: `news.classified` -> a story per item -> the story's record on `news.stories` (compacted) and
 the item with its story id on `news.storied`; offsets are committed only once both are acknowledged.
 
-Open stories are rebuilt from `news.stories` at start-up, so a restart neither splits a story nor reopens one:
-an item read again after a crash is found among the members and keeps its story. The stories of a window are
-global, so one member of the group assigns them (scale-out by a blocking key is not built yet).
+Open stories are rebuilt from `news.stories` and their first members' signatures from `newsmon.story-signatures`
+(written once per member, so a story's record does not carry them) at start-up, so a restart neither splits a story
+nor reopens one: an item read again after a crash is found among the members and keeps its story. The stories of
+a window are global, so one member of the group assigns them (scale-out by a blocking key is not built yet).
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from consumers.stories.cluster import Clusterer
 from consumers.stories.facts import from_classified
 from consumers.stories.params import params_from
-from consumers.stories.records import grown, opened, restore
-from monitor.messages import ClassifiedItem, DecodeError, Story, decode, encode, encode_key
+from consumers.stories.records import by_story, grown, opened, restore, signature_record
+from monitor.messages import ClassifiedItem, DecodeError, Story, StorySignature, decode, encode, encode_key
 from monitor.settings import Settings
 from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer, start_client
 from monitor.stream.offsets import commit
 from monitor.stream.produce import Outgoing
-from monitor.stream.table import Table
+from monitor.stream.table import Table, read_table
 
 log = structlog.get_logger(__name__)
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
@@ -38,6 +39,7 @@ class Batch:
     out: list[Outgoing] = field(default_factory=list)
     sources: list[Record] = field(default_factory=list)
     letters: list[Outgoing] = field(default_factory=list)
+    signatures: list[Outgoing] = field(default_factory=list)
     stories: dict[str, Story] = field(default_factory=dict)
     assigned: int = 0
 
@@ -50,10 +52,11 @@ class StoryKeeper:
         self._table = table
         self.clusterer = Clusterer(params_from(settings.stories))
 
-    def rebuild(self) -> int:
+    def rebuild(self, signatures: dict[str, list[str]]) -> int:
         """Reopen every story of the table that is still inside the window; return how many are open."""
-        for _, story in sorted(self._table.items(), key=lambda kv: kv[1].last_seen):
-            restore(self.clusterer, story)
+        for sid, story in sorted(self._table.items(), key=lambda kv: kv[1].last_seen):
+            restore(self.clusterer, story, signatures.get(sid))
+        self._table.forget(self.clusterer.take_closed())
         return len(self.clusterer)
 
     def assign(self, records: list[Record]) -> Batch:
@@ -73,11 +76,12 @@ class StoryKeeper:
         a = self.clusterer.assign(f)
         if a.reason != "known":
             story = b.stories.get(a.story_id) or self._table.get(a.story_id)
-            st = self._settings.stories
-            new = opened(a, f, msg) if story is None else grown(story, a, f, msg, st.max_listed_members,
-                                                                  self.clusterer.params.indexed_members)  # fmt: skip
-            b.stories[a.story_id] = new
+            max_listed = self._settings.stories.max_listed_members
+            b.stories[a.story_id] = opened(a, f, msg) if story is None else grown(story, f, msg, max_listed)
             b.assigned += 1
+            sig = signature_record(a)
+            if sig is not None:
+                b.signatures.append(Outgoing(self._settings.topics.story_signatures, encode_key(sig), encode(sig)))
         storied = msg.model_copy(update={"story_id": a.story_id, "schema_version": ClassifiedItem.SCHEMA_VERSION})
         b.out.append(Outgoing(self._settings.topics.storied, encode_key(storied), encode(storied)))
         b.sources.append(rec)
@@ -87,8 +91,10 @@ class StoryKeeper:
         return [Outgoing(topic, encode_key(s), encode(s)) for s in b.stories.values()]
 
     def remember(self, b: Batch) -> None:
+        """Keep the batch's records, and let go of the stories closed meanwhile: memory is bounded by the window."""
         for sid, story in b.stories.items():
             self._table.remember(sid, story)
+        self._table.forget(self.clusterer.take_closed())
 
     @property
     def dead_letter_topic(self) -> str:
@@ -100,6 +106,18 @@ class StoryKeeper:
 
 def _decode_story(value: bytes) -> Story:
     return decode(Story, value)
+
+
+async def _signatures(settings: Settings) -> dict[str, list[str]]:
+    """The first members' signatures of every story, from the signatures topic; unreadable records are logged."""
+    records = []
+    for key, value in (await read_table(settings.kafka, settings.topics.story_signatures)).items():
+        try:
+            if value is not None:
+                records.append(decode(StorySignature, value))
+        except DecodeError as exc:
+            log.warning("stories.unreadable_signature", key=key.decode(errors="replace"), error=str(exc))
+    return by_story(records)
 
 
 async def run_stories(settings: Settings, stop: asyncio.Event) -> None:
@@ -114,7 +132,9 @@ async def run_stories(settings: Settings, stop: asyncio.Event) -> None:
     done = 0
     try:
         loaded = await table.load()
-        log.info("stories.loaded", records=loaded, stories=len(table), open=keeper.rebuild())
+        signatures = await _signatures(settings)
+        log.info("stories.loaded", records=loaded, stories=len(table), signatures=len(signatures),
+                 open=keeper.rebuild(signatures))  # fmt: skip
         await start_client(consumer, settings.kafka)
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=500, max_records=st.batch_size)
@@ -134,7 +154,7 @@ async def _handle(
     """Assign, produce, then commit one batch; return how many items it handled (0 when stopped meanwhile)."""
     records = [r for recs in batch.values() for r in recs]
     b = keeper.assign(records)
-    out = b.out + keeper.story_records(b)
+    out = b.out + b.signatures + keeper.story_records(b)
     dlq = keeper.dead_letter_topic
 
     def letter_for(index: int, reason: str) -> Outgoing:

@@ -37,14 +37,19 @@ def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def shingle_hashes(text: str, size: int = SHINGLE) -> np.ndarray:
-    """32-bit hashes of the distinct character shingles of the normalized text, computed for all at once.
+    """32-bit hashes of the distinct character shingles of the normalized text, computed for all at once."""
+    return np.unique(_shingle_values(text, size))
+
+
+def _shingle_values(text: str, size: int) -> np.ndarray:
+    """The 32-bit hash of every character shingle of the normalized text, repeats included.
 
     A polynomial over the code points of each shingle, mixed by a multiply-xorshift: hashing each shingle in Python
     would cost more than the rest of clustering together.
     """
     points = np.frombuffer(normalize(text).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     if len(points) == 0:
-        return np.empty(0, dtype=np.uint64)
+        return np.empty(0, dtype=np.uint32)
     width = min(size, len(points))
     h = np.zeros(len(points) - width + 1, dtype=np.uint64)
     for j in range(width):
@@ -52,27 +57,29 @@ def shingle_hashes(text: str, size: int = SHINGLE) -> np.ndarray:
     h ^= h >> np.uint64(29)
     h *= np.uint64(0xBF58476D1CE4E5B9)
     h ^= h >> np.uint64(32)
-    return np.unique(h & np.uint64(0xFFFFFFFF))
+    return h.astype(np.uint32)
 
 
-def sketch(text: str, num_perm: int) -> MinHash:
-    """The MinHash of the text's shingles, as the LSH index takes it."""
-    # The shingles come hashed already, so the hash function datasketch applies is the identity.
-    m = MinHash(num_perm=num_perm, permutations=_permutations(num_perm), scheme=SCHEME, hashfunc=int)
-    hashes = shingle_hashes(text)
-    if len(hashes):
-        m.update_batch(hashes.tolist())
-    return m
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's finalizer, which datasketch's affine32 scheme applies to every input hash before permuting."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
 
 
 def signature(text: str, num_perm: int) -> np.ndarray:
-    """The MinHash signature of the text's shingles (`num_perm` values; equal values estimate Jaccard similarity)."""
-    return sketch(text, num_perm).hashvalues
+    """The MinHash signature of the text's shingles (`num_perm` values; equal values estimate Jaccard similarity).
 
-
-def minhash(sig: np.ndarray) -> MinHash:
-    """A MinHash over a signature, as the LSH index takes it."""
-    return MinHash(hashvalues=sig, permutations=_permutations(len(sig)), scheme=SCHEME)
+    The values datasketch's MinHash (affine32 scheme) computes for the same hashes, in one array expression instead of
+    a MinHash object per item: repeated shingles cannot change a minimum, so they are not removed first.
+    """
+    a, b = _permutations(num_perm)
+    hashes = _shingle_values(text, SHINGLE)
+    if len(hashes) == 0:
+        return np.full(num_perm, np.iinfo(np.uint32).max, dtype=np.uint32)
+    return (_fmix32(hashes)[:, None] * a + b).min(axis=0)
 
 
 def similarity(sig: np.ndarray, known: np.ndarray) -> float:

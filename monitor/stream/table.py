@@ -128,6 +128,12 @@ class Table(Generic[V]):
         self._written_at[key] = time.monotonic()
         return True
 
+    def forget(self, keys: Iterable[str]) -> None:
+        """Let go of keys in memory only, their records staying on the topic (values no longer needed here)."""
+        for key in keys:
+            self._forget(key)
+            self._written_at.pop(key, None)
+
     def hold(self, key: str, value: V) -> None:
         """Keep a value as unwritten (coalesced, or refused by the broker): `get` returns it until a put writes it
         or a reload replaces it with the topic's latest."""
