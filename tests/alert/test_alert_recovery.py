@@ -24,7 +24,7 @@ from tests.support.alerts import SECRET, alerting, classified, fast, produce, we
 from tests.support.receivers import Receiver
 from tests.support.waiting import wait_for
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

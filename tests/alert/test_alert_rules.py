@@ -16,7 +16,7 @@ from consumers.deliver.stage import resolve_sinks
 from monitor.settings import ConfigError
 from tests.support.alerts import classified
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 GOOD = """\
 version: 1

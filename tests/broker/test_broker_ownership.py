@@ -18,7 +18,7 @@ import yaml
 
 from monitor.broker.local import free_port, probe_metadata
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 NEWSMON = [sys.executable, "-m", "monitor"]
 TIMEOUT_S = 180.0
 

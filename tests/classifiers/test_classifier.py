@@ -14,7 +14,7 @@ from classifiers.model import NewsClassifier
 from classifiers.train import choose_threshold
 from monitor.messages import LABELS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 CANONICAL = (
     "Anti-Putin rebels claim control of Russian border village amid elections",

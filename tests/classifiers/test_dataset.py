@@ -9,7 +9,7 @@ import pytest
 
 from classifiers.dataset import DatasetError, Example, load_examples, split_of, statistics
 
-CARD = Path(__file__).resolve().parents[1] / "classifiers" / "data" / "README.md"
+CARD = Path(__file__).resolve().parents[2] / "classifiers" / "data" / "README.md"
 
 
 @pytest.fixture(scope="module")

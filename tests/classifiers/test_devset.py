@@ -19,7 +19,7 @@ from classifiers.evaluate import category_counts
 from classifiers.model import NewsClassifier
 from monitor.messages import LABELS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEV = REPO / "classifiers" / "data" / "dev"
 FROZEN = DEV / "frozen.jsonl"
 CARD = DEV / "README.md"

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 
 from classifiers.model import DOMAIN, MANIFEST, ModelNotFoundError, NewsClassifier, latest_version
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 class _Payload:

@@ -25,7 +25,7 @@ from monitor.settings import Settings
 from monitor.stream.clients import make_producer
 from tests.support.kafka import committed_offsets, end_offsets, read_topic
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def raw(i: int, title: str, summary: str = "") -> RawItem:

@@ -40,7 +40,7 @@ from tests.support.kafka import read_topic
 from tests.support.receivers import Receiver
 from tests.support.waiting import wait_for, wait_until
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

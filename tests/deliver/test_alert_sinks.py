@@ -22,7 +22,7 @@ from monitor.messages import Alert, ClassifiedItem, Contribution, Place
 from monitor.stream.offsets import OffsetTracker
 from tests.support.alerts import classified
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LONG_TITLE = "Drone <!channel> & missile strike near the border " * 60  # ~3000 characters
 LONG_SUMMARY = "Officials said <b>shelling</b> & drones hit villages across the frontier. " * 400  # ~30 kB
 

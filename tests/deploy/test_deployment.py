@@ -22,7 +22,7 @@ from monitor.ops.server import serve_ops
 from monitor.settings import MetricsSettings
 from monitor.shell.runner import STAGE_NAMES
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def compose() -> dict[str, object]:

@@ -17,7 +17,7 @@ from monitor.settings import Settings
 from tests.support.feeds import FeedServer, rss
 from tests.support.kafka import read_topic
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write_config(settings: Settings, tmp_path: Path, feed_urls: list[str]) -> Path:

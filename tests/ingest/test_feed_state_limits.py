@@ -12,8 +12,8 @@ from monitor.ingest.errors import ErrorKind
 from monitor.ingest.feeds import FeedConfig
 from monitor.messages import FeedState, SeenItems, encode
 from monitor.settings import IngestSettings, Settings
+from tests.ingest.test_hostile_feeds import PollerFor, raw_items, states
 from tests.support.feeds import FeedServer, rss
-from tests.test_hostile_feeds import PollerFor, raw_items, states
 
 DAYS = [datetime(2024, 1, 1 + d, tzinfo=UTC).strftime("%a") for d in range(28)]
 

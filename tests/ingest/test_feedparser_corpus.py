@@ -25,7 +25,7 @@ from monitor.messages import RawItem, decode, encode, utcnow
 from monitor.settings import IngestSettings
 from tests.support.environment import need
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "feedparser" / "tests"
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "feedparser" / "tests"
 PER_FILE_TIMEOUT_S = 30.0
 CONCURRENCY = 8
 # Budget for the whole corpus on a shared 2-core machine.

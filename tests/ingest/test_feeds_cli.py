@@ -25,7 +25,7 @@ from tests.conftest import make_settings
 from tests.support.feeds import FeedServer, rss
 from tests.support.kafka import read_topic
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass

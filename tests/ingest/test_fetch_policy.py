@@ -32,9 +32,9 @@ from monitor.shell.demo.server import demo_ingest, start_demo_server
 from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 from tests.conftest import make_settings
+from tests.ingest.test_hostile_feeds import PollerFor
 from tests.support.feeds import FeedServer, rss
 from tests.support.kafka import read_topic
-from tests.test_hostile_feeds import PollerFor
 
 FEED = rss([("a1", "Border crossing reopens", "Traffic resumed at dawn.")])
 

@@ -11,11 +11,7 @@ from pathlib import Path
 
 from monitor.messages import RawItem, decode
 from monitor.settings import Settings
-from tests.support.feeds import rss
-from tests.support.kafka import read_topic
-from tests.support.processes import log_events
-from tests.support.waiting import wait_for
-from tests.test_scale_out import (
+from tests.ingest.test_scale_out import (
     TrackingFeedServer,
     add_stories,
     start_poller,
@@ -24,6 +20,10 @@ from tests.test_scale_out import (
     wait_until_recorded,
     write_config,
 )
+from tests.support.feeds import rss
+from tests.support.kafka import read_topic
+from tests.support.processes import log_events
+from tests.support.waiting import wait_for
 
 FEEDS = 20
 # Long, so a hand-over that waited for the session to expire (as after a crash) could not pass.

@@ -9,7 +9,7 @@ import pytest
 from monitor.ingest.language import LanguageDetector, with_languages
 from monitor.messages import RawItem
 from monitor.settings import IngestSettings
-from tests.test_languages import HEADLINES
+from tests.classifiers.test_languages import HEADLINES
 
 NOW = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
 

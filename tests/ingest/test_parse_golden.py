@@ -1,6 +1,6 @@
 """Golden digests of what parsing and normalizing make of every corpus file and wire-format sample, so a change to
 the parser or the normalizer that alters any item sent to news.raw shows up here. Regenerate with
-`python -m tests.test_parse_golden` after a deliberate change of behaviour. The digests are computed with the
+`python -m tests.ingest.test_parse_golden` after a deliberate change of behaviour. The digests are computed with the
 default parser choice (auto), and every document the fast parser takes must also digest alike under feedparser."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.formats import fast
 from monitor.ingest.normalize import newest_entries, normalize_entries
 from monitor.ingest.parser import ParserChoice, parse_feed, sniff
-from tests import test_wire_formats
+from tests.ingest import test_wire_formats
+from tests.ingest.test_feedparser_corpus import CORPUS, served_headers
 from tests.support.environment import need
-from tests.test_feedparser_corpus import CORPUS, served_headers
 
 CORPORA = CORPUS.parents[1]  # ../shared/corpus, one folder per corpus
 
-GOLDEN = Path(__file__).parent / "fixtures" / "parse_golden.json"
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "parse_golden.json"
 NOW = datetime(2024, 3, 15, 12, 0, tzinfo=UTC)
 URL = "https://golden.example/feed"
 FEED = FeedConfig(id="g", url=URL, name="Golden", region="eu", categories=("world",))

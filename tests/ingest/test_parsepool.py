@@ -22,7 +22,7 @@ from monitor.ingest.formats.entry import MAX_FIELD_CHARS
 from monitor.ingest.parser import parse_feed
 from tests.support.feeds import rss
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 URL = "http://127.0.0.1:1/feed.xml"
 HEADERS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 BODY = rss(

@@ -7,8 +7,8 @@ import pytest
 from monitor.ingest.errors import ErrorKind
 from monitor.ingest.feeds import FeedConfig
 from monitor.settings import Settings
+from tests.ingest.test_hostile_feeds import PollerFor
 from tests.support.feeds import FeedServer, rss
-from tests.test_hostile_feeds import PollerFor
 
 
 async def test_a_failing_feed_answers_with_its_kind_and_delay(settings: Settings, feed_server: FeedServer) -> None:

@@ -22,7 +22,7 @@ from tests.support.feeds import rss
 from tests.support.kafka import read_topic
 from tests.support.waiting import wait_until
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FEED = rss([("tls-1", "Border post reopens after talks", "Trucks queue at the crossing.")])
 
 

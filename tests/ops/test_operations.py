@@ -36,7 +36,7 @@ from tests.support.kafka import group_caught_up, read_topic
 from tests.support.receivers import Receiver
 from tests.support.waiting import wait_for, wait_until
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 STAGES = ["ingest", "classify", "alert", "deliver"]
 CHECKS = {"service", "kafka", "ingest.registry", "classify.model", "classify.partitions", "alert.rules",

@@ -13,9 +13,9 @@ from consumers.classify.stage import run_classifier
 from monitor.messages import Alert, ClassifiedItem, DeadLetter, decode, encode, encode_key
 from monitor.settings import Settings
 from monitor.stream.clients import make_consumer, make_producer
+from tests.classify.test_classify_stage import raw
 from tests.support.alerts import alerting, classified, fast, webhook_rules
 from tests.support.kafka import read_topic
-from tests.test_classify_stage import raw
 
 # Well past the producer's 1 MiB request limit; gzip lets the broker store it, as any client configured so could.
 HUGE = 3 * 1024 * 1024

@@ -39,7 +39,7 @@ from tests.support.alerts import alerting, classified, fast
 from tests.support.kafka import committed_offsets, end_offsets, group_caught_up
 from tests.support.waiting import wait_until
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ITEMS = 2000
 WEEK = timedelta(days=7)
 SOURCES = ("Wire", "Gazette", "Courier")

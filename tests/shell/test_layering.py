@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # The shell (and `python -m monitor`, which only calls it) is where stages are put together.
 SHELL = (REPO / "monitor" / "shell", REPO / "monitor" / "__main__.py")
 STAGES = ("consumers", "classifiers")

@@ -20,7 +20,7 @@ from monitor.stream.clients import make_producer
 from monitor.stream.produce import Outgoing, produce_each
 from tests.support.kafka import read_topic
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def classified(row: dict[str, Any], n: int, title: str = "", lead: str = "", later_min: int = 0) -> ClassifiedItem:

@@ -20,7 +20,7 @@ from monitor.stream.clients import KafkaAccessError, make_consumer, make_produce
 from monitor.topics import TopicSpec, ensure_topics
 from tests.support.secured_broker import PASSWORD, USER, Pki, SecuredBroker, make_pki
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PASSWORD_ENV = "NEWSMON_TEST_KAFKA_PASSWORD"
 
 
