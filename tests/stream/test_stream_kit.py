@@ -7,6 +7,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -140,6 +141,31 @@ async def test_a_table_catches_up_with_other_writers_when_partitions_are_assigne
     finally:
         await mine.stop()
         await other.stop()
+
+
+def _pair(value: bytes) -> tuple[str, ...] | None:
+    """Two words kept under their own key; anything else is not for the table."""
+    words = tuple(value.decode().split())
+    return words if len(words) == 2 else None
+
+
+async def test_a_read_only_table_loads_from_a_point_in_time_and_keys_values_its_own_way(
+    settings: Settings, producer: AIOKafkaProducer
+) -> None:
+    # As the delivery history reads its log: one record key per event, one entry per (event, sink) delivered.
+    topic = settings.topics.deliveries
+    await producer.send_and_wait(topic, b"e0 s1", key=b"e0", timestamp_ms=int((time.time() - 3600) * 1000))
+    await produce_each(producer, [Outgoing(topic, b"e1", v) for v in (b"e1 s1", b"e1 s2", b"retrying")])
+    table: Table[tuple[str, ...]] = Table(settings.kafka, topic, None, _pair, key_of=" ".join)
+    try:
+        assert await table.load(since=datetime.now(UTC) - timedelta(minutes=30)) == 3
+        assert sorted(key for key, _ in table.items()) == ["e1 s1", "e1 s2"]
+        table.forget(["e1 s1"])
+        assert table.get("e1 s1") is None and table.get("e1 s2") == ("e1", "s2")
+        with pytest.raises(TypeError, match="read-only"):
+            await table.put("e2 s1", ("e2", "s1"))
+    finally:
+        await table.stop()
 
 
 async def test_a_member_commits_only_the_partitions_it_still_owns(
