@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import structlog
-from aiokafka import ConsumerRecord
 
 from monitor.messages import DecodeError, Delivery, decode
 from monitor.settings import KafkaSettings
-from monitor.stream.reader import TopicReader
+from monitor.stream.table import Table
 
 log = structlog.get_logger(__name__)
 
@@ -18,58 +18,64 @@ log = structlog.get_logger(__name__)
 _CLOCK_SKEW_S = 1.0
 
 
+class Delivered(NamedTuple):
+    event_id: str
+    sink: str
+    at: float
+    reference: str = ""  # the sink's own id of the message, e.g. a Slack message's ts
+
+
+def _key(event_id: str, sink: str) -> str:
+    return f"{event_id} {sink}"
+
+
+def _delivered(value: bytes) -> Delivered | None:
+    try:
+        d = decode(Delivery, value)
+    except DecodeError:
+        return None  # not ours to judge; the deliveries topic is a record, not an input
+    return Delivered(d.event_id, d.sink, d.at.timestamp(), d.reference) if d.status == "delivered" else None
+
+
 class DeliveredLog:
     """(event id, sink) pairs delivered within the look-back window, from the topic and from this process."""
 
     def __init__(self, kafka: KafkaSettings, topic: str, lookback_s: float) -> None:
         self._lookback_s = lookback_s
-        self._seen: dict[tuple[str, str], float] = {}
-        self._references: dict[tuple[str, str], str] = {}
-        self._reader = TopicReader(kafka, topic, self._apply)
+        # Read-only, one entry per pair: the topic is keyed by event id alone, one record per attempt.
+        self._seen: Table[Delivered] = Table(kafka, topic, None, _delivered, key_of=lambda d: _key(d.event_id, d.sink))
         self._pruned_at = time.time()
-
-    def _apply(self, rec: ConsumerRecord[bytes, bytes]) -> None:
-        try:
-            d = decode(Delivery, rec.value)
-        except DecodeError:
-            return  # not ours to judge; the deliveries topic is a record, not an input
-        if d.status == "delivered":
-            self._seen[(d.event_id, d.sink)] = d.at.timestamp()
-            if d.reference:
-                self._references[(d.event_id, d.sink)] = d.reference
 
     async def start(self) -> None:
         if self._lookback_s <= 0:
             return
         since = datetime.now(UTC) - timedelta(seconds=self._lookback_s)
-        n = await self._reader.start(since=since)
+        n = await self._seen.load(since=since)
         log.info("delivery.history_loaded", records=n, delivered=len(self._seen))
 
     async def catch_up(self) -> None:
         """Learn what other instances delivered (called when partitions move to this one)."""
         if self._lookback_s > 0:
-            await self._reader.catch_up()
+            await self._seen.catch_up()
 
     def seen(self, event_id: str, sink: str, matched_at: datetime) -> bool:
         """Whether the sink received this alert: a delivery after its match; an older one was of an earlier alert
         for the same story and rule, before the suppression window let it alert again."""
-        at = self._seen.get((event_id, sink))
-        return at is not None and at >= matched_at.timestamp() - _CLOCK_SKEW_S
+        d = self._seen.get(_key(event_id, sink))
+        return d is not None and d.at >= matched_at.timestamp() - _CLOCK_SKEW_S
 
     def reference(self, event_id: str, sink: str) -> str:
         """The sink's own id of the message this alert became ("" when unknown or older than the look-back)."""
-        return self._references.get((event_id, sink), "")
+        d = self._seen.get(_key(event_id, sink))
+        return d.reference if d is not None else ""
 
     def add(self, event_id: str, sink: str, reference: str = "") -> None:
         now = time.time()
-        self._seen[(event_id, sink)] = now
-        if reference:
-            self._references[(event_id, sink)] = reference
+        self._seen.remember(_key(event_id, sink), Delivered(event_id, sink, now, reference))
         if now - self._pruned_at > 600:
             self._pruned_at = now
             cutoff = now - max(self._lookback_s, 600)
-            self._seen = {k: t for k, t in self._seen.items() if t >= cutoff}
-            self._references = {k: r for k, r in self._references.items() if k in self._seen}
+            self._seen.forget(k for k, d in self._seen.items() if d.at < cutoff)
 
     async def stop(self) -> None:
-        await self._reader.stop()
+        await self._seen.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Container, Iterable, Iterator
+from datetime import datetime
 from typing import Generic, TypeVar
 
 import structlog
@@ -50,19 +51,21 @@ async def read_table(
 class Table(Generic[V]):
     """The latest value of every key of a compacted topic: loaded at start, caught up on assignment, written through.
 
-    `decode` turns a record's value into V (DecodeError for a value it cannot read, which is logged and skipped),
-    `encode` turns V back; `supersedes(new, known)` decides whether a value read replaces the one known (default:
-    always, the latest wins).
+    `decode` turns a record's value into V (DecodeError for a value it cannot read, which is logged and skipped;
+    None for one the table does not keep), `encode` turns V back; `supersedes(new, known)` decides whether a value
+    read replaces the one known (default: always, the latest wins); `key_of` gives the key a value read is kept
+    under (default: its record's key). A table without a producer and `encode` is read-only.
     """
 
     def __init__(
         self,
         kafka: KafkaSettings,
         topic: str,
-        producer: AIOKafkaProducer,
-        decode: Callable[[bytes], V],
-        encode: Callable[[V], bytes],
+        producer: AIOKafkaProducer | None,
+        decode: Callable[[bytes], V | None],
+        encode: Callable[[V], bytes] | None = None,
         supersedes: Callable[[V, V], bool] | None = None,
+        key_of: Callable[[V], str] | None = None,
     ) -> None:
         self._kafka = kafka
         self._topic = topic
@@ -70,6 +73,7 @@ class Table(Generic[V]):
         self._decode = decode
         self._encode = encode
         self._supersedes = supersedes
+        self._key_of = key_of
         self._values: dict[str, V] = {}
         self._unwritten: dict[str, V] = {}  # coalesced puts not written yet; they shadow the stored value
         self._written_at: dict[str, float] = {}
@@ -85,9 +89,10 @@ class Table(Generic[V]):
     def items(self) -> Iterator[tuple[str, V]]:
         return iter(list(self._values.items()))
 
-    async def load(self, timeout_s: float = 60.0) -> int:
-        """Read the topic from its beginning to its end and keep reading from there on `catch_up`; return records."""
-        n = await self._reader.start(timeout_s=timeout_s)
+    async def load(self, timeout_s: float = 60.0, since: datetime | None = None) -> int:
+        """Read the topic from its beginning (or from `since`) to its end and keep reading from there on `catch_up`;
+        return how many records were read."""
+        n = await self._reader.start(since, timeout_s)
         self._loaded_at = time.monotonic()
         return n
 
@@ -98,7 +103,8 @@ class Table(Generic[V]):
     async def reload(self, keys: Iterable[str] | None = None, timeout_s: float = 60.0) -> int:
         """Replace these keys (all when None) with the topic's latest, read afresh; return how many have a value."""
         wanted = None if keys is None else set(keys)
-        parts = await self._producer.partitions_for(self._topic)
+        producer, _ = self._writer()
+        parts = await producer.partitions_for(self._topic)
         # Only the wanted keys' records are kept while reading: the topic may hold far more than this member's.
         latest = await read_table(self._kafka, self._topic, _encoded(wanted), parts, timeout_s)
         for key in list(self._values) if wanted is None else wanted:
@@ -122,7 +128,8 @@ class Table(Generic[V]):
         if coalesce_s is not None and time.monotonic() - self._written_at.get(key, self._loaded_at) < coalesce_s:
             self.hold(key, value)
             return False
-        await self._producer.send_and_wait(self._topic, self._encode(value), key=key.encode())
+        producer, encode = self._writer()
+        await producer.send_and_wait(self._topic, encode(value), key=key.encode())
         self._unwritten.pop(key, None)
         self._values[key] = value
         self._written_at[key] = time.monotonic()
@@ -130,7 +137,7 @@ class Table(Generic[V]):
 
     def forget(self, keys: Iterable[str]) -> None:
         """Let go of keys in memory only, their records staying on the topic (values no longer needed here)."""
-        for key in keys:
+        for key in list(keys):  # the keys may be read off this very table
             self._forget(key)
             self._written_at.pop(key, None)
 
@@ -142,13 +149,18 @@ class Table(Generic[V]):
     async def tombstone(self, keys: Iterable[str]) -> int:
         """Delete keys: write a tombstone for each, wait for every acknowledgement, then forget them."""
         gone = list(keys)
-        await produce_each(self._producer, [Outgoing(self._topic, k.encode(), None) for k in gone])
-        for key in gone:
-            self._forget(key)
+        producer, _ = self._writer()
+        await produce_each(producer, [Outgoing(self._topic, k.encode(), None) for k in gone])
+        self.forget(gone)
         return len(gone)
 
     async def stop(self) -> None:
         await self._reader.stop()
+
+    def _writer(self) -> tuple[AIOKafkaProducer, Callable[[V], bytes]]:
+        if self._producer is None or self._encode is None:
+            raise TypeError(f"the table of {self._topic} is read-only")
+        return self._producer, self._encode
 
     def _forget(self, key: str) -> None:
         self._values.pop(key, None)
@@ -168,6 +180,10 @@ class Table(Generic[V]):
         except DecodeError as exc:
             log.warning("table.undecodable", topic=self._topic, key=key, error=str(exc))
             return
+        if decoded is None:
+            return
+        if self._key_of is not None:
+            key = self._key_of(decoded)
         known = self._values.get(key)
         if known is None or self._supersedes is None or self._supersedes(decoded, known):
             self._values[key] = decoded
