@@ -203,7 +203,8 @@ async def test_a_receiver_answering_429_is_waited_for_as_it_asks(pipeline: Pipel
             if status == 429:
                 throttled += 1
                 assert nxt - at >= receiver.retry_after_s - 0.05, "retried before Retry-After"
-    assert throttled >= row.expected // 2, "the receiver's 429s were not exercised"
+    # A throttled sink folds a burst into fewer messages, so count messages, not alerts: each was refused once.
+    assert by_message and throttled == len(by_message), "a message was not answered 429 and retried"
 
 
 @pytest.mark.timeout(900)
