@@ -129,7 +129,7 @@ class Contribution(BaseModel):
 class ClassifiedItem(Message):
     """A raw item with the classifier's scores: the value of `news.classified`, keyed by the item id.
 
-    Version 2 adds `story_id`: the story stage writes the item with its story to `news.storied`.
+    Version 2 adds `story_id`: the story stage writes the item with its story to `news.storied`, keyed by story id.
     """
 
     SCHEMA_VERSION: ClassVar[int] = 2
@@ -144,7 +144,8 @@ class ClassifiedItem(Message):
     story_id: str = ""
 
     def key(self) -> str:
-        return self.item.id
+        # A story's items share a partition of `news.storied`, so one alert-stage member decides all its alerts.
+        return self.story_id or self.item.id
 
 
 class StoryMember(BaseModel):

@@ -171,7 +171,7 @@ async def run_matcher(
             matcher_metrics.read(len(records))
             judge = _item_judge(rules, store, rate)
             judge = _story_judge(stories, judge, rate) if on_stories else judge
-            matched, letters = _match(judge, records, t.dead_letter)
+            matched, letters = _match(judge, records, t.dead_letter, "story_id" if on_stories else "item_id")
             alerts = await _produce_alerts(producer, t, due + matched, letters, stop)
             if alerts is None:
                 break
@@ -219,19 +219,20 @@ def _state_of(a: Alert) -> AlertState:
 
 
 def _match(
-    judge: Judge, records: list[ConsumerRecord[bytes, bytes]], dlq_topic: str
+    judge: Judge, records: list[ConsumerRecord[bytes, bytes]], dlq_topic: str, key_name: str
 ) -> tuple[list[Alert], list[Outgoing]]:
     alerts: list[Alert] = []
     letters: list[Outgoing] = []
     now, mono = utcnow(), time.monotonic()
     for rec in records:
-        # Classified items are keyed by item id, so even an undecodable one is named on its lines.
-        with structlog.contextvars.bound_contextvars(item_id=(rec.key or b"").decode(errors="replace")):
-            try:
-                c = decode(ClassifiedItem, rec.value)
-            except DecodeError as exc:
-                letters.append(dead_letter.outgoing(dlq_topic, dead_letter.of_record(rec, str(exc))))
-                log.warning("alert.bad_input", topic=rec.topic, offset=rec.offset, error=str(exc))
-                continue
+        try:
+            c = decode(ClassifiedItem, rec.value)
+        except DecodeError as exc:
+            letters.append(dead_letter.outgoing(dlq_topic, dead_letter.of_record(rec, str(exc))))
+            # Records are keyed by item id (by story id on the storied topic), so even an undecodable one is named.
+            named = {key_name: (rec.key or b"").decode(errors="replace")}
+            log.warning("alert.bad_input", topic=rec.topic, offset=rec.offset, error=str(exc), **named)
+            continue
+        with structlog.contextvars.bound_contextvars(item_id=c.item.id):
             alerts.extend(judge(c, now, mono))
     return alerts, letters

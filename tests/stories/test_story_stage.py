@@ -69,6 +69,8 @@ async def storied(settings: Settings, expect: int) -> dict[str, list[str]]:
     for r in recs:
         msg = decode(ClassifiedItem, r.value)
         assert msg.schema_version == 2
+        # Keyed by story: a story's items share a partition, so one alert-stage member decides all of its alerts.
+        assert r.key == msg.story_id.encode()
         out.setdefault(msg.item.id, []).append(msg.story_id)
     assert sum(len(v) for v in out.values()) == expect
     return out
