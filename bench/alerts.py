@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import sys
 import tempfile
@@ -20,9 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from aiohttp import web
 
-from bench.common import REPO, child_env, median, throwaway_broker
+from bench.common import REPO, HookReceiver, child_env, median, throwaway_broker, write_hook_rules
 from monitor.messages import ClassifiedItem, Contribution, Place, RawItem, encode
 from monitor.settings import KafkaSettings, TopicSettings
 from monitor.stream.clients import make_producer
@@ -54,56 +52,11 @@ def item(i: int) -> ClassifiedItem:
     )
 
 
-class Receiver:
-    """Counts alerts and notes when each story first arrived."""
-
-    def __init__(self) -> None:
-        self.arrived: dict[str, float] = {}
-        self.requests = 0
-        self.port = 0
-        self._runner: web.AppRunner | None = None
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        doc = json.loads(await request.read())
-        now = time.monotonic()
-        self.requests += 1
-        for a in doc["alerts"]:
-            self.arrived.setdefault(a["story"]["id"], now)
-        return web.Response(text="ok")
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-
 def write_config(tmp: Path, bootstrap: str, hook: str) -> Path:
-    (tmp / "secret").write_text("bench-secret-" + "0" * 32)  # the webhook sink refuses keys under 32 bytes
-    rules = {
-        "version": 1,
-        "sinks": {
-            "hook": {
-                "type": "webhook",
-                "url": hook,
-                "key_id": "k1",
-                "secret_file": str(tmp / "secret"),
-                "concurrency": 32,
-            }
-        },
-        "rules": [{"id": "incidents", "labels": {"cross_border_incident": 0.6}, "sinks": ["hook"]}],
-    }
-    (tmp / "rules.yaml").write_text(yaml.safe_dump(rules))
+    rules = write_hook_rules(tmp, hook, {"id": "incidents", "labels": {"cross_border_incident": 0.6}})
     cfg = {
         "kafka": {"bootstrap": bootstrap},
-        "alerts": {"rules_file": str(tmp / "rules.yaml")},
+        "alerts": {"rules_file": str(rules)},
         "log": {"level": "WARNING", "format": "json"},
     }
     (tmp / "settings.yaml").write_text(yaml.safe_dump(cfg))
@@ -124,9 +77,9 @@ async def run(bootstrap: str, items: int, latency_items: int, rate: float) -> di
         tmp = Path(tmpdir)
         ks = KafkaSettings(bootstrap=bootstrap)
         await ensure_topics(ks, topic_specs(TopicSettings()), 1)
-        receiver = Receiver()
+        receiver: HookReceiver[str] = HookReceiver(lambda a: a["story"]["id"], time.monotonic)
         await receiver.start()
-        config = write_config(tmp, bootstrap, f"http://127.0.0.1:{receiver.port}/hook")
+        config = write_config(tmp, bootstrap, receiver.url)
         producer = make_producer(ks, linger_ms=0)
         await producer.start()
         log = (tmp / "alerting.log").open("ab")

@@ -25,10 +25,9 @@ from typing import Any
 import aiohttp
 import psutil
 import yaml
-from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.common import child_env, median, throwaway_broker
+from bench.common import HookReceiver, child_env, median, throwaway_broker, write_hook_rules
 from bench.feedfarm import ID_DIGITS
 from bench.ingest import FarmClient, child, write_feed_list
 from monitor.broker.local import free_port
@@ -43,44 +42,14 @@ STORIES_PER_CHANGE = 5 / 3
 _STORY = re.compile(rf"-(\d{{{ID_DIGITS}}})(?:[/?]|$)")
 
 
-class Receiver:
-    """The webhook: notes when each farm story's alert first arrived (wall clock, as the farm's own times)."""
-
-    def __init__(self) -> None:
-        self.arrived: dict[int, float] = {}
-        self.requests = 0
-        self.port = 0
-        self._runner: web.AppRunner | None = None
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        doc = json.loads(await request.read())
-        now = time.time()
-        self.requests += 1
-        for a in doc["alerts"]:
-            m = _STORY.search(a["story"]["url"])
-            if m:
-                self.arrived.setdefault(int(m.group(1)), now)
-        return web.Response(text="ok")
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+def farm_story(alert: dict[str, Any]) -> int | None:
+    """The farm's number of the story an alert is about, from its link."""
+    m = _STORY.search(alert["story"]["url"])
+    return int(m.group(1)) if m else None
 
 
 def write_config(tmp: Path, bootstrap: str, hook: str, feeds_file: Path, interval: float, ops_port: int) -> Path:
-    (tmp / "secret").write_text("bench-secret-bench-secret-bench-secret")
-    sink = {"type": "webhook", "url": hook, "key_id": "k1", "secret_file": str(tmp / "secret"), "concurrency": 32}
-    rules = {"version": 1, "sinks": {"hook": sink},
-             "rules": [{"id": "everything", "labels": {"cross_border_incident": 0.0}, "sinks": ["hook"]}]}  # fmt: skip
-    (tmp / "rules.yaml").write_text(yaml.safe_dump(rules))
+    rules = write_hook_rules(tmp, hook, {"id": "everything", "labels": {"cross_border_incident": 0.0}})
     cfg = {
         "kafka": {"bootstrap": bootstrap},
         # Adaptive polling would learn the farm's backlog spacing (hours); the bounds pin every feed to the interval.
@@ -92,7 +61,7 @@ def write_config(tmp: Path, bootstrap: str, hook: str, feeds_file: Path, interva
             "allow_private_addresses": True,
             "per_host": 64,
         },
-        "alerts": {"rules_file": str(tmp / "rules.yaml")},
+        "alerts": {"rules_file": str(rules)},
         "log": {"level": "WARNING", "format": "json"},
         "metrics": {"port": ops_port, "lag_interval_s": 1.0},
     }
@@ -152,7 +121,8 @@ async def wait_for(cond: Any, timeout_s: float, what: str) -> None:
 
 async def measure(args: argparse.Namespace, tmp: Path, bootstrap: str) -> Result:
     await ensure_topics(KafkaSettings(bootstrap=bootstrap), topic_specs(TopicSettings()), 1)
-    receiver = Receiver()
+    # Wall clock, as the farm's own publication times.
+    receiver: HookReceiver[int] = HookReceiver(farm_story, time.time)
     await receiver.start()
     farm_cmd = [sys.executable, "-m", "bench.feedfarm", "--feeds", str(args.feeds), "--round", str(args.interval)]
     try:
@@ -161,7 +131,7 @@ async def measure(args: argparse.Namespace, tmp: Path, bootstrap: str) -> Result
             hello = json.loads(await asyncio.wait_for(farm_proc.stdout.readline(), 600))
             base = f"http://127.0.0.1:{hello['port']}"
             feeds_file = write_feed_list(tmp, base, args.feeds)
-            hook, ops_port = f"http://127.0.0.1:{receiver.port}/hook", free_port()
+            hook, ops_port = receiver.url, free_port()
             config = write_config(tmp, bootstrap, hook, feeds_file, args.interval, ops_port)
             cmd = [sys.executable, "-m", "monitor", "--settings", str(config), "run"]
             async with (
@@ -200,7 +170,9 @@ class Ops:
         await wait_for(done, timeout_s, what)
 
 
-async def _phases(args: argparse.Namespace, farm: FarmClient, ops: Ops, receiver: Receiver, proc: Any) -> Result:
+async def _phases(
+    args: argparse.Namespace, farm: FarmClient, ops: Ops, receiver: HookReceiver[int], proc: Any
+) -> Result:
     await farm.control(phase="prime", change_fraction=0.0)
     print(f"priming: {args.feeds} feeds' backlogs...", file=sys.stderr, flush=True)
     started = time.monotonic()

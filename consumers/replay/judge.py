@@ -29,7 +29,7 @@ from monitor.messages import (
     encode,
 )
 
-C = TypeVar("C", ClassifiedItem, ClassifiedView)
+Classified = ClassifiedView | ClassifiedItem
 T = TypeVar("T")
 
 
@@ -76,7 +76,7 @@ class JudgeSpec:
     stories: bool = False
 
 
-def relabelled(c: C, thresholds: dict[str, float]) -> C:
+def relabelled(c: Classified, thresholds: dict[str, float]) -> Classified:
     """The item with each label that has a threshold here decided anew from its score; the others as they were."""
     if not thresholds:
         return c
@@ -86,18 +86,13 @@ def relabelled(c: C, thresholds: dict[str, float]) -> C:
     return replace(c, labels=labels)
 
 
-def _judged(position: int, c: ClassifiedView, rules: RuleSet) -> Judged:
+def _judged(position: int, c: Classified, rules: RuleSet, keep: bool, stories: bool) -> Judged:
     it = c.item
     matched = tuple(rule.id for rule, _ in rules.matches(c))
-    return Judged(position, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched)
-
-
-def _judged_whole(position: int, c: ClassifiedItem, rules: RuleSet, keep: bool, stories: bool) -> Judged:
-    it = c.item
-    matched = tuple(rule.id for rule, _ in rules.matches(c))
-    facts = from_classified(c) if stories else None
-    return Judged(position, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched,
-                  encode(c) if keep else None, facts, it.tier)  # fmt: skip
+    base = (position, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched)
+    if isinstance(c, ClassifiedView):
+        return Judged(*base)
+    return Judged(*base, encode(c) if keep else None, from_classified(c) if stories else None, c.item.tier)
 
 
 def _each(values: list[bytes | None], out: Judgement, read: Callable[[bytes | None], T]) -> list[tuple[int, T]]:
@@ -130,20 +125,19 @@ class Judge:
     def __call__(self, values: list[bytes | None], first: int = 0) -> Judgement:
         """Judge the values; indexes count from `first` (the position of this chunk in its batch)."""
         out = Judgement()
-        if self._keep or self._stories:
-            out.items = self._whole(values, first, out)
-        else:
-            views = self._classified(values, out) if self.model is None else self._scored(self.model, values, out)
-            out.items = [_judged(first + i, relabelled(c, self._thresholds), self.rules) for i, c in views]
+        keep, stories = self._keep, self._stories
+        read = self._read(values, out)
+        out.items = [_judged(first + i, relabelled(c, self._thresholds), self.rules, keep, stories) for i, c in read]
         out.bad = [(first + i, reason) for i, reason in out.bad]
         return out
 
-    def _whole(self, values: list[bytes | None], first: int, out: Judgement) -> list[Judged]:
-        whole = self._decoded(values, out) if self.model is None else self._rescored(self.model, values, out)
-        return [
-            _judged_whole(first + i, relabelled(c, self._thresholds), self.rules, self._keep, self._stories)
-            for i, c in whole
-        ]
+    def _read(self, values: list[bytes | None], out: Judgement) -> list[tuple[int, Classified]]:
+        """The values as classified items: views when they suffice, whole messages when kept or clustered."""
+        if self._keep or self._stories:
+            whole = self._decoded(values, out) if self.model is None else self._rescored(self.model, values, out)
+            return list(whole)
+        views = self._classified(values, out) if self.model is None else self._scored(self.model, values, out)
+        return list(views)
 
     @staticmethod
     def _classified(values: list[bytes | None], out: Judgement) -> list[tuple[int, ClassifiedView]]:

@@ -15,7 +15,7 @@ from consumers.alert.fixture_run import run_fixtures
 from consumers.alert.rules import load_rules, parse_rules
 from consumers.deliver.stage import resolve_sinks
 from monitor.settings import ConfigError
-from tests.support.alerts import classified
+from tests.support.alerts import FILE_SINK_RULES, classified
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -87,12 +87,9 @@ def test_rules_match_labels_keywords_countries_languages_and_sources() -> None:
     ) == ["incidents"]
 
 
-LABELLED = """\
-version: 1
-sinks:
-  out: {type: file}
-defaults: {sinks: [out]}
-rules:
+LABELLED = (
+    FILE_SINK_RULES
+    + """\
   - id: incident
     labels: [cross_border_incident]
   - id: both
@@ -101,6 +98,7 @@ rules:
   - id: floor
     labels: {cross_border_incident: 0.6}
 """
+)
 
 
 def test_a_rule_can_follow_the_models_own_labels() -> None:

@@ -60,6 +60,15 @@ def ids(n: int, start: int = 0) -> set[str]:
     return {event_id("incidents", f"item-{i}") for i in range(start, start + n)}
 
 
+async def alert_on(s: Settings, receiver: Receiver, tmp_path: Path, n: int, timeout_s: float = 15, **rule: str) -> None:
+    """Run the alert and deliver stages on a webhook rule (options as `webhook_rules` takes them) until the
+    receiver accepted the alerts of `n` classified items."""
+    rules = webhook_rules(tmp_path, {"hook": receiver.url}, **rule)
+    async with alerting(s, rules):
+        await produce(s, [classified(i) for i in range(n)])
+        assert await wait_for(lambda: set(receiver.accepted) >= ids(n), timeout_s=timeout_s)
+
+
 async def test_healthy_path_delivers_every_alert_once_signed(
     settings: Settings, receiver: Receiver, tmp_path: Path
 ) -> None:
@@ -110,10 +119,7 @@ async def test_receiver_failing_the_first_attempts_gets_every_alert(
 ) -> None:
     receiver.fail_first = 2
     s = fast(settings)
-    rules = webhook_rules(tmp_path, {"hook": receiver.url})
-    async with alerting(s, rules):
-        await produce(s, [classified(i) for i in range(15)])
-        assert await wait_for(lambda: set(receiver.accepted) >= ids(15), timeout_s=30)
+    await alert_on(s, receiver, tmp_path, 15, timeout_s=30)
     assert max(receiver.accepted.values()) == 1
     recorded = await deliveries(s, expect=45)
     by_status: dict[str, int] = {}
@@ -224,11 +230,7 @@ async def test_burst_over_the_rate_limit_is_folded_into_one_digest(
 async def test_digest_mode_rule_sends_one_message_per_window(
     settings: Settings, receiver: Receiver, tmp_path: Path
 ) -> None:
-    s = fast(settings)
-    rules = webhook_rules(tmp_path, {"hook": receiver.url}, rule_options="    digest_minutes: 0.05\n")
-    async with alerting(s, rules):
-        await produce(s, [classified(i) for i in range(12)])
-        assert await wait_for(lambda: set(receiver.accepted) >= ids(12), timeout_s=15)
+    await alert_on(fast(settings), receiver, tmp_path, 12, rule_options="    digest_minutes: 0.05\n")
     # Windows are aligned to the clock (3 s here): each message holds every match of one window.
     windows = []
     for r in receiver.requests:
@@ -365,12 +367,8 @@ async def test_dlq_list_and_replay_commands(settings: Settings, tmp_path: Path) 
 async def test_rule_rate_limit_sends_the_overflow_as_a_digest(
     settings: Settings, receiver: Receiver, tmp_path: Path
 ) -> None:
-    s = fast(settings)
     limit = "    rate_limit: {max: 3, per_minutes: 60, overflow_digest_minutes: 0.04}\n"
-    rules = webhook_rules(tmp_path, {"hook": receiver.url}, rule_options=limit)
-    async with alerting(s, rules):
-        await produce(s, [classified(i) for i in range(10)])
-        assert await wait_for(lambda: set(receiver.accepted) >= ids(10), timeout_s=15)
+    await alert_on(fast(settings), receiver, tmp_path, 10, rule_options=limit)
     sizes = sorted(len(receiver.event_ids(r.body)) for r in receiver.requests)
     assert sizes == [1, 1, 1, 7] and max(receiver.accepted.values()) == 1
     digest = json.loads(next(r.body for r in receiver.requests if len(receiver.event_ids(r.body)) == 7))

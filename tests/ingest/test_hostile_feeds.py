@@ -145,6 +145,11 @@ class HostileServer:
     def url(self, path: str) -> str:
         return f"{self.base}{path}"
 
+    def conditional_feed(self, name: str, cond: Conditional) -> FeedConfig:
+        """A feed served at /cond/<name> that answers conditional requests as `cond` says."""
+        self.conditional[name] = cond
+        return FeedConfig(id=name, url=self.url(f"/cond/{name}"))
+
     async def start(self) -> None:
         app = web.Application()
         routes: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
@@ -560,8 +565,7 @@ async def test_a_304_never_heals_a_failing_feed_and_validators_come_only_from_a_
 ) -> None:
     settings = await with_topics(hostile_settings(kafka_bootstrap, tmp_path))
     cond = Conditional(body=rss([("c-1", "Conditional story", "C.")]), etag='"v1"')
-    hostile.conditional["heal"] = cond
-    feed = FeedConfig(id="heal", url=hostile.url("/cond/heal"))
+    feed = hostile.conditional_feed("heal", cond)
     async with PollerFor(settings) as poller:
         assert (await poller.poll(feed)).status == 200
         assert poller.state_of(feed).etag == '"v1"'  # type: ignore[union-attr]
@@ -724,8 +728,7 @@ async def test_an_unchanged_feed_answering_304_is_not_written_on_every_poll(
 ) -> None:
     settings = await with_topics(hostile_settings(kafka_bootstrap, tmp_path))
     cond = Conditional(body=rss([("n-1", "Unchanged story", "N.")]), etag='"n1"')
-    hostile.conditional["cheap"] = cond
-    feed = FeedConfig(id="cheap", url=hostile.url("/cond/cheap"))
+    feed = hostile.conditional_feed("cheap", cond)
     async with PollerFor(settings) as poller:
         outcomes = [(await poller.poll(feed)).status for _ in range(20)]
         state = poller.state_of(feed)

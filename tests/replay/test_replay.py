@@ -36,7 +36,7 @@ from monitor.settings import ClassifierSettings, KafkaSettings, Settings
 from monitor.stream.clients import make_producer
 from monitor.topics import ensure_topics, topic_specs
 from tests.conftest import make_settings
-from tests.support.alerts import alerting, classified, fast
+from tests.support.alerts import FILE_SINK_RULES, alerting, classified, fast
 from tests.support.browser import render as render_in_chromium
 from tests.support.kafka import committed_offsets, end_offsets, group_caught_up, read_topic
 from tests.support.waiting import wait_until
@@ -47,17 +47,15 @@ WEEK = timedelta(days=7)
 SOURCES = ("Wire", "Gazette", "Courier")
 LANGS = ("en", "de", "fr")
 
-LIVE_RULES = """\
-version: 1
-sinks:
-  out: {type: file}
-defaults: {sinks: [out]}
-rules:
+LIVE_RULES = (
+    FILE_SINK_RULES
+    + """\
   - id: incidents
     labels: [cross_border_incident]
   - id: elections
     labels: {election: 0.6}
 """
+)
 # The change under test: a stricter election floor and a new rule for German incidents.
 NEW_RULES = LIVE_RULES.replace("election: 0.6", "election: 0.75") + (
     "  - id: german-incidents\n    labels: {cross_border_incident: 0.3}\n    languages: [de]\n"

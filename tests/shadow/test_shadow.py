@@ -16,20 +16,18 @@ from monitor.messages import RawItem, encode
 from monitor.settings import ClassifierSettings, ConfigError
 from monitor.shell.runner import build_stages
 from tests.conftest import make_settings
-from tests.support.alerts import classified
+from tests.support.alerts import FILE_SINK_RULES, classified
 
-RULES = """\
-version: 1
-sinks:
-  out: {type: file}
-defaults: {sinks: [out]}
-rules:
+RULES = (
+    FILE_SINK_RULES
+    + """\
   - id: incidents
     labels: [cross_border_incident]
   - id: any-election
     shadow: true
     labels: {election: 0.5}
 """
+)
 
 
 def record(topic: str, value: bytes, offset: int = 0) -> ConsumerRecord[bytes, bytes]:

@@ -23,6 +23,14 @@ from tests.support.kafka import group_caught_up, read_topic
 
 # A webhook signing secret of the minimum length newsmon accepts (32 bytes).
 SECRET = "s3cret-key-for-signing-webhooks!"
+# The start of a rules file whose rules all write to the file sink; a test appends its rules.
+FILE_SINK_RULES = """\
+version: 1
+sinks:
+  out: {type: file}
+defaults: {sinks: [out]}
+rules:
+"""
 
 
 def classified(
