@@ -204,6 +204,8 @@ async def test_ready_only_when_every_stage_is_up_and_every_stage_counts_exactly_
         assert_ready_only_once_up(svc, await wait_ready(svc))
         print(f"\nready {time.monotonic() - started:.1f}s after start, {len(svc.answers)} answers to /readyz")
         assert await svc.get("/healthz") == (200, '{"alive": true}')
+        # A feed's first poll lists its backlog, which never alerts: publish the stories after that poll.
+        assert await wait_for(lambda: feed_server.hits.get("/wire.xml", 0) >= 1, timeout_s=30)
         before = await svc.metrics()
         feed_server.set("/wire.xml", rss(STORIES))
         producer = make_producer(s.kafka)
