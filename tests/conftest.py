@@ -22,6 +22,9 @@ SHARED = REPO.parent / "shared"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--outage-s", type=float, default=5.0, help="webhook outage in the fault-tolerance suite (s)")
+    parser.addoption(
+        "--burst-feeds", type=int, default=200, help="feeds changing at once, 10 items each, in the burst scenario"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,12 @@ def outage_s(pytestconfig: pytest.Config) -> float:
 
 
 @pytest.fixture(scope="session")
+def burst_feeds(pytestconfig: pytest.Config) -> int:
+    """How many feeds change at once in the burst (`--burst-feeds`; `make test-system` runs 1,000)."""
+    return int(pytestconfig.getoption("burst_feeds"))
+
+
+@pytest.fixture(scope="session")
 def scoreboard(pytestconfig: pytest.Config) -> Scoreboard:
     return pytestconfig.stash.setdefault(BOARD, Scoreboard())
 
@@ -57,6 +63,7 @@ async def pipeline(
     try:
         for stage in STAGES:
             await pipe.start(stage)
+        assert await pipe.running(), f"a stage did not start\n{pipe.tail()}"
         yield pipe
     finally:
         await pipe.shutdown()

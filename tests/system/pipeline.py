@@ -57,6 +57,11 @@ class Pipeline:
         self.procs.setdefault(stage, []).append(proc)
         return proc
 
+    async def running(self, timeout_s: float = 120.0) -> bool:
+        """Wait until every instance logged `service.started` (its SIGTERM handler is installed by then)."""
+        logs = sorted(self.logs.glob("*.log"))
+        return await wait_for(lambda: all("service.started" in p.read_text(errors="replace") for p in logs), timeout_s)
+
     async def stop(self, stage: str, sig: signal.Signals, index: int = 0) -> int:
         """Send `sig` to an instance of `stage` and wait for it to exit; its exit code."""
         proc = self.procs[stage].pop(index)
