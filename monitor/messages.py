@@ -6,7 +6,7 @@ newer than they know instead of guessing. Keys are UTF-8 strings (the item's sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
@@ -391,6 +391,17 @@ class SeenItems(Mapping[str, str]):
         if self._other is not None:
             yield from self._other
 
+    def items(self) -> ItemsView[str, str]:
+        """The pairs read straight off the records, in the order of iteration, without a lookup per id."""
+        return _PairsView(self)
+
+    def _pairs(self) -> Iterator[tuple[str, str]]:
+        packed, size, width = self._packed, self.ID_BYTES, self.RECORD_BYTES
+        for at in range(0, len(packed), width):
+            yield packed[at : at + size].hex(), packed[at + size : at + width].hex()
+        if self._other is not None:
+            yield from self._other.items()
+
     def __len__(self) -> int:
         return len(self._packed) // self.RECORD_BYTES + len(self._other or ())
 
@@ -417,6 +428,15 @@ class SeenItems(Mapping[str, str]):
                 cls.as_dict, return_schema=as_object, when_used="always"
             ),
         )
+
+
+class _PairsView(ItemsView[str, str]):
+    """SeenItems' items view, iterated off the packed records (the generic view looks every id up again)."""
+
+    _mapping: SeenItems
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return self._mapping._pairs()
 
 
 class FeedState(Message):

@@ -265,9 +265,10 @@ def normalize_changes(
             continue  # an exact repeat within one document: the same story listed twice
         ids.add(item_id)
         before = known.seen.get(item_id)
-        if before is not None and entry_print(d.entry, before) in known.prints:
+        unchanged = 0 if before is None else entry_print(d.entry, before)  # hashed once: checked, then kept
+        if before is not None and unchanged in known.prints:
             listing.listed.append((item_id, before))
-            listing.prints.append(entry_print(d.entry, before))
+            listing.prints.append(unchanged)
             continue
         digest = content_hash(d.clean(limits).title, d.summary)
         listing.listed.append((item_id, digest))

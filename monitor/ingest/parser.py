@@ -44,8 +44,25 @@ def parse_feed(body: bytes, headers: dict[str, str], url: str, parser: ParserCho
         parsed = _dispatch(body, lowered, url, parser)
     except RecursionError as exc:  # nesting deep enough to exhaust the stack is hostile input, not a feed
         raise FeedError(ErrorKind.PARSE, "document nested too deeply") from exc
+    return _with_language(parsed, lowered)
+
+
+def parse_fast(body: bytes, headers: dict[str, str], url: str, parser: ParserChoice = "auto") -> ParsedFeed | None:
+    """What parse_feed gives when the fast parser reads the document; None when parse_feed needs another parser."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    quick = _fast(body, lowered, url, parser, sniff(body, lowered.get("content-type", "")))
+    return None if quick is None else _with_language(quick, lowered)
+
+
+def _with_language(parsed: ParsedFeed, lowered: dict[str, str]) -> ParsedFeed:
     # The response's Content-Language speaks for documents that name no language of their own.
     return parsed if parsed.lang else replace(parsed, lang=lowered.get("content-language", ""))
+
+
+def _fast(body: bytes, lowered: dict[str, str], url: str, parser: ParserChoice, kind: Kind) -> ParsedFeed | None:
+    if parser == "feedparser" or kind != "feed":
+        return None
+    return fast.parse(body, lowered, url, sure_only=parser == "auto")
 
 
 def _dispatch(body: bytes, lowered: dict[str, str], url: str, parser: ParserChoice) -> ParsedFeed:
@@ -54,7 +71,7 @@ def _dispatch(body: bytes, lowered: dict[str, str], url: str, parser: ParserChoi
         return _parse_json(body, url)
     if kind == "newsml":
         return newsml.parse(body)
-    quick = None if parser == "feedparser" else fast.parse(body, lowered, url, sure_only=parser == "auto")
+    quick = _fast(body, lowered, url, parser, kind)
     if quick is not None:
         return quick
     # Imported on the first document the fast path leaves to it: feedparser and what it imports cost each parse

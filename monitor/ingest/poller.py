@@ -153,6 +153,7 @@ class FeedPoller:
                 workers=ing.parse_workers,
                 timeout_s=ing.total_timeout_s,
                 parser=ing.parser,
+                inline_max_bytes=ing.inline_parse_max_bytes,
             )
         except FeedError:
             raise

@@ -19,7 +19,7 @@ import pytest
 from monitor.ingest import parsepool
 from monitor.ingest.errors import ErrorKind, FeedError
 from monitor.ingest.formats.entry import MAX_FIELD_CHARS
-from monitor.ingest.parser import parse_feed
+from monitor.ingest.parser import ParserChoice, parse_feed
 from tests.support.feeds import rss
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,7 +33,8 @@ BODY = rss(
 )
 
 
-# A real feed that keeps feedparser busy far longer than the timeouts below: 10,000 items, 10 to 20 s of CPU.
+# A real feed that keeps feedparser busy far longer than the timeouts below: 10,000 items, 10 to 20 s of CPU. The
+# fast parser reads it in a fifth of a second, so it is parsed with feedparser.
 SLOW = rss([(f"s-{i}", f"Story {i}", "Text.") for i in range(10_000)])
 
 
@@ -73,6 +74,30 @@ async def test_the_parser_choice_reaches_the_parse(workers: int) -> None:
     assert (auto.entries[0].summary, fast.entries[0].summary) == ("don\u2019t", "don\x92t")
 
 
+@pytest.mark.parametrize("workers", [0, 1])
+async def test_a_feed_the_fast_path_reads_is_parsed_in_the_poller(workers: int) -> None:
+    """No worker process or parse thread for it, and the same entries as parse_feed gives."""
+    parsed = await parsepool.parse(BODY, HEADERS, URL, workers=workers, timeout_s=30, inline_max_bytes=len(BODY))
+    assert parsed == parse_feed(BODY, HEADERS, URL)
+    assert _workers_of(os.getpid()) == [] and _parse_threads() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "parser", "inline_max_bytes"),
+    [
+        (rss([("c1-1", "Quote", "don\x92t")]), "auto", 1 << 20),  # auto leaves a C1 control to feedparser
+        (BODY, "feedparser", 1 << 20),
+        (BODY, "auto", len(BODY) - 1),  # larger than the poller parses itself
+    ],
+)
+async def test_other_feeds_still_go_to_the_workers(body: bytes, parser: ParserChoice, inline_max_bytes: int) -> None:
+    parsed = await parsepool.parse(
+        body, HEADERS, URL, workers=1, timeout_s=30, parser=parser, inline_max_bytes=inline_max_bytes
+    )
+    assert parsed == parse_feed(body, HEADERS, URL, parser)
+    assert len(_workers_of(os.getpid())) == 1
+
+
 async def test_entry_text_is_bounded_before_it_leaves_the_parser() -> None:
     long_text = "A long dispatch. " * 30_000  # 510,000 characters
     body = rss([("long-1", "Long read " * 100_000, long_text)])
@@ -91,7 +116,7 @@ async def test_a_parse_out_of_time_fails_as_a_parse_error_and_frees_its_parser(w
     await parsepool.parse(BODY, HEADERS, URL, workers=workers, timeout_s=60)  # the pool is up
     started = time.monotonic()
     with pytest.raises(FeedError) as err:
-        await parsepool.parse(SLOW, HEADERS, URL, workers=workers, timeout_s=0.5)
+        await parsepool.parse(SLOW, HEADERS, URL, workers=workers, timeout_s=0.5, parser="feedparser")
     print(f"workers={workers}: slow feed failed after {time.monotonic() - started:.2f} s")
     assert err.value.kind is ErrorKind.PARSE and "longer than 0.5 s" in str(err.value)
     assert time.monotonic() - started < 3.0

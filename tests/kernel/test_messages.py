@@ -67,6 +67,13 @@ def test_seen_items_pack_the_pollers_ids_and_keep_anything_else() -> None:
     assert SeenItems([(ID_A, HASH_A), (ID_A, "c1"), (ID_B, "x"), (ID_B, HASH_B)]) == {ID_A: "c1", ID_B: HASH_B}
 
 
+def test_seen_items_pairs_are_those_of_their_ids_in_iteration_order() -> None:
+    pairs = {ID_B: HASH_B, "id-1": "c1", ID_A: HASH_A}
+    seen = SeenItems(pairs)
+    assert list(seen.items()) == [(i, seen[i]) for i in seen] == [(ID_A, HASH_A), (ID_B, HASH_B), ("id-1", "c1")]
+    assert len(seen.items()) == 3 and (ID_B, HASH_B) in seen.items() and (ID_B, HASH_A) not in seen.items()
+
+
 def test_seen_items_take_24_bytes_per_item() -> None:
     ids = [f"{n:032x}" for n in range(500)]
     seen = SeenItems((i, HASH_A) for i in reversed(ids))

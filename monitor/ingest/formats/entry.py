@@ -57,6 +57,11 @@ def from_timetuple(value: Any) -> datetime | None:
     """A UTC time tuple (struct_time or a 9-tuple) as an aware datetime; None when absent or out of range."""
     if not value:
         return None
+    try:  # a valid time read field by field, far quicker than through seconds; anything else rolls over as before
+        year, month, day, hour, minute, second = value[:6]
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except (ValueError, TypeError):
+        pass
     try:
         return datetime.fromtimestamp(calendar.timegm(value), UTC)
     except (OverflowError, ValueError, TypeError):

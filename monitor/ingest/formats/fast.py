@@ -49,6 +49,8 @@ _KNOWN = frozenset(f"{uri} {local}".lstrip() for uri, names in _ELEMENTS.items()
 _CONTAINER_NAMES = frozenset(name for name in _KNOWN if name.rpartition(" ")[2] in _CONTAINERS)
 _ATOM_LINK = f"{_ATOM} link"
 _ATOM_TEXT = frozenset(f"{_ATOM} {local}" for local in ("content", "summary", "title", "subtitle", "rights"))
+# Known elements whose reading depends on nothing but their parent: neither an attribute nor the markup inside.
+_PLAIN = _KNOWN - _ATOM_TEXT - {"rss", _ATOM_LINK}
 _DECLARED = re.compile(rb"""^<\?xml[^>]*encoding\s*=\s*["']([^"']+)""")
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\s;\"']+)", re.IGNORECASE)
 # Content types feedparser reads as XML in the declared encoding (text/xml defaults to ASCII unless a charset is given).
@@ -136,6 +138,8 @@ def _well_formed(body: bytes) -> bool:
     def start(name: str, attrs: dict[str, str]) -> None:
         if depth_in_content[0]:
             depth_in_content[0] += 1
+        elif name in _PLAIN and parents[-1] in _CONTAINER_NAMES:  # most elements: decided without a call
+            parents.append(name)
         elif _unsure_element(name, attrs, parents[-1]):
             unknown.append(name)
             reader.StartElementHandler = reader.EndElementHandler = None  # the rest is only checked for syntax
