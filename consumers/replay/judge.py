@@ -9,13 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
-from classifiers.model import NewsClassifier
-from classifiers.text import model_text
 from consumers.alert.rules import RuleSet, load_rules
-from consumers.classify.scoring import classify_items
-from consumers.stories.facts import Facts, from_classified
 from monitor.messages import (
     LABELS,
     ClassifiedItem,
@@ -28,6 +24,11 @@ from monitor.messages import (
     decode_view,
     encode,
 )
+
+if TYPE_CHECKING:
+    # Imported where used: a worker process of a rules-only replay then starts without the model's libraries.
+    from classifiers.model import NewsClassifier
+    from consumers.stories.facts import Facts
 
 Classified = ClassifiedView | ClassifiedItem
 T = TypeVar("T")
@@ -92,7 +93,13 @@ def _judged(position: int, c: Classified, rules: RuleSet, keep: bool, stories: b
     base = (position, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched)
     if isinstance(c, ClassifiedView):
         return Judged(*base)
-    return Judged(*base, encode(c) if keep else None, from_classified(c) if stories else None, c.item.tier)
+    return Judged(*base, encode(c) if keep else None, _facts(c) if stories else None, c.item.tier)
+
+
+def _facts(c: ClassifiedItem) -> Facts:
+    from consumers.stories.facts import from_classified
+
+    return from_classified(c)
 
 
 def _each(values: list[bytes | None], out: Judgement, read: Callable[[bytes | None], T]) -> list[tuple[int, T]]:
@@ -117,6 +124,8 @@ class Judge:
         self.rules = rules or load_rules(spec.rules_path)
         self.model = model
         if model is None and spec.model_dir is not None:
+            from classifiers.model import NewsClassifier
+
             self.model = NewsClassifier.load(spec.model_dir, spec.model_version)
         self._thresholds = spec.thresholds
         self._keep = spec.keep_items
@@ -145,6 +154,8 @@ class Judge:
 
     @staticmethod
     def _scored(model: NewsClassifier, values: list[bytes | None], out: Judgement) -> list[tuple[int, ClassifiedView]]:
+        from classifiers.text import model_text
+
         raw = _each(values, out, lambda v: decode_view(ItemView, v))
         # Scored as the classify stage scores (same text, same model); explanations are not compared by a replay.
         preds = model.predict_texts([model_text(it.title, it.summary, it.title_derived) for _, it in raw])
@@ -161,6 +172,8 @@ class Judge:
     def _rescored(
         model: NewsClassifier, values: list[bytes | None], out: Judgement
     ) -> list[tuple[int, ClassifiedItem]]:
+        from consumers.classify.scoring import classify_items
+
         raw = _each(values, out, lambda v: decode(RawItem, v))
         scored = classify_items(model, [it for _, it in raw], explain=0)
         return [(i, c) for (i, _), c in zip(raw, scored, strict=True)]
