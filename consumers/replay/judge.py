@@ -7,9 +7,11 @@ replay (suppression, counts, the diff) stays cheap in the parent process.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
+
+import msgspec
 
 from consumers.alert.rules import RuleSet, load_rules
 from monitor.messages import (
@@ -84,7 +86,7 @@ def relabelled(c: Classified, thresholds: dict[str, float]) -> Classified:
     labels = [x for x in LABELS if (c.scores.get(x, 0.0) >= thresholds[x] if x in thresholds else x in c.labels)]
     if isinstance(c, ClassifiedItem):
         return c.model_copy(update={"labels": labels})
-    return replace(c, labels=labels)
+    return msgspec.structs.replace(c, labels=labels)
 
 
 def _judged(position: int, c: Classified, rules: RuleSet, keep: bool, stories: bool) -> Judged:
