@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,6 +157,20 @@ async def _pipeline(replay: Replay, batches: AsyncIterator[Sequence[Replayable]]
     return read
 
 
+@contextlib.contextmanager
+def _start_up_set_aside() -> Iterator[None]:
+    """Keep what start-up built (modules, rules, model) out of the collector's full passes while records stream.
+
+    Every batch makes thousands of short-lived objects, and each full pass walked that whole heap again: about a
+    sixth of a rules-only replay's CPU.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 async def _apply(replay: Replay, records: Sequence[Replayable], judged: Judgement, bar: Progress) -> int:
     replay.apply(records, judged)
     if replay.outputs is not None:
@@ -246,7 +261,8 @@ async def run_replay(
             ready = time.monotonic() - started
             replay.diff = LiveDiff(live, req.examples) if live is not None else None
             bar = (progress or (lambda n: Silent()))(sum(s.size for s in spans))
-            read = await _pipeline(replay, batches, bar)
+            with _start_up_set_aside():
+                read = await _pipeline(replay, batches, bar)
             if replay.outputs is not None:
                 await replay.outputs.drain()
     finally:
