@@ -61,9 +61,10 @@ def load_rule_set(path: Path) -> RuleSet:
         raise ReplayInputError(f"invalid rules file: {exc}") from exc
 
 
-def judging_workers(settings: Settings, model: NewsClassifier | None) -> int:
-    """Worker processes for scoring with a model; none for rules alone, which cost less than handing items over."""
-    return settings.classifier.workers if model is not None else 1
+def judging_workers(settings: Settings, spec: JudgeSpec) -> int:
+    """Worker processes to score items or read them whole; none to match views, cheaper than handing records over."""
+    heavy = spec.model_dir is not None or spec.keep_items or spec.stories
+    return settings.classifier.workers if heavy else 1
 
 
 def check_topic(settings: Settings, req: ReplayRequest) -> None:
@@ -245,7 +246,7 @@ async def run_replay(
                      model.version if model is not None else "", req.thresholds, req.output_topics,
                      settings.stories.enabled)  # fmt: skip
     judge = Judge(spec, load_rule_set(rules_path), model)
-    judging = Judging(spec, judge, judging_workers(settings, model))
+    judging = Judging(spec, judge, judging_workers(settings, spec))
     replay = Replay(settings, req, judging, _stories(settings, judge.rules))
     run_id = uuid.uuid4().hex[:12]
     replay.outputs = ReplayOutputs(settings, run_id, judge.rules) if req.output_topics else None
