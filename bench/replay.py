@@ -1,5 +1,6 @@
 """Replay benchmark: items per second for a rules-only replay of `news.classified` and a re-classifying replay of
-`news.raw`, and the replay process's peak resident memory, at two or more range sizes. Prints its figures.
+`news.raw`, the CPU time per item (all processes, start-up included) and the replay process's peak resident memory,
+at two or more range sizes. Prints its figures.
 
 The topics are filled on a throwaway local broker; each replay runs in a fresh child process so its peak RSS is its
 own. Run: .venv/bin/python -m bench.replay [--sizes 10000,200000] [--raw-sizes 10000,50000]
@@ -101,6 +102,11 @@ def measure(bootstrap: str, prefix: str, topic: str, since: datetime) -> dict[st
     return figures
 
 
+def _workers_rss(mb: float) -> str:
+    # A replay of news.classified starts no worker processes.
+    return f" (+ {mb:.0f} MB per worker)" if mb else " (no workers)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--sizes", default="10000,200000", help="range sizes for the rules-only replay")
@@ -122,9 +128,9 @@ def main() -> None:
                 if n in wanted:
                     f = measure(broker.bootstrap, prefix, topic, start - timedelta(minutes=1))
                     print(f"replay {topic:10} {n:>7} items: {f['items_per_s']:>7,.0f} items/s after a "
-                          f"{f['startup_s']:.1f} s start ({f['seconds']:.1f} s in all, {f['cpu_s']:.1f} CPU-s), "
-                          f"peak RSS {f['max_rss_mb']:.0f} MB (+ {f['worker_max_rss_mb']:.0f} MB per worker), "
-                          f"{f['alerts']} alerts", flush=True)  # fmt: skip
+                          f"{f['startup_s']:.1f} s start ({f['seconds']:.1f} s in all, {f['cpu_s']:.1f} CPU-s = "
+                          f"{f['cpu_s'] / n * 1e6:.0f} us per item), peak RSS {f['max_rss_mb']:.0f} MB"
+                          f"{_workers_rss(f['worker_max_rss_mb'])}, {f['alerts']} alerts", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,15 +7,13 @@ replay (suppression, counts, the diff) stays cheap in the parent process.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
-from classifiers.model import NewsClassifier
-from classifiers.text import model_text
+import msgspec
+
 from consumers.alert.rules import RuleSet, load_rules
-from consumers.classify.scoring import classify_items
-from consumers.stories.facts import Facts, from_classified
 from monitor.messages import (
     LABELS,
     ClassifiedItem,
@@ -28,6 +26,11 @@ from monitor.messages import (
     decode_view,
     encode,
 )
+
+if TYPE_CHECKING:
+    # Imported where used: a worker process of a rules-only replay then starts without the model's libraries.
+    from classifiers.model import NewsClassifier
+    from consumers.stories.facts import Facts
 
 Classified = ClassifiedView | ClassifiedItem
 T = TypeVar("T")
@@ -83,7 +86,7 @@ def relabelled(c: Classified, thresholds: dict[str, float]) -> Classified:
     labels = [x for x in LABELS if (c.scores.get(x, 0.0) >= thresholds[x] if x in thresholds else x in c.labels)]
     if isinstance(c, ClassifiedItem):
         return c.model_copy(update={"labels": labels})
-    return replace(c, labels=labels)
+    return msgspec.structs.replace(c, labels=labels)
 
 
 def _judged(position: int, c: Classified, rules: RuleSet, keep: bool, stories: bool) -> Judged:
@@ -92,7 +95,13 @@ def _judged(position: int, c: Classified, rules: RuleSet, keep: bool, stories: b
     base = (position, it.id, it.source, it.feed_id, it.lang, it.title, it.url, tuple(c.labels), c.scores, matched)
     if isinstance(c, ClassifiedView):
         return Judged(*base)
-    return Judged(*base, encode(c) if keep else None, from_classified(c) if stories else None, c.item.tier)
+    return Judged(*base, encode(c) if keep else None, _facts(c) if stories else None, c.item.tier)
+
+
+def _facts(c: ClassifiedItem) -> Facts:
+    from consumers.stories.facts import from_classified
+
+    return from_classified(c)
 
 
 def _each(values: list[bytes | None], out: Judgement, read: Callable[[bytes | None], T]) -> list[tuple[int, T]]:
@@ -117,6 +126,8 @@ class Judge:
         self.rules = rules or load_rules(spec.rules_path)
         self.model = model
         if model is None and spec.model_dir is not None:
+            from classifiers.model import NewsClassifier
+
             self.model = NewsClassifier.load(spec.model_dir, spec.model_version)
         self._thresholds = spec.thresholds
         self._keep = spec.keep_items
@@ -145,6 +156,8 @@ class Judge:
 
     @staticmethod
     def _scored(model: NewsClassifier, values: list[bytes | None], out: Judgement) -> list[tuple[int, ClassifiedView]]:
+        from classifiers.text import model_text
+
         raw = _each(values, out, lambda v: decode_view(ItemView, v))
         # Scored as the classify stage scores (same text, same model); explanations are not compared by a replay.
         preds = model.predict_texts([model_text(it.title, it.summary, it.title_derived) for _, it in raw])
@@ -161,6 +174,8 @@ class Judge:
     def _rescored(
         model: NewsClassifier, values: list[bytes | None], out: Judgement
     ) -> list[tuple[int, ClassifiedItem]]:
+        from consumers.classify.scoring import classify_items
+
         raw = _each(values, out, lambda v: decode(RawItem, v))
         scored = classify_items(model, [it for _, it in raw], explain=0)
         return [(i, c) for (i, _), c in zip(raw, scored, strict=True)]

@@ -7,7 +7,19 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from monitor.messages import ClassifiedItem, DecodeError, FeedState, RawItem, SeenItems, decode, encode
+from monitor.messages import (
+    ClassifiedItem,
+    ClassifiedView,
+    DecodeError,
+    FeedState,
+    ItemView,
+    Place,
+    RawItem,
+    SeenItems,
+    decode,
+    decode_view,
+    encode,
+)
 
 
 def raw(**kw: object) -> RawItem:
@@ -50,6 +62,35 @@ def test_unknown_label_is_rejected() -> None:
             ClassifiedItem,
             b'{"item": ' + encode(raw()) + b', "scores": {}, "labels": ["sports"], "model": "m"}',
         )
+
+
+def classified(item: RawItem) -> ClassifiedItem:
+    return ClassifiedItem(item=item, scores={"election": 0.75, "cross_border_incident": 0.125}, labels=["election"],
+                          model="m", places=[Place(code="PL", name="Poland", kind="city")])  # fmt: skip
+
+
+def test_a_view_reads_the_same_fields_as_the_whole_message() -> None:
+    whole = classified(raw(summary="S", url="https://x.example/1", lang="de", backfill=True, title_derived=True))
+    view = decode_view(ClassifiedView, encode(whole))
+    it = whole.item
+    assert (view.item.id, view.item.feed_id, view.item.source, view.item.title, view.item.url) == (
+        it.id, it.feed_id, it.source, it.title, it.url)  # fmt: skip
+    assert (view.item.summary, view.item.lang, view.item.backfill, view.item.title_derived) == ("S", "de", True, True)
+    assert (view.scores, view.labels) == (whole.scores, whole.labels)
+    assert [(p.code, p.name, p.kind) for p in view.places] == [("PL", "Poland", "city")]
+    assert decode_view(ItemView, encode(it)).schema_version == RawItem.SCHEMA_VERSION
+
+
+def test_a_view_refuses_what_decode_refuses() -> None:
+    good = encode(classified(raw()))
+    newer = json.dumps(json.loads(good) | {"schema_version": ClassifiedItem.SCHEMA_VERSION + 1}).encode()
+    bad = (None, b"not json", b"{}", good.replace(b'"id":"abc"', b'"id":""'),
+           good.replace(b'"title":"T"', b'"title":3'), good.replace(b'["election"]', b'["sports"]'), newer)  # fmt: skip
+    for value in bad:
+        with pytest.raises(DecodeError):
+            decode(ClassifiedItem, value)
+        with pytest.raises(DecodeError, match="ClassifiedItem"):
+            decode_view(ClassifiedView, value)
 
 
 ID_A, ID_B = "0f" * 16, "a1" * 16

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import aiohttp
+from typing import TYPE_CHECKING
 
 from consumers.deliver.sinks.base import Outcome, Sink
 from consumers.deliver.sinks.config import ResolvedSink
+
+if TYPE_CHECKING:
+    # Only for annotations: the rules, which read sink configurations, load without the HTTP client.
+    import aiohttp
 
 
 def make_sink(config: ResolvedSink, session: aiohttp.ClientSession) -> Sink:
