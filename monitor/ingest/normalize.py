@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser
@@ -210,29 +211,12 @@ def entry_print(entry: ParsedEntry, content_hash: str) -> int:
     return hash((entry, content_hash))
 
 
-def normalize_entries(
-    parsed: ParsedFeed,
-    feed: FeedConfig,
-    *,
-    fetched_at: datetime,
-    backfill_before: datetime | None,
-    title_max: int = 500,
-    summary_max: int = 2000,
-) -> tuple[list[RawItem], int]:
+def normalize_entries(parsed: ParsedFeed, feed: FeedConfig, **options: Any) -> tuple[list[RawItem], int]:
     """Normalize one fetch's entries; return the items and how many entries had nothing to identify.
 
-    On a feed's first poll `backfill_before` is set: stories published before it (or undated) are its backlog.
-    The document's own facts (language, title, format) are carried on each item.
+    The options are `normalize_changes`' own; nothing is known of the feed, so every story gives an item.
     """
-    listing = normalize_changes(
-        parsed,
-        feed,
-        Known({}),
-        fetched_at=fetched_at,
-        backfill_before=backfill_before,
-        title_max=title_max,
-        summary_max=summary_max,
-    )
+    listing = normalize_changes(parsed, feed, Known({}), **options)
     return listing.new, listing.empty
 
 
@@ -249,7 +233,9 @@ def normalize_changes(
     """Normalize the entries of one fetch that are new or changed since `known`; the others are only identified.
 
     An entry whose print says it reads as the content hash its story has in `known` is not cleaned again: its
-    items would be the same. Items are exactly those `normalize_entries` gives for the same stories.
+    items would be the same. Items are exactly those `normalize_entries` gives for the same stories. On a feed's
+    first poll `backfill_before` is set: stories published before it (or undated) are its backlog. The document's
+    own facts (language, title, format) are carried on each item.
     """
     limits = _Limits(title_max, summary_max)
     facts = _FeedFacts(
