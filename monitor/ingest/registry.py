@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import structlog
@@ -27,7 +28,7 @@ from monitor.stream.clients import make_consumer
 from monitor.stream.produce import Outgoing, produce_each
 from monitor.stream.reader import rewind, unreached
 from monitor.stream.rebalance import Rebalance
-from monitor.stream.table import Table
+from monitor.stream.table import Table, read_latest
 
 log = structlog.get_logger(__name__)
 
@@ -62,13 +63,7 @@ def _unchanged(reg: FeedRegistration | None, feed: FeedConfig, origin: Origin) -
 
 async def read_registry(kafka: KafkaSettings, topic: str) -> dict[str, FeedRegistration]:
     """Every registered feed, read from the beginning of the registry to its current end (TopicMissing without it)."""
-    table = Table(kafka, topic, None, decode=_registration, key_of=lambda reg: reg.feed_id)
-    await table.reload()
-    return dict(table.items())
-
-
-def _registration(value: bytes) -> FeedRegistration:
-    return decode(FeedRegistration, value)
+    return await read_latest(kafka, topic, partial(decode, FeedRegistration))
 
 
 def _feed(value: bytes) -> FeedConfig:

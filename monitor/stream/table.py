@@ -48,6 +48,15 @@ async def read_table(
     return latest
 
 
+async def read_latest(
+    kafka: KafkaSettings, topic: str, decode: Callable[[bytes], V | None], timeout_s: float = 60.0
+) -> dict[str, V]:
+    """The latest readable value of every key of a compacted topic; undecodable values are logged and skipped."""
+    table = Table(kafka, topic, None, decode)
+    await table.reload(timeout_s=timeout_s)
+    return dict(table.items())
+
+
 class Table(Generic[V]):
     """The latest value of every key of a compacted topic: loaded at start, caught up on assignment, written through.
 
