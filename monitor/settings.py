@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import ssl
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -18,6 +18,12 @@ from monitor import config_file
 from monitor.config_file import ConfigError
 
 DEFAULT_SETTINGS_FILE = Path("config/settings.yaml")
+
+
+Positive = Annotated[float, Field(gt=0)]
+NonNegative = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+Count = Annotated[int, Field(ge=1, le=1000)]
 
 
 class _Section(BaseModel):
@@ -38,7 +44,7 @@ class KafkaSettings(_Section):
     data_dir: Path = Path("var/kafka")
     dist_dir: Path = Path(".cache/kafka")
     heap: str = Field("512m", pattern=r"^\d+[mMgG]$")
-    start_timeout_s: float = Field(90.0, gt=0)
+    start_timeout_s: Positive = 90.0
     client_id: str = "newsmon"
     request_timeout_ms: int = Field(30000, ge=1000)
     # A consuming stage that dies without leaving its group keeps its partitions this long (the broker's floor is 6).
@@ -164,23 +170,23 @@ class TopicSettings(_Section):
     storied: str = "news.storied"
     story_signatures: str = "newsmon.story-signatures"
     # Partitions are the unit the pollers' group divides: at most this many pollers share the work.
-    registry_partitions: int = Field(12, ge=1, le=1000)
-    partitions: int = Field(3, ge=1, le=1000)
+    registry_partitions: Count = 12
+    partitions: Count = 3
     replication_factor: int = Field(1, ge=1, le=7)
-    retention_days: float = Field(30, gt=0)
+    retention_days: Positive = 30
 
 
 class IngestSettings(_Section):
     feeds_file: Path = Path("config/feeds.yaml")
-    default_interval_s: float = Field(300.0, gt=0)
+    default_interval_s: Positive = 300.0
     min_interval_s: float = Field(60.0, ge=0.1)
-    max_interval_s: float = Field(3600.0, gt=0)
-    max_backoff_s: float = Field(3600.0, gt=0)
+    max_interval_s: Positive = 3600.0
+    max_backoff_s: Positive = 3600.0
     concurrency: int = Field(64, ge=1, le=10000)
-    per_host: int = Field(4, ge=1, le=1000)
-    connect_timeout_s: float = Field(10.0, gt=0)
-    read_timeout_s: float = Field(20.0, gt=0)
-    total_timeout_s: float = Field(45.0, gt=0)
+    per_host: Count = 4
+    connect_timeout_s: Positive = 10.0
+    read_timeout_s: Positive = 20.0
+    total_timeout_s: Positive = 45.0
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     max_redirects: int = Field(5, ge=0, le=20)
     # Loopback, private, link-local (cloud metadata) and other non-public addresses are refused, at every hop and
@@ -195,17 +201,17 @@ class IngestSettings(_Section):
     title_max_chars: int = Field(500, ge=20, le=5000)
     summary_max_chars: int = Field(2000, ge=50, le=100_000)
     # Adaptive polling: a feed is polled at this fraction of its learned gap between new items.
-    poll_fraction: float = Field(0.5, gt=0, le=1)
+    poll_fraction: Fraction = 0.5
     # Weight of the newest observed gap in the exponentially weighted mean.
-    gap_smoothing: float = Field(0.3, gt=0, le=1)
+    gap_smoothing: Fraction = 0.3
     # 410 Gone disables a feed at once; this many consecutive 404s do too.
-    disable_after_404: int = Field(3, ge=1, le=1000)
+    disable_after_404: Count = 3
     # Silent: nothing new for this many learned gaps (never less than silent_min_s), or for silent_after_s if set.
-    silence_gaps: float = Field(4.0, gt=0)
-    silent_min_s: float = Field(1800.0, ge=0)
-    silent_after_s: float = Field(0.0, ge=0)
+    silence_gaps: Positive = 4.0
+    silent_min_s: NonNegative = 1800.0
+    silent_after_s: NonNegative = 0.0
     # A 304 that changes nothing an operator needs is written to the feed-state topic at most this often.
-    state_write_interval_s: float = Field(300.0, gt=0)
+    state_write_interval_s: Positive = 300.0
     # Only a feed's newest entries are read, and remembered as seen, so its state fits in one Kafka message.
     max_items_per_feed: int = Field(10_000, ge=10, le=15_000)
     # Processes that parse fetched feeds, so parsing has cores of its own; 0 parses in a thread of the poller.
@@ -235,7 +241,7 @@ class LogSettings(_Section):
     format: Literal["console", "json"] = "console"
     # A library's message (aiokafka's connection errors above all) repeated within this window is logged once,
     # its next appearance after the window carrying how many were dropped.
-    library_repeat_s: float = Field(30.0, ge=0)
+    library_repeat_s: NonNegative = 30.0
 
 
 class ClassifierSettings(_Section):
@@ -255,21 +261,21 @@ class AlertSettings(_Section):
     delivery_group_id: str = "newsmon-delivery"
     shadow_group_id: str = "newsmon-shadow"
     # A story that matched a rule does not alert for that rule again within this window.
-    suppress_window_h: float = Field(720.0, gt=0)
-    max_attempts: int = Field(10, ge=1, le=1000)
+    suppress_window_h: Positive = 720.0
+    max_attempts: Count = 10
     # Age (from the first attempt) after which an undeliverable alert is dead-lettered.
-    max_age_s: float = Field(1800.0, gt=0)
-    backoff_base_s: float = Field(1.0, gt=0)
-    backoff_max_s: float = Field(120.0, gt=0)
-    retry_after_max_s: float = Field(600.0, gt=0)
-    breaker_failures: int = Field(5, ge=1, le=1000)
-    breaker_cooldown_s: float = Field(30.0, gt=0)
+    max_age_s: Positive = 1800.0
+    backoff_base_s: Positive = 1.0
+    backoff_max_s: Positive = 120.0
+    retry_after_max_s: Positive = 600.0
+    breaker_failures: Count = 5
+    breaker_cooldown_s: Positive = 30.0
     max_in_flight: int = Field(10000, ge=1)
     max_digest_items: int = Field(50, ge=2, le=1000)
     # Deliveries recorded this far back are read at start-up so a restart does not repeat them.
-    dedupe_lookback_h: float = Field(48.0, ge=0)
-    drain_timeout_s: float = Field(20.0, gt=0)
-    commit_interval_s: float = Field(0.5, gt=0)
+    dedupe_lookback_h: NonNegative = 48.0
+    drain_timeout_s: Positive = 20.0
+    commit_interval_s: Positive = 0.5
     # On stories: later reports of a story that alerted update the alert at most this often (0: at every new outlet).
     update_interval_min: float = Field(15.0, ge=0, le=24 * 60)
 

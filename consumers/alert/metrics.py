@@ -22,10 +22,3 @@ def alerted(alerts: list[Alert]) -> None:
     STAGE.wrote(len(alerts))
     for a in alerts:
         ALERTS.labels(a.rule_id, a.mode).inc()
-
-
-def dead_lettered(n: int) -> None:
-    """Classified items that cannot be read, or whose alert is too large to produce, went to the dead letters."""
-    if n:
-        STAGE.error("bad_input", n)
-        STAGE.dead_lettered("bad_input", n)

@@ -108,7 +108,7 @@ async def _produce_alerts(
     )
     if refused is None:
         return None
-    matcher_metrics.dead_lettered(len(letters) + len(refused))
+    matcher_metrics.STAGE.bad_input(len(letters) + len(refused))
     return [a for i, a in enumerate(alerts) if i not in refused]
 
 

@@ -27,10 +27,3 @@ def finished(items: int, seconds: float) -> None:
     STAGE.wrote(items)
     BATCH_SECONDS.observe(seconds)
     BATCH_ITEMS.observe(items)
-
-
-def dead_lettered(n: int) -> None:
-    """Inputs that cannot be classified (undecodable, or too large once classified) went to the dead letters."""
-    if n:
-        STAGE.error("bad_input", n)
-        STAGE.dead_lettered("bad_input", n)

@@ -56,7 +56,7 @@ async def _produce(
     refused = await produce_or_dead_letter(
         producer, out, letters, lambda i, reason: _letter(dlq, records[scored.messages[i][0]], reason), stage="classify"
     )
-    classify_metrics.dead_lettered(len(letters) + len(refused or ()))
+    classify_metrics.STAGE.bad_input(len(letters) + len(refused or ()))
     return len(refused or ())
 
 

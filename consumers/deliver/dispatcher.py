@@ -94,6 +94,17 @@ def _name_on_lines(unit: Unit) -> None:
         structlog.contextvars.unbind_contextvars("event_id", "item_id")
 
 
+@dataclass(frozen=True)
+class Shared:
+    """What every sink's dispatcher shares: where outcomes are written, the stage's closing signal and error path."""
+
+    recorder: Recorder
+    history: DeliveredLog
+    source_topic: str
+    closing: asyncio.Event
+    on_error: Callable[[BaseException], None]
+
+
 class SinkDispatcher:
     def __init__(
         self,
@@ -101,22 +112,14 @@ class SinkDispatcher:
         settings: AlertSettings,
         limiter: TokenBucket,
         breaker: CircuitBreaker,
-        recorder: Recorder,
-        history: DeliveredLog,
-        source_topic: str,
-        closing: asyncio.Event,
-        on_error: Callable[[BaseException], None],
+        shared: Shared,
         rng: random.Random | None = None,
     ) -> None:
         self.sink = sink
         self._s = settings
         self._limiter = limiter
         self._breaker = breaker
-        self._recorder = recorder
-        self._history = history
-        self._source_topic = source_topic
-        self._closing = closing
-        self._on_error = on_error
+        self._shared = shared
         self._rng = rng or random.Random()
         self._sem = asyncio.Semaphore(sink.config.concurrency)
         self._open: Unit | None = None
@@ -158,7 +161,7 @@ class SinkDispatcher:
 
     def _flush_digest(self, key: DigestKey) -> None:
         entry = self._digests.pop(key, None)
-        if entry is None or self._closing.is_set():
+        if entry is None or self._shared.closing.is_set():
             return  # on shutdown the collected alerts stay uncommitted and are collected again after restart
         jobs, timer = entry
         timer.cancel()
@@ -181,7 +184,7 @@ class SinkDispatcher:
             # are delivered after the restart instead of waiting forever on a task that is gone.
             error, trace = self._redacted(exc)
             log.error("delivery.unit_crashed", sink=self.name, error=error, traceback=trace)
-            self._on_error(UnitCrashed(f"sink {self.name}: {self.sink.config.redact(str(exc))}"))
+            self._shared.on_error(UnitCrashed(f"sink {self.name}: {self.sink.config.redact(str(exc))}"))
 
     def close(self) -> None:
         """Stop taking alerts; collected digests are left for the next run (their offsets are not committed)."""
@@ -194,7 +197,7 @@ class SinkDispatcher:
     async def _unless_closing(self, aw: Awaitable[T]) -> tuple[bool, T | None]:
         """Run `aw` unless shutdown starts first; (False, None) when it did."""
         task = asyncio.ensure_future(aw)
-        closing = asyncio.ensure_future(self._closing.wait())
+        closing = asyncio.ensure_future(self._shared.closing.wait())
         try:
             await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -285,7 +288,7 @@ class SinkDispatcher:
         delay = retry.wait_s(delay, last.retry_after_s, self._s.retry_after_max_s)
         if last.retry_after_s is not None and last.status in (429, 503):
             self._limiter.pause_for(min(last.retry_after_s, self._s.retry_after_max_s))
-        self._recorder.note(self._records(unit, "retry", t.attempt, t.ms, last))
+        self._shared.recorder.note(self._records(unit, "retry", t.attempt, t.ms, last))
         log.warning(
             "delivery.retry",
             sink=self.name,
@@ -335,7 +338,7 @@ class SinkDispatcher:
                     encode(j.alert),
                     source_key=j.alert.event_id,
                     reason=why,
-                    source_topic=self._source_topic,
+                    source_topic=self._shared.source_topic,
                     error_class=error_class,
                     attempts=attempt,
                     sink=self.name,
@@ -350,10 +353,10 @@ class SinkDispatcher:
                 error_class=error_class,
                 reason=why,
             )
-        await self._recorder.write(self._records(unit, status, attempt, ms, out), letters)
+        await self._shared.recorder.write(self._records(unit, status, attempt, ms, out), letters)
         for j in unit.jobs:
             if status == "delivered":
-                self._history.add(j.alert.event_id, self.name, out.reference if len(unit.jobs) == 1 else "")
+                self._shared.history.add(j.alert.event_id, self.name, out.reference if len(unit.jobs) == 1 else "")
             if not j.future.done():
                 j.future.set_result(status)
         if status == "delivered":

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 
 from consumers.alert.rules import RuleSet, load_rules
 from consumers.deliver import metrics as delivery_metrics
-from consumers.deliver.dispatcher import Job, SinkDispatcher
+from consumers.deliver.dispatcher import Job, Shared, SinkDispatcher
 from consumers.deliver.history import DeliveredLog
 from consumers.deliver.limits import CircuitBreaker, TokenBucket
 from consumers.deliver.recorder import Recorder
@@ -194,6 +194,7 @@ class DeliveryStage:
         self._recorder = Recorder(producer, t)
         session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300))
         limiters: dict[str, TokenBucket] = {}
+        shared = Shared(self._recorder, self.history, t.alerts, self._closing, self._fail)
         for name, cfg in self.sinks.items():
             # Sinks that post to the same webhook share its budget (Slack: about one message per second per channel).
             limiter = limiters.setdefault(cfg.destination, TokenBucket(cfg.rate_per_s, cfg.burst))
@@ -201,17 +202,7 @@ class DeliveryStage:
             delivery_metrics.watch_breaker(name, breaker)
             sink = make_sink(cfg, session)
             sink.references = partial(self.history.reference, sink=name)
-            self._dispatchers[name] = SinkDispatcher(
-                sink,
-                s,
-                limiter,
-                breaker,
-                self._recorder,
-                self.history,
-                t.alerts,
-                self._closing,
-                self._fail,
-            )
+            self._dispatchers[name] = SinkDispatcher(sink, s, limiter, breaker, shared)
         self._sinks_ready.up(f"sinks {', '.join(self._dispatchers) or 'none'} resolved")
         try:
             await self.history.start()

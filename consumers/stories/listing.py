@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
-import structlog
-
-from monitor.messages import DecodeError, Story, decode
+from monitor.messages import Story, decode
 from monitor.settings import Settings
-from monitor.stream.table import read_table
-
-log = structlog.get_logger(__name__)
+from monitor.stream.table import read_latest
 
 
 async def read_stories(settings: Settings, timeout_s: float = 60.0) -> list[Story]:
     """The latest record of every story, most recently active first; unreadable records are logged and skipped."""
-    latest = await read_table(settings.kafka, settings.topics.stories, timeout_s=timeout_s)
-    out = []
-    for key, value in latest.items():
-        if value is None:
-            continue
-        try:
-            out.append(decode(Story, value))
-        except DecodeError as exc:
-            log.warning("stories.undecodable", key=key.decode(errors="replace"), error=str(exc))
-    return sorted(out, key=lambda s: s.last_seen, reverse=True)
+    latest = await read_latest(settings.kafka, settings.topics.stories, partial(decode, Story), timeout_s)
+    return sorted(latest.values(), key=lambda s: s.last_seen, reverse=True)
 
 
 def still_open(stories: list[Story], window_h: float) -> list[Story]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypeAlias
 
 import structlog
@@ -26,7 +27,7 @@ from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer, start_client
 from monitor.stream.offsets import commit
 from monitor.stream.produce import Outgoing
-from monitor.stream.table import Table, read_table
+from monitor.stream.table import Table, read_latest
 
 log = structlog.get_logger(__name__)
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
@@ -104,20 +105,10 @@ class StoryKeeper:
         return dead_letter.outgoing(self.dead_letter_topic, dead_letter.of_record(rec, reason))
 
 
-def _decode_story(value: bytes) -> Story:
-    return decode(Story, value)
-
-
 async def _signatures(settings: Settings) -> dict[str, list[str]]:
     """The first members' signatures of every story, from the signatures topic; unreadable records are logged."""
-    records = []
-    for key, value in (await read_table(settings.kafka, settings.topics.story_signatures)).items():
-        try:
-            if value is not None:
-                records.append(decode(StorySignature, value))
-        except DecodeError as exc:
-            log.warning("stories.unreadable_signature", key=key.decode(errors="replace"), error=str(exc))
-    return by_story(records)
+    records = await read_latest(settings.kafka, settings.topics.story_signatures, partial(decode, StorySignature))
+    return by_story(list(records.values()))
 
 
 async def run_stories(settings: Settings, stop: asyncio.Event) -> None:
@@ -125,7 +116,7 @@ async def run_stories(settings: Settings, stop: asyncio.Event) -> None:
     st = settings.stories
     producer = make_producer(settings.kafka, linger_ms=20)
     await start_client(producer, settings.kafka)
-    table: Table[Story] = Table(settings.kafka, settings.topics.stories, producer, _decode_story, encode)
+    table: Table[Story] = Table(settings.kafka, settings.topics.stories, producer, partial(decode, Story), encode)
     consumer = make_consumer(settings.kafka, settings.topics.classified, group_id=st.group_id,
                              max_poll_records=st.batch_size)  # fmt: skip
     keeper = StoryKeeper(settings, table)

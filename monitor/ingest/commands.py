@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Coroutine
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import click
@@ -20,11 +21,11 @@ from monitor.ingest.normalize import normalize_entries
 from monitor.ingest.parser import parse_feed
 from monitor.ingest.policy import FeedHealth, feed_health
 from monitor.ingest.registry import publish, read_registry, registration
-from monitor.messages import TIERS, DecodeError, FeedRegistration, FeedState, RawItem, Tier, decode, utcnow
+from monitor.messages import TIERS, FeedRegistration, FeedState, RawItem, Tier, decode, utcnow
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
 from monitor.stream.reader import TopicMissing
-from monitor.stream.table import read_table
+from monitor.stream.table import read_latest
 from monitor.topics import ensure_topics, topic_specs
 
 T = TypeVar("T")
@@ -211,17 +212,7 @@ def health_of(reg: FeedRegistration, state: FeedState | None) -> FeedHealth:
 
 async def _read_health(s: Settings) -> list[tuple[FeedRegistration, FeedState | None]]:
     regs = await read_registry(s.kafka, s.topics.feed_registry)
-    latest = await read_table(s.kafka, s.topics.feed_state)
-    states: dict[str, FeedState] = {}
-    for value in latest.values():
-        if value is None:
-            continue
-        try:
-            state = decode(FeedState, value)
-        except DecodeError as exc:
-            click.echo(f"warning: skipping an undecodable feed state: {exc}", err=True)
-            continue
-        states[state.feed_id] = state
+    states = await read_latest(s.kafka, s.topics.feed_state, partial(decode, FeedState))
     return [(reg, states.get(fid)) for fid, reg in sorted(regs.items())]
 
 

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser
@@ -162,6 +163,18 @@ class _Limits:
     summary: int
 
 
+@dataclass(frozen=True, slots=True)
+class _Text:
+    """An entry's cleaned title and summary; `derived` when the title was missing and made from the rest."""
+
+    title: str
+    summary: str
+    derived: bool
+
+    def digest(self) -> str:
+        return content_hash(self.title, self.summary)
+
+
 @dataclass
 class _Draft:
     """One entry on its way to an item; its text is cleaned only when something needs it."""
@@ -169,21 +182,18 @@ class _Draft:
     entry: ParsedEntry
     link: str
     guid: str
-    title: str = ""
-    summary: str = ""
-    title_derived: bool = False
-    cleaned: bool = False
     basis: str = ""
+    text: _Text | None = None
 
-    def clean(self, limits: _Limits) -> _Draft:
-        """Clean the title and summary once; a missing title is derived from the summary or the link."""
-        if not self.cleaned:
+    def clean(self, limits: _Limits) -> _Text:
+        """The cleaned title and summary, cleaned once; a missing title is derived from the summary or the link."""
+        if self.text is None:
             entry = self.entry
             title = _clean(entry.title, entry.title_html, limits.title)
-            self.summary = _clean(entry.summary, entry.summary_html, limits.summary)
-            self.title = title or plain_text(self.summary, 120) or plain_text(self.link, limits.title)
-            self.title_derived, self.cleaned = not title, True
-        return self
+            summary = _clean(entry.summary, entry.summary_html, limits.summary)
+            made = title or plain_text(summary, 120) or plain_text(self.link, limits.title)
+            self.text = _Text(made, summary, not title)
+        return self.text
 
 
 @dataclass(frozen=True)
@@ -210,29 +220,12 @@ def entry_print(entry: ParsedEntry, content_hash: str) -> int:
     return hash((entry, content_hash))
 
 
-def normalize_entries(
-    parsed: ParsedFeed,
-    feed: FeedConfig,
-    *,
-    fetched_at: datetime,
-    backfill_before: datetime | None,
-    title_max: int = 500,
-    summary_max: int = 2000,
-) -> tuple[list[RawItem], int]:
+def normalize_entries(parsed: ParsedFeed, feed: FeedConfig, **options: Any) -> tuple[list[RawItem], int]:
     """Normalize one fetch's entries; return the items and how many entries had nothing to identify.
 
-    On a feed's first poll `backfill_before` is set: stories published before it (or undated) are its backlog.
-    The document's own facts (language, title, format) are carried on each item.
+    The options are `normalize_changes`' own; nothing is known of the feed, so every story gives an item.
     """
-    listing = normalize_changes(
-        parsed,
-        feed,
-        Known({}),
-        fetched_at=fetched_at,
-        backfill_before=backfill_before,
-        title_max=title_max,
-        summary_max=summary_max,
-    )
+    listing = normalize_changes(parsed, feed, Known({}), **options)
     return listing.new, listing.empty
 
 
@@ -249,7 +242,9 @@ def normalize_changes(
     """Normalize the entries of one fetch that are new or changed since `known`; the others are only identified.
 
     An entry whose print says it reads as the content hash its story has in `known` is not cleaned again: its
-    items would be the same. Items are exactly those `normalize_entries` gives for the same stories.
+    items would be the same. Items are exactly those `normalize_entries` gives for the same stories. On a feed's
+    first poll `backfill_before` is set: stories published before it (or undated) are its backlog. The document's
+    own facts (language, title, format) are carried on each item.
     """
     limits = _Limits(title_max, summary_max)
     facts = _FeedFacts(
@@ -270,11 +265,12 @@ def normalize_changes(
             listing.listed.append((item_id, before))
             listing.prints.append(unchanged)
             continue
-        digest = content_hash(d.clean(limits).title, d.summary)
+        text = d.clean(limits)
+        digest = text.digest()
         listing.listed.append((item_id, digest))
         listing.prints.append(entry_print(d.entry, digest))
         if digest != before:
-            item = _item(d, item_id, digest, feed, facts, fetched_at, backfill_before, update=before is not None)
+            item = _item(d, text, item_id, digest, feed, facts, fetched_at, backfill_before, update=before is not None)
             (listing.new if before is None else listing.changed).append(item)
     return listing
 
@@ -286,7 +282,7 @@ def _drafts(entries: Sequence[ParsedEntry], limits: _Limits) -> tuple[list[_Draf
         # Whole for identity (hashed); bounded where they are kept.
         d = _Draft(entry, _CONTROL.sub("", entry.link).strip(), _CONTROL.sub("", entry.guid).strip())
         # An entry with a link always has something; without one, only its text can tell.
-        if not d.link and not d.clean(limits).summary and d.title_derived:
+        if not d.link and not (text := d.clean(limits)).summary and text.derived:
             empty += 1
             continue
         drafts.append(d)
@@ -310,12 +306,12 @@ def _assign_bases(drafts: list[_Draft], feed_id: str, limits: _Limits) -> None:
     for d in drafts:
         if not d.basis or basis_counts[d.basis] > 1:
             shared = f"{d.basis}|" if d.basis else ""
-            d.clean(limits)
-            d.basis = f"c|{feed_id}|{shared}{content_hash(d.title, d.summary)}"
+            d.basis = f"c|{feed_id}|{shared}{d.clean(limits).digest()}"
 
 
 def _item(
     d: _Draft,
+    text: _Text,
     item_id: str,
     digest: str,
     feed: FeedConfig,
@@ -342,9 +338,9 @@ def _item(
         feed_url=feed.url,
         source=feed.name,
         url=url if len(url) <= URL_MAX_CHARS else "",
-        title=d.title,
-        summary=d.summary,
-        title_derived=d.title_derived,
+        title=text.title,
+        summary=text.summary,
+        title_derived=text.derived,
         published=published,
         fetched_at=fetched_at,
         published_estimated=estimated,

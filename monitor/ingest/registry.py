@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import structlog
@@ -27,7 +28,7 @@ from monitor.stream.clients import make_consumer
 from monitor.stream.produce import Outgoing, produce_each
 from monitor.stream.reader import rewind, unreached
 from monitor.stream.rebalance import Rebalance
-from monitor.stream.table import read_table
+from monitor.stream.table import Table, read_latest
 
 log = structlog.get_logger(__name__)
 
@@ -62,18 +63,11 @@ def _unchanged(reg: FeedRegistration | None, feed: FeedConfig, origin: Origin) -
 
 async def read_registry(kafka: KafkaSettings, topic: str) -> dict[str, FeedRegistration]:
     """Every registered feed, read from the beginning of the registry to its current end (TopicMissing without it)."""
-    latest = await read_table(kafka, topic)
-    out: dict[str, FeedRegistration] = {}
-    for key, value in latest.items():
-        if value is None:
-            continue
-        try:
-            reg = decode(FeedRegistration, value)
-        except DecodeError as exc:
-            log.warning("registry.undecodable", key=key.decode(errors="replace"), error=str(exc))
-            continue
-        out[reg.feed_id] = reg
-    return out
+    return await read_latest(kafka, topic, partial(decode, FeedRegistration))
+
+
+def _feed(value: bytes) -> FeedConfig:
+    return feed_of(decode(FeedRegistration, value))
 
 
 async def publish(
@@ -136,7 +130,9 @@ class RegistryMember:
             rebalance_timeout_ms=rebalance_ms,
         )
         self._generation = 0  # bumped by every revocation and assignment; stale work checks it and gives up
-        self._partitions: dict[TopicPartition, dict[str, FeedConfig]] = {}
+        self._partitions: set[TopicPartition] = set()
+        # This member's feeds: its group consumer reads its partitions and applies each record to the table.
+        self._feeds = Table(settings.kafka, self._topic, None, decode=_feed)
         self._needs_load = False
         self._loading: dict[TopicPartition, int] = {}  # end offsets still to reach before polling starts
         self._active = False
@@ -176,7 +172,8 @@ class RegistryMember:
     async def _revoked(self, revoked: set[TopicPartition]) -> None:
         self._generation += 1
         self._active = False
-        self._partitions = {}
+        self._partitions = set()
+        self._forget_feeds()
         self._loading = {}
         self._needs_load = False
         for task in self._pending:
@@ -189,7 +186,7 @@ class RegistryMember:
 
     async def _assigned(self, assigned: set[TopicPartition]) -> None:
         self._generation += 1
-        self._partitions = {tp: {} for tp in assigned}
+        self._partitions = set(assigned)
         self._needs_load = bool(assigned)
         log.info("registry.assigned", partitions=sorted(tp.partition for tp in assigned))
 
@@ -207,7 +204,7 @@ class RegistryMember:
             return
         if generation != self._generation:
             return  # revoked meanwhile; the next assignment loads again
-        self._partitions = {tp: {} for tp in tps}
+        self._forget_feeds()
         self._loading = ends
         self._needs_load = False
 
@@ -224,7 +221,7 @@ class RegistryMember:
 
     async def _activate(self) -> None:
         generation = self._generation
-        feeds = [f for entries in self._partitions.values() for f in entries.values()]
+        feeds = [feed for _, feed in self._feeds.items()]
         try:
             with_state = await self._store.refresh({f.id for f in feeds})
         except (KafkaError, TimeoutError) as exc:
@@ -238,28 +235,25 @@ class RegistryMember:
                  with_state=with_state)  # fmt: skip
 
     def _apply(self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]) -> None:
-        entries = self._partitions.get(tp)
-        if entries is None:
+        if tp not in self._partitions:
             return  # fetched before a revocation
         for rec in records:
             if rec.key is None:
                 continue
             feed_id = rec.key.decode(errors="replace")
+            before = self._feeds.get(feed_id)
+            self._feeds.apply(rec)
+            feed = self._feeds.get(feed_id)
+            if not self._active:
+                continue
             if rec.value is None:
-                entries.pop(feed_id, None)
-                if self._active:
-                    self._scheduler.discard([feed_id])
-                    log.info("registry.feed_removed", feed=feed_id)
-                continue
-            try:
-                feed = feed_of(decode(FeedRegistration, rec.value))
-            except DecodeError as exc:
-                log.warning("registry.undecodable", key=feed_id, partition=tp.partition, offset=rec.offset,
-                            error=str(exc))  # fmt: skip
-                continue
-            entries[feed_id] = feed
-            if self._active:
+                self._scheduler.discard([feed_id])
+                log.info("registry.feed_removed", feed=feed_id)
+            elif feed is not None and feed is not before:  # the same object: undecodable, the table kept the last
                 self._on_live_change(tp, feed)
+
+    def _forget_feeds(self) -> None:
+        self._feeds.forget(feed_id for feed_id, _ in self._feeds.items())
 
     def _on_live_change(self, tp: TopicPartition, feed: FeedConfig) -> None:
         if self._scheduler.config_of(feed.id) is not None or not feed.enabled:
@@ -285,6 +279,6 @@ class RegistryMember:
             if generation != self._generation:
                 return
         # Only if nothing changed meanwhile: same generation and this exact entry is still the latest.
-        if generation == self._generation and self._partitions.get(tp, {}).get(feed.id) == feed:
+        if generation == self._generation and self._feeds.get(feed.id) == feed:
             self._scheduler.add([feed])
             log.info("registry.feed_added", feed=feed.id, partition=tp.partition)

@@ -43,6 +43,12 @@ class StageMetrics:
     def dead_lettered(self, reason: str, n: int = 1) -> None:
         DEAD_LETTERS.labels(self.stage, reason).inc(n)
 
+    def bad_input(self, n: int) -> None:
+        """Inputs that cannot be read, or whose output is too large to produce, went to the dead letters."""
+        if n:
+            self.error("bad_input", n)
+            self.dead_lettered("bad_input", n)
+
     def declare(self, *error_classes: str) -> None:
         """Export the stage's series at zero before anything happens, so dashboards and rates see them at once."""
         ITEMS_IN.labels(self.stage)

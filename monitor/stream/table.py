@@ -48,6 +48,15 @@ async def read_table(
     return latest
 
 
+async def read_latest(
+    kafka: KafkaSettings, topic: str, decode: Callable[[bytes], V | None], timeout_s: float = 60.0
+) -> dict[str, V]:
+    """The latest readable value of every key of a compacted topic; undecodable values are logged and skipped."""
+    table = Table(kafka, topic, None, decode)
+    await table.reload(timeout_s=timeout_s)
+    return dict(table.items())
+
+
 class Table(Generic[V]):
     """The latest value of every key of a compacted topic: loaded at start, caught up on assignment, written through.
 
@@ -78,7 +87,7 @@ class Table(Generic[V]):
         self._unwritten: dict[str, V] = {}  # coalesced puts not written yet; they shadow the stored value
         self._written_at: dict[str, float] = {}
         self._loaded_at = time.monotonic()
-        self._reader = TopicReader(kafka, topic, self._apply)
+        self._reader = TopicReader(kafka, topic, self.apply)
 
     def __len__(self) -> int:
         return len(self._values)
@@ -103,8 +112,8 @@ class Table(Generic[V]):
     async def reload(self, keys: Iterable[str] | None = None, timeout_s: float = 60.0) -> int:
         """Replace these keys (all when None) with the topic's latest, read afresh; return how many have a value."""
         wanted = None if keys is None else set(keys)
-        producer, _ = self._writer()
-        parts = await producer.partitions_for(self._topic)
+        # A writer's producer knows the partitions already; a read-only table asks the cluster.
+        parts = None if self._producer is None else await self._producer.partitions_for(self._topic)
         # Only the wanted keys' records are kept while reading: the topic may hold far more than this member's.
         latest = await read_table(self._kafka, self._topic, _encoded(wanted), parts, timeout_s)
         for key in list(self._values) if wanted is None else wanted:
@@ -166,7 +175,8 @@ class Table(Generic[V]):
         self._values.pop(key, None)
         self._unwritten.pop(key, None)
 
-    def _apply(self, rec: ConsumerRecord[bytes, bytes]) -> None:
+    def apply(self, rec: ConsumerRecord[bytes, bytes]) -> None:
+        """Apply one record read by another consumer (a group member reading its partitions itself)."""
         if rec.key is not None:
             self._put_read(rec.key.decode(errors="replace"), rec.value)
 

@@ -14,11 +14,12 @@ if TYPE_CHECKING:
 
 def make_sink(config: ResolvedSink, session: aiohttp.ClientSession) -> Sink:
     """The sink implementation for a resolved configuration."""
-    from consumers.deliver.sinks.discord import DiscordSink
+    from consumers.deliver.sinks.discord import render_discord
     from consumers.deliver.sinks.file import FileSink
-    from consumers.deliver.sinks.slack import SlackSink
+    from consumers.deliver.sinks.http import JsonSink
+    from consumers.deliver.sinks.slack import render_slack
     from consumers.deliver.sinks.slack_api import SlackApiSink
-    from consumers.deliver.sinks.teams import TeamsSink
+    from consumers.deliver.sinks.teams import render_teams
     from consumers.deliver.sinks.webhook import WebhookSink
 
     match config.type:
@@ -27,13 +28,13 @@ def make_sink(config: ResolvedSink, session: aiohttp.ClientSession) -> Sink:
         case "webhook":
             return WebhookSink(config, session)
         case "slack":
-            return SlackSink(config, session)
+            return JsonSink(config, session, render_slack, "application/json; charset=utf-8")
         case "slack_api":
             return SlackApiSink(config, session)
         case "discord":
-            return DiscordSink(config, session)
+            return JsonSink(config, session, render_discord)
         case "teams":
-            return TeamsSink(config, session)
+            return JsonSink(config, session, render_teams)
     raise ValueError(f"unknown sink type {config.type!r}")
 
 

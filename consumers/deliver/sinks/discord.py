@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import aiohttp
-
-from consumers.deliver.sinks.base import Outcome, Sink
-from consumers.deliver.sinks.config import ResolvedSink
-from consumers.deliver.sinks.http import post
 from consumers.deliver.sinks.text import cut, flags_text, label_text, places_text, top_terms
 from monitor.messages import Alert
 
@@ -78,14 +72,3 @@ def render_discord(alerts: list[Alert]) -> dict[str, Any]:
     body["content"] = cut(f"**{len(alerts)} alerts** · {rules}{more}", CONTENT)
     body["embeds"] = embeds
     return body
-
-
-class DiscordSink(Sink):
-    def __init__(self, config: ResolvedSink, session: aiohttp.ClientSession) -> None:
-        super().__init__(config)
-        self._session = session
-
-    async def send(self, alerts: list[Alert], attempt: int) -> Outcome:
-        body = json.dumps(render_discord(alerts), ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json", "User-Agent": "newsmon/1"}
-        return await post(self._session, self.config.url, body, headers, self.config.spec.timeout_s, self.config.redact)

@@ -1,13 +1,18 @@
-"""POST a rendered message and classify the answer: delivered, retryable (429, 408, 5xx, network) or permanent."""
+"""POST a rendered message and classify the answer: delivered, retryable (429, 408, 5xx, network) or permanent;
+the sink of the services that take one JSON message per batch."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 
-from consumers.deliver.sinks.base import Outcome
+from consumers.deliver.sinks.base import Outcome, Sink
+from consumers.deliver.sinks.config import ResolvedSink
+from monitor.messages import Alert
 from monitor.retry import parse_retry_after
 
 _SNIPPET = 300
@@ -44,3 +49,24 @@ async def post(
         return Outcome(False, 0, False, None, redact(f"invalid URL: {exc}"))
     except (aiohttp.ClientError, OSError) as exc:
         return Outcome(False, 0, True, None, redact(f"{type(exc).__name__}: {exc}"))
+
+
+class JsonSink(Sink):
+    """Posts each batch of alerts as one JSON message, rendered for its service (Slack, Discord, Teams webhooks)."""
+
+    def __init__(
+        self,
+        config: ResolvedSink,
+        session: aiohttp.ClientSession,
+        render: Callable[[list[Alert]], dict[str, Any]],
+        content_type: str = "application/json",
+    ) -> None:
+        super().__init__(config)
+        self._session = session
+        self._render = render
+        self._headers = {"Content-Type": content_type, "User-Agent": "newsmon/1"}
+
+    async def send(self, alerts: list[Alert], attempt: int) -> Outcome:
+        body = json.dumps(self._render(alerts), ensure_ascii=False).encode("utf-8")
+        timeout_s = self.config.spec.timeout_s
+        return await post(self._session, self.config.url, body, self._headers, timeout_s, self.config.redact)

@@ -9,12 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aiohttp
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
-from consumers.deliver.sinks.base import Outcome, Sink
-from consumers.deliver.sinks.config import ResolvedSink
-from consumers.deliver.sinks.http import post
 from consumers.deliver.sinks.text import cut, flags_text, label_text, places_text, top_terms, when_text
 from monitor.messages import Alert
 
@@ -143,14 +139,3 @@ def render_slack(alerts: list[Alert]) -> dict[str, Any]:
         )
     text = _esc(cut(f"{len(alerts)} alerts: " + ", ".join(rules), FALLBACK_CHARS))
     return {"text": text, "blocks": out, "unfurl_links": False, "unfurl_media": False}
-
-
-class SlackSink(Sink):
-    def __init__(self, config: ResolvedSink, session: aiohttp.ClientSession) -> None:
-        super().__init__(config)
-        self._session = session
-
-    async def send(self, alerts: list[Alert], attempt: int) -> Outcome:
-        body = json.dumps(render_slack(alerts), ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "newsmon/1"}
-        return await post(self._session, self.config.url, body, headers, self.config.spec.timeout_s, self.config.redact)

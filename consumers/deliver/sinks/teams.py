@@ -5,11 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import aiohttp
-
-from consumers.deliver.sinks.base import Outcome, Sink
-from consumers.deliver.sinks.config import ResolvedSink
-from consumers.deliver.sinks.http import post
 from consumers.deliver.sinks.text import cut, flags_text, label_text, places_text, top_terms, when_text
 from monitor.messages import Alert
 
@@ -89,14 +84,3 @@ def render_teams(alerts: list[Alert]) -> dict[str, Any]:
     if shown < len(alerts):
         body.append(_text(f"…and {len(alerts) - shown} more", isSubtle=True))
     return _card(body)
-
-
-class TeamsSink(Sink):
-    def __init__(self, config: ResolvedSink, session: aiohttp.ClientSession) -> None:
-        super().__init__(config)
-        self._session = session
-
-    async def send(self, alerts: list[Alert], attempt: int) -> Outcome:
-        body = json.dumps(render_teams(alerts), ensure_ascii=False).encode("utf-8")
-        headers = {"Content-Type": "application/json", "User-Agent": "newsmon/1"}
-        return await post(self._session, self.config.url, body, headers, self.config.spec.timeout_s, self.config.redact)
