@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import ItemsView, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
@@ -34,12 +35,18 @@ def _utc(v: datetime) -> datetime:
     return v.astimezone(UTC)
 
 
+@lru_cache(maxsize=65536)
+def _utc_text(d: datetime) -> str:
+    """A time as written on every topic; cached because a story's record repeats its members' times on each write."""
+    return _utc(d).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 # ISO 8601 in UTC with a literal Z and microseconds: lossless, readable by any client, sortable as text. Read back
 # in UTC too; the validator sits on the date fields alone, as one per field of a message would cost a call each.
 UtcDatetime = Annotated[
     datetime,
     AfterValidator(_utc),
-    PlainSerializer(lambda d: _utc(d).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), return_type=str),
+    PlainSerializer(_utc_text, return_type=str),
 ]
 
 LabelName = Literal["cross_border_incident", "election"]
@@ -194,7 +201,12 @@ class StorySignature(Message):
     signature: str  # base64 of little-endian uint32 values
 
     def key(self) -> str:
-        return f"{self.story_id}/{self.slot}"
+        return self.key_of(self.story_id, self.slot)
+
+    @staticmethod
+    def key_of(story_id: str, slot: int) -> str:
+        """The key of a story's signature in a slot, e.g. to tombstone it once the story closed."""
+        return f"{story_id}/{slot}"
 
 
 class AlertStory(BaseModel):

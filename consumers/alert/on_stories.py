@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import structlog
+from aiokafka.partitioner import murmur2
 
 from consumers.alert.outlets import StoryBook, StoryView
 from consumers.alert.rules import Rule, RuleSet
@@ -30,6 +31,11 @@ def story_event_id(rule_id: str, story_id: str) -> str:
 def update_event_id(first_event_id: str, n: int) -> str:
     """The stable id of a story's n-th update: the same after a restart, so a sink never gets it twice."""
     return hashlib.sha256(f"{first_event_id}\nupdate {n}".encode()).hexdigest()[:32]
+
+
+def partition_of(story_id: str, partitions: int) -> int:
+    """The partition of the storied topic holding a story's items: Kafka's default partitioner over the story id."""
+    return int(murmur2(story_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 def corroboration(rule: Rule, c: ClassifiedItem, view: StoryView) -> list[str] | None:
@@ -60,11 +66,25 @@ class StoryAlerter:
         self._book = book
         self._interval = timedelta(seconds=interval_s)
         self._waiting: set[str] = set()
+        # The partitions of the storied topic this member reads, and how many it has; None: all of them.
+        self._owned: tuple[set[int], int] | None = None
 
     def resume(self) -> int:
-        """Pick up the updates that were waiting when the stage stopped; return how many."""
-        self._waiting = {st.event_id for st in self._store.waiting() if st.rule_id in self._rules}
+        """Pick up the updates that were waiting when the stage stopped (of the stories it owns); return how many."""
+        self._waiting = {st.event_id for st in self._store.waiting() if st.rule_id in self._rules and self._owns(st)}
         return len(self._waiting)
+
+    def hold(self, partitions: set[int], count: int) -> int:
+        """Own the stories of these partitions (of `count`) alone: another member sends the others' waiting updates.
+        Return how many updates are waiting among them."""
+        self._owned = (partitions, count)
+        return self.resume()
+
+    def _owns(self, st: AlertState) -> bool:
+        if self._owned is None:
+            return True
+        partitions, count = self._owned
+        return bool(st.story_id) and count > 0 and partition_of(st.story_id, count) in partitions
 
     def first_alert(
         self, rule: Rule, c: ClassifiedItem, view: StoryView, now: datetime, allow: Callable[[Rule], bool]

@@ -12,11 +12,11 @@ import asyncio
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from consumers.alert import metrics as matcher_metrics
 from consumers.alert.on_stories import StoryAlerter
@@ -148,10 +148,12 @@ async def run_matcher(
         await store.start()
         if on_stories:
             await book.load(settings.kafka, t.stories)
-            log.info("alert.updates_waiting", updates=stories.resume())
+            stories.hold(set(), 0)  # waiting updates are picked up with the partitions of their stories
         consumer = make_consumer(settings.kafka, group_id=s.matcher_group_id, max_poll_records=500)
         # Partitions that move here may carry stories another instance already alerted for: re-read the state.
-        consumer.subscribe([source], listener=Rebalance(assigned=lambda _: store.catch_up()))
+        on_assigned = _taking_stories(consumer, source, store, book, stories, settings) if on_stories else None
+        consumer.subscribe([source], listener=Rebalance(
+            revoked=lambda _: _release(stories), assigned=on_assigned or (lambda _: store.catch_up())))  # fmt: skip
         await consumer.start()
         watch = ConsumerWatch(consumer, "alert", assigned, settings.metrics.lag_interval_s)
         log.info("alert.started", rules=[r.id for r in rules.rules if r.spec.enabled], file=str(rules.path),
@@ -198,6 +200,28 @@ async def run_matcher(
         await store.stop()
         await producer.stop()
         log.info("alert.stopped", alerts=produced)
+
+
+async def _release(stories: StoryAlerter) -> None:
+    """Partitions leaving this member: their stories' waiting updates are the next owner's to send."""
+    stories.hold(set(), 0)
+
+
+def _taking_stories(
+    consumer: AIOKafkaConsumer, source: str, store: SuppressionStore, book: StoryBook, stories: StoryAlerter,
+    settings: Settings,
+) -> Callable[[set[TopicPartition]], Awaitable[None]]:  # fmt: skip
+    """What a member does with partitions of the storied topic it is given: re-read the alert state and the
+    stories (the previous owner grew both), then own their stories' waiting updates."""
+
+    async def taken(assigned: set[TopicPartition]) -> None:
+        await store.catch_up()
+        await book.load(settings.kafka, settings.topics.stories)
+        count = len(consumer.partitions_for_topic(source) or ())
+        waiting = stories.hold({tp.partition for tp in assigned if tp.topic == source}, count)
+        log.info("alert.updates_waiting", updates=waiting, partitions=sorted(tp.partition for tp in assigned))
+
+    return taken
 
 
 Judge = Callable[[ClassifiedItem, datetime, float], list[Alert]]

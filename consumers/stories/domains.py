@@ -37,10 +37,14 @@ def _last_two_labels(host: str) -> str:
         return ".".join(host.split(".")[-2:])
 
 
-@lru_cache(maxsize=65536)
 def registered_domain(url: str) -> str:
     """The domain an outlet registered: its name under the public suffix (the host itself for an address)."""
-    host = _host(url)
+    return _registered(_host(url))
+
+
+# Cached by host, not by link: every item has a link of its own, while outlets use few hosts.
+@lru_cache(maxsize=65536)
+def _registered(host: str) -> str:
     extract = _extractor()
     if extract is None or not host:
         return _last_two_labels(host) if host else host

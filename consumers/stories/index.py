@@ -40,7 +40,11 @@ class BandIndex:
 
     def insert(self, story_id: str, sig: np.ndarray) -> None:
         for buckets, key in zip(self._buckets, self._keys(sig), strict=True):
-            buckets.setdefault(key, set()).add(story_id)
+            ids = buckets.get(key)
+            if ids is None:
+                buckets[key] = {story_id}  # most bands are new: no empty set made and thrown away for the others
+            else:
+                ids.add(story_id)
 
     def remove(self, story_id: str, sig: np.ndarray) -> None:
         """Forget one of the story's signatures (all of them, when the story's others share its bands)."""

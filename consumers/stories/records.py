@@ -51,10 +51,11 @@ def grown(story: Story, f: Facts, msg: ClassifiedItem, max_listed: int) -> Story
 
 
 def _places(known: list[Place], new: list[Place]) -> list[Place]:
-    out = list(known)
+    out, seen = list(known), set(known)  # a set: comparing each new place with every known one grew with the story
     for p in new:
-        if p not in out and len(out) < MAX_PLACES:
+        if p not in seen and len(out) < MAX_PLACES:
             out.append(p)
+            seen.add(p)
     return out
 
 

@@ -26,7 +26,7 @@ from monitor.settings import Settings
 from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer, start_client
 from monitor.stream.offsets import commit
-from monitor.stream.produce import Outgoing
+from monitor.stream.produce import Outgoing, produce_retrying
 from monitor.stream.table import Table, read_latest
 
 log = structlog.get_logger(__name__)
@@ -52,12 +52,13 @@ class StoryKeeper:
         self._settings = settings
         self._table = table
         self.clusterer = Clusterer(params_from(settings.stories))
+        self._tombstones: list[Outgoing] = []
 
     def rebuild(self, signatures: dict[str, list[str]]) -> int:
         """Reopen every story of the table that is still inside the window; return how many are open."""
         for sid, story in sorted(self._table.items(), key=lambda kv: kv[1].last_seen):
             restore(self.clusterer, story, signatures.get(sid))
-        self._table.forget(self.clusterer.take_closed())
+        self._close()
         return len(self.clusterer)
 
     def assign(self, records: list[Record]) -> Batch:
@@ -95,7 +96,25 @@ class StoryKeeper:
         """Keep the batch's records, and let go of the stories closed meanwhile: memory is bounded by the window."""
         for sid, story in b.stories.items():
             self._table.remember(sid, story)
-        self._table.forget(self.clusterer.take_closed())
+        self._close()
+
+    def take_tombstones(self) -> list[Outgoing]:
+        """The tombstones of the stories closed since the last call, and of their signatures."""
+        out, self._tombstones = self._tombstones, []
+        return out
+
+    def _close(self) -> None:
+        """Let go of the stories the window closed; their records are tombstoned, or compaction keeps them forever."""
+        t, indexed = self._settings.topics, self.clusterer.params.indexed_members
+        closed = self.clusterer.take_closed()
+        for sid in closed:
+            story = self._table.get(sid)
+            # Signatures were written for the first members only, one slot each (none known: all slots).
+            signed = min(story.member_count, indexed) if story is not None else indexed
+            self._tombstones.append(Outgoing(t.stories, sid.encode(), None))
+            self._tombstones += [Outgoing(t.story_signatures, StorySignature.key_of(sid, n).encode(), None)
+                                 for n in range(signed)]  # fmt: skip
+        self._table.forget(closed)
 
     @property
     def dead_letter_topic(self) -> str:
@@ -126,6 +145,7 @@ async def run_stories(settings: Settings, stop: asyncio.Event) -> None:
         signatures = await _signatures(settings)
         log.info("stories.loaded", records=loaded, stories=len(table), signatures=len(signatures),
                  open=keeper.rebuild(signatures))  # fmt: skip
+        await _tombstone(producer, keeper, stop)
         await start_client(consumer, settings.kafka)
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=500, max_records=st.batch_size)
@@ -157,8 +177,20 @@ async def _handle(
     if lettered is None:
         return 0  # stopped during a broker outage: the batch is read again from the last commit
     keeper.remember(b)
+    if not await _tombstone(producer, keeper, stop):
+        return 0
     await commit(consumer, {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}, "stories")
     if b.letters or lettered:
         log.warning("stories.bad_input", undecodable=len(b.letters), too_large=len(lettered))
     log.debug("stories.batch", items=len(records), stories_changed=len(b.stories))
     return len(b.out)
+
+
+async def _tombstone(producer: AIOKafkaProducer, keeper: StoryKeeper, stop: asyncio.Event) -> bool:
+    """Write the tombstones of the stories closed meanwhile; False when stopped during a broker outage."""
+    out = keeper.take_tombstones()
+    if out and await produce_retrying(producer, out, stage="stories", stop=stop) is None:
+        return False
+    if out:
+        log.debug("stories.closed", tombstones=len(out))
+    return True
