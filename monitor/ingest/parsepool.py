@@ -171,9 +171,11 @@ async def parse(
     (a crash in a parser) fails every parse waiting on the pool, each as a feed error, and the next parse starts a
     fresh pool.
     """
-    quick = parse_fast(body, headers, url, parser) if len(body) <= inline_max_bytes else None
-    if quick is not None:
-        return quick
+    if len(body) <= inline_max_bytes:
+        quick = parse_fast(body, headers, url, parser)
+        if quick is not None:
+            return quick
+        parser = "feedparser"  # the fast path said no here: the worker need not try it again
     if workers <= 0:
         return await _parse_in_thread(body, headers, url, timeout_s, parser)
     pool = _shared_pool(workers)

@@ -18,6 +18,7 @@ import pytest
 
 from monitor.ingest import parsepool
 from monitor.ingest.errors import ErrorKind, FeedError
+from monitor.ingest.formats import fast
 from monitor.ingest.formats.entry import MAX_FIELD_CHARS
 from monitor.ingest.parser import ParserChoice, parse_feed
 from tests.support.feeds import rss
@@ -96,6 +97,18 @@ async def test_other_feeds_still_go_to_the_workers(body: bytes, parser: ParserCh
     )
     assert parsed == parse_feed(body, HEADERS, URL, parser)
     assert len(_workers_of(os.getpid())) == 1
+
+
+async def test_a_feed_the_poller_left_to_feedparser_is_not_tried_on_the_fast_path_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tried: list[bytes] = []
+    read = fast.parse
+    monkeypatch.setattr(fast, "parse", lambda body, *a, **kw: tried.append(body) or read(body, *a, **kw))
+    body = rss([("c1-1", "Quote", "don\x92t")])  # auto leaves a C1 control to feedparser
+    parsed = await parsepool.parse(body, HEADERS, URL, workers=0, timeout_s=30, inline_max_bytes=1 << 20)
+    assert parsed == parse_feed(body, HEADERS, URL, "feedparser")
+    assert tried == [body]
 
 
 async def test_entry_text_is_bounded_before_it_leaves_the_parser() -> None:
