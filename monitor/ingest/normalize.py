@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Required, TypedDict, Unpack
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser
@@ -220,7 +220,18 @@ def entry_print(entry: ParsedEntry, content_hash: str) -> int:
     return hash((entry, content_hash))
 
 
-def normalize_entries(parsed: ParsedFeed, feed: FeedConfig, **options: Any) -> tuple[list[RawItem], int]:
+class NormalizeOptions(TypedDict, total=False):
+    """The keyword options of `normalize_changes`, passed through by `normalize_entries`."""
+
+    fetched_at: Required[datetime]
+    backfill_before: Required[datetime | None]
+    title_max: int
+    summary_max: int
+
+
+def normalize_entries(
+    parsed: ParsedFeed, feed: FeedConfig, **options: Unpack[NormalizeOptions]
+) -> tuple[list[RawItem], int]:
     """Normalize one fetch's entries; return the items and how many entries had nothing to identify.
 
     The options are `normalize_changes`' own; nothing is known of the feed, so every story gives an item.
