@@ -18,7 +18,8 @@ import re
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from bench.feedfarm import ID_DIGITS
 from bench.ingest import FarmClient, child, write_feed_list
 from monitor.broker.local import free_port
 from monitor.settings import KafkaSettings, TopicSettings
+from monitor.stream.reader import TopicReader
 from monitor.topics import ensure_topics, topic_specs
 
 TARGET_P95_S = 1.0
@@ -95,6 +97,8 @@ class Result:
     rss_total_mb: float
     pss_total_mb: float
     polls_per_s: float
+    # Per hop, p50/p95/p99 seconds: where the served -> webhook time goes.
+    hops: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     def print(self) -> None:
         s, p = self.served_p, self.published_p
@@ -108,7 +112,48 @@ class Result:
         print(f"newsmon run resident memory: {self.rss_main_mb:.0f} MB main process; with its workers "
               f"{self.pss_total_mb:.0f} MB proportional, {self.rss_total_mb:.0f} MB resident summed "
               f"(target {TARGET_RSS_MB:.0f} MB)")  # fmt: skip
+        for hop, (p50, p95, p99) in self.hops.items():
+            print(f"  {hop:<28} p50 {p50:.3f} s, p95 {p95:.3f} s, p99 {p99:.3f} s")
         print(json.dumps(self.__dict__))
+
+
+Stamps = dict[int, dict[str, float]]
+# Each hop's start and end stamp: farm served the feed, record times on news.raw, news.classified and news.alerts
+# (set by each stage's producer when it sends), and the alert's arrival at the webhook.
+HOPS = [("polled", "served"), ("served", "raw"), ("raw", "classified"), ("classified", "alerts"), ("alerts", "webhook")]
+
+
+async def hops(kafka: KafkaSettings, topics: TopicSettings, stamps: Stamps) -> dict[str, tuple[float, float, float]]:
+    """p50/p95/p99 of each hop of the measured stories, from the record times on the topics between stages."""
+    paths = {"raw": ("url",), "classified": ("item", "url"), "alerts": ("item", "item", "url")}
+    for name, path in paths.items():
+        await _stamp(kafka, getattr(topics, name), path, name, stamps)
+    out: dict[str, tuple[float, float, float]] = {}
+    for a, b in HOPS:
+        d = [s[b] - s[a] for s in stamps.values() if a in s and b in s]
+        out[f"{a} -> {b} ({len(d)})"] = (pct(d, 0.5), pct(d, 0.95), pct(d, 0.99))
+    return out
+
+
+async def _stamp(kafka: KafkaSettings, topic: str, path: tuple[str, ...], name: str, stamps: Stamps) -> None:
+    """Note, per measured story, the time its first record on `topic` was sent."""
+
+    def note(rec: Any) -> None:
+        doc = url = json.loads(rec.value)
+        for key in path:
+            url = url[key]
+        m = _STORY.search(url)
+        if m and int(m.group(1)) in stamps:
+            got = stamps[int(m.group(1))]
+            got.setdefault(name, rec.timestamp / 1000)
+            if name == "raw":  # when the poll that found it started
+                got.setdefault("polled", datetime.fromisoformat(doc["fetched_at"]).timestamp())
+
+    reader = TopicReader(kafka, topic, note)
+    try:
+        await reader.start(timeout_s=300)
+    finally:
+        await reader.stop()
 
 
 async def wait_for(cond: Any, timeout_s: float, what: str) -> None:
@@ -139,7 +184,9 @@ async def measure(args: argparse.Namespace, tmp: Path, bootstrap: str) -> Result
                 child(cmd, tmp / "newsmon.log", child_env()) as proc,
             ):
                 ops = f"http://127.0.0.1:{ops_port}"
-                return await _phases(args, FarmClient(session, base), Ops(session, ops, proc), receiver, proc)
+                result, stamps = await _phases(args, FarmClient(session, base), Ops(session, ops, proc), receiver, proc)
+        result.hops = await hops(KafkaSettings(bootstrap=bootstrap), TopicSettings(), stamps)
+        return result
     finally:
         await receiver.stop()
 
@@ -172,7 +219,7 @@ class Ops:
 
 async def _phases(
     args: argparse.Namespace, farm: FarmClient, ops: Ops, receiver: HookReceiver[int], proc: Any
-) -> Result:
+) -> tuple[Result, Stamps]:
     await farm.control(phase="prime", change_fraction=0.0)
     print(f"priming: {args.feeds} feeds' backlogs...", file=sys.stderr, flush=True)
     started = time.monotonic()
@@ -204,6 +251,9 @@ async def _phases(
     await asyncio.sleep(2.0)
     stories = {k: v for k, v in (await farm.stories()).items() if v[0] == "measure" and v[2] is not None}
     served = [receiver.arrived[k] - s for k, (_, _, s) in stories.items() if k in receiver.arrived and s]
+    # Stamps per story, filled with the topics' record times once the service has stopped.
+    arrived = receiver.arrived
+    stamps = {k: {"served": s, "webhook": arrived[k]} for k, (_, _, s) in stories.items() if k in arrived and s}
     published = [receiver.arrived[k] - p for k, (_, p, _) in stories.items() if k in receiver.arrived]
     return Result(
         stories=len(stories),
@@ -215,7 +265,7 @@ async def _phases(
         rss_total_mb=median([m[1] for m in memory]),
         pss_total_mb=median([m[2] for m in memory]),
         polls_per_s=(after["full"] - before["full"]) / seconds,
-    )
+    ), stamps
 
 
 def main() -> None:
