@@ -118,9 +118,23 @@ class Result:
 
 
 Stamps = dict[int, dict[str, float]]
-# Each hop's start and end stamp: farm served the feed, record times on news.raw, news.classified and news.alerts
-# (set by each stage's producer when it sends), and the alert's arrival at the webhook.
-HOPS = [("polled", "served"), ("served", "raw"), ("raw", "classified"), ("classified", "alerts"), ("alerts", "webhook")]
+# Each hop's start and end stamp: the poll's start, the farm serving the feed, record times on news.raw,
+# news.classified and news.alerts (set by each producer when it sends), the times stages write into the messages
+# (scoring done, rule matched), and the alert's arrival at the webhook.
+HOPS = [
+    ("polled", "served"),
+    ("served", "raw"),
+    ("raw", "scored"),
+    ("scored", "classified"),
+    ("classified", "matched"),
+    ("matched", "alerts"),
+    ("alerts", "webhook"),
+]
+_INNER = {
+    "raw": [("polled", "fetched_at")],
+    "classified": [("scored", "classified_at")],
+    "alerts": [("matched", "matched_at")],
+}
 
 
 async def hops(kafka: KafkaSettings, topics: TopicSettings, stamps: Stamps) -> dict[str, tuple[float, float, float]]:
@@ -146,8 +160,9 @@ async def _stamp(kafka: KafkaSettings, topic: str, path: tuple[str, ...], name: 
         if m and int(m.group(1)) in stamps:
             got = stamps[int(m.group(1))]
             got.setdefault(name, rec.timestamp / 1000)
-            if name == "raw":  # when the poll that found it started
-                got.setdefault("polled", datetime.fromisoformat(doc["fetched_at"]).timestamp())
+            # Times the stages write into the messages: the poll's start, scoring done, rule matched.
+            for stamp, field_name in _INNER.get(name, ()):
+                got.setdefault(stamp, datetime.fromisoformat(doc[field_name]).timestamp())
 
     reader = TopicReader(kafka, topic, note)
     try:
