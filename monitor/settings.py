@@ -216,6 +216,9 @@ class IngestSettings(_Section):
     max_items_per_feed: int = Field(10_000, ge=10, le=15_000)
     # Processes that parse fetched feeds, so parsing has cores of its own; 0 parses in a thread of the poller.
     parse_workers: int = Field(2, ge=0, le=64)
+    # `newsmon run` with other stages: poll in a child process, so parsing feeds never holds up the other stages'
+    # round trips in a shared event loop. Off: every stage in one process (one core).
+    own_process: bool = True
     # RSS, Atom and RDF: the fast parser where it is sure to read what feedparser reads, feedparser otherwise (auto);
     # the fast parser wherever it can read the document (fast); or feedparser always, for its exact behaviour.
     parser: Literal["auto", "fast", "feedparser"] = "auto"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -12,6 +13,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from monitor.ops import page
+from monitor.ops.peer import merge_metrics, merge_readiness, row_to_dict
 from monitor.ops.readiness import Readiness
 from monitor.ops.status import StatusBoard
 from monitor.settings import MetricsSettings
@@ -23,7 +25,10 @@ _BOARD = web.AppKey("status", StatusBoard)
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body = generate_latest(REGISTRY)
+    for peer in request.app[_BOARD].peers:
+        body = merge_metrics(body, await peer.metrics())
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _healthz(request: web.Request) -> web.Response:
@@ -32,13 +37,27 @@ async def _healthz(request: web.Request) -> web.Response:
 
 
 async def _readyz(request: web.Request) -> web.Response:
-    readiness = request.app[_READINESS]
-    return web.json_response(readiness.report(), status=200 if readiness.ready() else 503)
+    report = await _readiness(request.app)
+    return web.json_response(report, status=200 if report["ready"] else 503)
+
+
+async def _readiness(app: web.Application) -> dict[str, Any]:
+    report = app[_READINESS].report()
+    for peer in app[_BOARD].peers:
+        report = merge_readiness(report, peer, await peer.readiness())
+    return report
 
 
 async def _status(request: web.Request) -> web.Response:
-    html = page.render(request.app[_BOARD].snapshot())
+    board = request.app[_BOARD]
+    more = [row for peer in board.peers for row in await peer.feed_rows()]
+    html = page.render(board.snapshot(await _readiness(request.app), more))
     return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+async def _feeds(request: web.Request) -> web.Response:
+    # For a parent process showing this one's feeds on its status page.
+    return web.json_response([row_to_dict(r) for r in request.app[_BOARD].feed_rows()])
 
 
 def make_app(readiness: Readiness, board: StatusBoard | None = None) -> web.Application:
@@ -49,6 +68,7 @@ def make_app(readiness: Readiness, board: StatusBoard | None = None) -> web.Appl
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/feeds.json", _feeds)
     return app
 
 

@@ -7,13 +7,16 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.ingest.feeds import FeedConfig
 from monitor.ingest.policy import FeedHealth, feed_health
 from monitor.messages import Alert, FeedState
 from monitor.ops.metrics import CONSUMER_LAG, DEAD_LETTERS
 from monitor.ops.readiness import Readiness
+
+if TYPE_CHECKING:
+    from monitor.ops.peer import OpsPeer
 
 _URGENCY = {h: i for i, h in enumerate(FeedHealth)}
 
@@ -94,6 +97,8 @@ class StatusBoard:
         self._feeds: list[FeedSource] = []
         self._alerts: deque[AlertRow] = deque(maxlen=keep_alerts)
         self._seen: deque[str] = deque(maxlen=keep_alerts)
+        # Child processes whose endpoints answer as part of this one's (see `monitor.ops.peer`).
+        self.peers: list[OpsPeer] = []
 
     def watch_feeds(self, source: FeedSource) -> None:
         self._feeds.append(source)
@@ -108,11 +113,13 @@ class StatusBoard:
                 self._seen.append(a.event_id)
                 self._alerts.appendleft(alert_row(a))
 
-    def snapshot(self) -> Status:
-        feeds = sorted(self._feed_rows(), key=lambda r: (_URGENCY[r.health], r.feed_id))
-        return Status(self.readiness.report(), feeds, list(self._alerts), lag_rows(), dead_letter_counts())
+    def snapshot(self, ready: dict[str, Any] | None = None, more_feeds: Iterable[FeedRow] = ()) -> Status:
+        """What the page shows; `ready` and `more_feeds` add what child processes answered."""
+        feeds = sorted([*self.feed_rows(), *more_feeds], key=lambda r: (_URGENCY[r.health], r.feed_id))
+        ready = ready or self.readiness.report()
+        return Status(ready, feeds, list(self._alerts), lag_rows(), dead_letter_counts())
 
-    def _feed_rows(self) -> Iterator[FeedRow]:
+    def feed_rows(self) -> Iterator[FeedRow]:
         for source in list(self._feeds):
             for feed, state in source.feed_states():
                 yield feed_row(feed, state)

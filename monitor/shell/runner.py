@@ -7,7 +7,6 @@ import asyncio
 import structlog
 
 from monitor.ingest.feeds import FeedConfig
-from monitor.ingest.stage import run_ingestion
 from monitor.ops.readiness import Readiness
 from monitor.ops.status import StatusBoard
 from monitor.settings import ConfigError, Settings
@@ -40,7 +39,7 @@ def build_stages(
     wanted = only or [*STAGE_NAMES, *(("stories",) if settings.stories.enabled else ())]
     stages: dict[str, Stage] = {}
     if "ingest" in wanted:
-        stages["ingest"] = lambda stop: run_ingestion(settings, feeds, stop, readiness, status)
+        stages["ingest"] = _ingest(settings, feeds, len(wanted) > 1, readiness, status or StatusBoard(readiness))
     if "classify" in wanted:
         from consumers.classify.stage import run_classifier
 
@@ -68,6 +67,18 @@ def build_stages(
             sinks = resolve_sinks(rules)
             stages["deliver"] = lambda stop: run_delivery(settings, stop, rules, sinks, readiness, status)
     return stages
+
+
+def _ingest(
+    settings: Settings, feeds: list[FeedConfig], with_others: bool, readiness: Readiness, status: StatusBoard
+) -> Stage:
+    if with_others and settings.ingest.own_process:
+        from monitor.shell.child import ingest_in_child
+
+        return ingest_in_child(settings, feeds, status)
+    from monitor.ingest.stage import run_ingestion
+
+    return lambda stop: run_ingestion(settings, feeds, stop, readiness, status)
 
 
 async def run_main(
