@@ -77,13 +77,28 @@ def pct(values: list[float], q: float) -> float:
 
 
 def memory_mb(pid: int) -> tuple[float, float, float]:
-    """Resident memory in MB of the process alone, and with its children (scoring and parse workers) as the sum of
-    their resident sizes and of their proportional sizes (pages shared between them counted once, split)."""
+    """Resident memory in MB of the process alone, and with its children (the ingest process, scoring and parse
+    workers) as the sum of their resident sizes and of their proportional sizes (shared pages counted once, split)."""
+    procs = memory_by_process(pid)
+    return procs[0][1], sum(rss for _, rss, _ in procs), sum(pss for _, _, pss in procs)
+
+
+def memory_by_process(pid: int) -> list[tuple[str, float, float]]:
+    """(process, resident MB, proportional MB) of `newsmon run` and each of its descendants."""
     proc = psutil.Process(pid)
-    procs = [proc, *proc.children(recursive=True)]
-    rss = sum(p.memory_info().rss for p in procs)
-    pss = sum(p.memory_full_info().pss for p in procs)
-    return proc.memory_info().rss / 1e6, rss / 1e6, pss / 1e6
+    out = []
+    for p in [proc, *proc.children(recursive=True)]:
+        full = p.memory_full_info()
+        out.append((_role(p), full.rss / 1e6, full.pss / 1e6))
+    return out
+
+
+def _role(p: psutil.Process) -> str:
+    cmd = " ".join(p.cmdline())
+    if "multiprocessing" not in cmd:
+        return f"newsmon run ({p.pid})"
+    # A spawned process: the ingest child, or a worker of a pool, named by its parent's role.
+    return f"child of {p.ppid()} ({p.pid})"
 
 
 @dataclass
@@ -99,6 +114,8 @@ class Result:
     polls_per_s: float
     # Per hop, p50/p95/p99 seconds: where the served -> webhook time goes.
     hops: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    # The last memory sample, per process.
+    processes: list[tuple[str, float, float]] = field(default_factory=list)
 
     def print(self) -> None:
         s, p = self.served_p, self.published_p
@@ -112,6 +129,8 @@ class Result:
         print(f"newsmon run resident memory: {self.rss_main_mb:.0f} MB main process; with its workers "
               f"{self.pss_total_mb:.0f} MB proportional, {self.rss_total_mb:.0f} MB resident summed "
               f"(target {TARGET_RSS_MB:.0f} MB)")  # fmt: skip
+        for role, rss, pss in self.processes:
+            print(f"  {role:<28} {rss:.0f} MB resident, {pss:.0f} MB proportional")
         for hop, (p50, p95, p99) in self.hops.items():
             print(f"  {hop:<28} p50 {p50:.3f} s, p95 {p95:.3f} s, p99 {p99:.3f} s")
         print(json.dumps(self.__dict__))
@@ -257,6 +276,7 @@ async def _phases(
     while time.monotonic() - t0 < args.duration:
         await asyncio.sleep(5.0)
         memory.append(memory_mb(proc.pid))
+        processes = memory_by_process(proc.pid)
     seconds = time.monotonic() - t0
     after = await farm.stats()
     await farm.control(phase="cooldown", change_fraction=0.0)
@@ -280,6 +300,7 @@ async def _phases(
         rss_total_mb=median([m[1] for m in memory]),
         pss_total_mb=median([m[2] for m in memory]),
         polls_per_s=(after["full"] - before["full"]) / seconds,
+        processes=processes,
     ), stamps
 
 
