@@ -1,5 +1,5 @@
-"""The process's operations HTTP server on `metrics.host`:`metrics.port`: `/metrics`, `/healthz`, `/readyz` and the
-status page `/`."""
+"""The process's operations HTTP server on `metrics.host`:`metrics.port`: `/metrics`, `/healthz`, `/readyz`, the
+status page `/` and its feeds as `/feeds.json`; a child process's answers join this one's (`monitor.ops.peer`)."""
 
 from __future__ import annotations
 
