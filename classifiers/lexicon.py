@@ -116,13 +116,14 @@ _BASE_TERMS: dict[str, dict[str, tuple[str, ...]]] = {
                "boca de urna", "primarias", "reelección", "cne$", "ine$", "jurado electoral", "registraduría"),
         "fr": ("élection", "electi", "électoral", "electoral", "scrutin", "vote", "votant", "électeur", "urnes",
                "second tour", "premier tour", "référendum", "abstention", "législatives", "présidentielle",
-               "municipales", "régionales", "européennes", "réélu", "ceni", "dépouillement", "primaire"),
+               "municipales", "régionales", "européennes", "réélu", "ceni$", "dépouillement", "primaire"),
         "de": ("wahl", "wähler", "stimmzettel", "abstimmung", "volksabstimmung", "volksentscheid", "wahlbeteiligung",
                "stichwahl", "urnengang", "referendum", "wahlkampf", "hochrechnung", "gewählt", "wiederwahl",
                "briefwahl", "wahllokal"),
         "ar": ("انتخاب", "الانتخابات", "انتخابات", "الانتخابي", "انتخابية", "اقتراع", "الاقتراع", "تصويت", "التصويت",
-               "ناخب", "الناخبين", "استفتاء", "نسبة المشاركة", "صناديق", "جولة الإعادة", "جولة ثانية", "المفوضية",
-               "الهيئة العليا المستقلة للانتخابات", "الدعاية الانتخابية", "الرئاسية", "التشريعية", "البلدية"),
+               "ناخب", "الناخبين", "استفتاء", "نسبة المشاركة", "صناديق", "جولة الإعادة", "جولة ثانية",
+               "مفوضية الانتخابات", "الهيئة العليا المستقلة للانتخابات", "الدعاية الانتخابية", "الرئاسية",
+               "التشريعية", "البلدية"),
     },
     # Electoral words with everyday senses too ("campaign", "poll", "landslide", "candidate"): on their own
     # they say little; with an office or a strong electoral term they say a lot.
@@ -136,7 +137,8 @@ _BASE_TERMS: dict[str, dict[str, tuple[str, ...]]] = {
                "votación", "votacion", "votar"),
         "fr": ("candidat", "participation", "sondage", "campagne", "sièges", "investiture", "bulletin", "fraude"),
         "de": ("kandidat", "^stimmen", "^sitze", "umfrage", "prognose", "koalition", "mandat", "vereidig"),
-        "ar": ("مرشح", "المرشح", "مرشحين", "مقاعد", "حملة", "فرز", "تزوير"),
+        # "المفوضية" is an electoral commission as often as the refugee agency: a weak term.
+        "ar": ("مرشح", "المرشح", "مرشحين", "مقاعد", "حملة", "فرز", "تزوير", "المفوضية"),
     },
     "office": {
         "en": ("president", "parliament", "governor", "senate", "senator", "congress", "national assembly", "duma$",
