@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -28,6 +30,7 @@ from monitor.ops.kafka import KafkaWatch
 from monitor.ops.readiness import Readiness
 from monitor.ops.status import StatusBoard
 from monitor.settings import ClassifierSettings, KafkaSettings, MetricsSettings, Settings
+from monitor.shell.child import ChildFailed
 from monitor.shell.runner import build_stages
 from monitor.shell.service import run_service
 from monitor.stream.clients import make_producer
@@ -293,6 +296,23 @@ DASHBOARD = REPO / "deploy" / "grafana" / "newsmon.json"
 ALERT_RULES = REPO / "deploy" / "prometheus" / "alerts.yml"
 # Prometheus' own series for every scrape target, which the alerting rules may use beside newsmon's.
 PROMETHEUS_SERIES = {"up"}
+
+
+async def test_an_ingest_process_that_dies_stops_the_service(
+    settings: Settings, models_dir: Path, model: NewsClassifier, feed_server: FeedServer, receiver: Receiver,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    s = service_settings(settings, models_dir, model.version, tmp_path, receiver.url)
+    feeds = [FeedConfig(id="wire", url=feed_server.set("/wire.xml", rss([])), interval_s=0.2)]
+    with capture_logs() as logs, pytest.raises(ChildFailed, match="exited with code -9"):
+        async with service(s, feeds) as svc:
+            await wait_ready(svc)
+            pid = next(e["pid"] for e in logs if e["event"] == "ingest.process_started")
+            os.kill(pid, signal.SIGKILL)
+            assert await wait_for(svc.task.done, timeout_s=30)
+    assert any(e["event"] == "stage.failed" and e["stage"] == "ingest" for e in logs)
+
+
 # PromQL words that look like metric names once label lists, strings and ranges are gone.
 PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "group_left", "group_right"}
 
