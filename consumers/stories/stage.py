@@ -66,9 +66,9 @@ class StoryKeeper:
         self._close()
         return len(self.clusterer)
 
-    def assign(self, records: list[Record], into: Batch | None = None) -> Batch:
-        """Assign each record's item to a story and collect the records to produce (added to `into` when given)."""
-        b = Batch() if into is None else into
+    def assign(self, records: list[Record]) -> Batch:
+        """Assign each record's item to a story and collect the records to produce."""
+        b = Batch()
         for rec in records:
             try:
                 msg = decode(ClassifiedItem, rec.value)
