@@ -161,7 +161,7 @@ async def run_stories(settings: Settings, stop: asyncio.Event) -> None:
             batch = await consumer.getmany(timeout_ms=500, max_records=st.batch_size)
             if not batch:
                 continue
-            b = await _assign(keeper, batch)
+            b = _assign(keeper, batch)
             handled, pending = await _settled(pending), None
             if handled is None:
                 break  # the previous batch is not committed: this one must not be either
@@ -177,11 +177,11 @@ async def run_stories(settings: Settings, stop: asyncio.Event) -> None:
         log.info("stories.stopped", items=done, open=len(keeper.clusterer))
 
 
-async def _assign(keeper: StoryKeeper, batch: dict[TopicPartition, list[Record]]) -> Batch:
-    """Assign a batch in a worker thread, then keep its stories: meanwhile the event loop sends the batch before it,
-    whose producing reads nothing that assigning changes (its records are made, the table is kept after this)."""
+def _assign(keeper: StoryKeeper, batch: dict[TopicPartition, list[Record]]) -> Batch:
+    """Assign a batch and keep its stories. The batch before it was sent while this one was fetched, so the broker
+    works on it meanwhile; a worker thread was tried and cost more in contention for the interpreter than it saved."""
     records = [r for recs in batch.values() for r in recs]
-    b = await asyncio.to_thread(keeper.assign, records)
+    b = keeper.assign(records)
     # Kept now, before the next batch is assigned, which grows these records; the tombstones of the stories closed
     # meanwhile go out after the batch's own records, which may be the last of a story closed in the same batch.
     keeper.remember(b)
