@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TypeAlias
 
 import numpy as np
 from datasketch import MinHashLSH
@@ -14,6 +15,12 @@ def bands(threshold: float, num_perm: int) -> tuple[tuple[int, int], ...]:
     return tuple((int(s), int(e)) for s, e in MinHashLSH(threshold=threshold, num_perm=num_perm).hashranges)
 
 
+# A bucket: the one story id most bands hold, or the set of them once a second story shares the band. A plain id
+# is not a container the garbage collector tracks, and single-story buckets are nearly all of them: as one-element
+# sets they were most of the stage's heap and made each full collection scan them all.
+Bucket: TypeAlias = str | set[str]
+
+
 class BandIndex:
     """Story ids by the bands of their members' signatures: the candidates `MinHashLSH.query` would return.
 
@@ -23,7 +30,7 @@ class BandIndex:
 
     def __init__(self, threshold: float, num_perm: int) -> None:
         self._ranges = bands(threshold, num_perm)
-        self._buckets: list[dict[bytes, set[str]]] = [{} for _ in self._ranges]
+        self._buckets: list[dict[bytes, Bucket]] = [{} for _ in self._ranges]
 
     def _keys(self, sig: np.ndarray) -> list[bytes]:
         raw = sig.astype("<u4", copy=False).tobytes()
@@ -34,7 +41,11 @@ class BandIndex:
         found: set[str] = set()
         for buckets, key in zip(self._buckets, self._keys(sig), strict=True):
             ids = buckets.get(key)
-            if ids:
+            if ids is None:
+                continue
+            if isinstance(ids, str):
+                found.add(ids)
+            else:
                 found |= ids
         return found
 
@@ -42,7 +53,10 @@ class BandIndex:
         for buckets, key in zip(self._buckets, self._keys(sig), strict=True):
             ids = buckets.get(key)
             if ids is None:
-                buckets[key] = {story_id}  # most bands are new: no empty set made and thrown away for the others
+                buckets[key] = story_id
+            elif isinstance(ids, str):
+                if ids != story_id:
+                    buckets[key] = {ids, story_id}
             else:
                 ids.add(story_id)
 
@@ -50,7 +64,12 @@ class BandIndex:
         """Forget one of the story's signatures (all of them, when the story's others share its bands)."""
         for buckets, key in zip(self._buckets, self._keys(sig), strict=True):
             ids = buckets.get(key)
-            if ids is not None:
-                ids.discard(story_id)
-                if not ids:
+            if ids is None:
+                continue
+            if isinstance(ids, str):
+                if ids == story_id:
                     del buckets[key]
+                continue
+            ids.discard(story_id)
+            if len(ids) == 1:
+                buckets[key] = ids.pop()

@@ -5,11 +5,15 @@ Open stories are rebuilt from `news.stories` and their first members' signatures
 (written once per member, so a story's record does not carry them) at start-up, so a restart neither splits a story
 nor reopens one: an item read again after a crash is found among the members and keeps its story. The stories of
 a window are global, so one member of the group assigns them (scale-out by a blocking key is not built yet).
+
+A batch is assigned while the one before it is produced; it is produced once that one is acknowledged and
+committed, so records reach each topic in the order they were made and offsets are committed in order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeAlias
@@ -42,6 +46,7 @@ class Batch:
     letters: list[Outgoing] = field(default_factory=list)
     signatures: list[Outgoing] = field(default_factory=list)
     stories: dict[str, Story] = field(default_factory=dict)
+    tombstones: list[Outgoing] = field(default_factory=list)
     assigned: int = 0
 
 
@@ -140,31 +145,62 @@ async def run_stories(settings: Settings, stop: asyncio.Event) -> None:
                              max_poll_records=st.batch_size)  # fmt: skip
     keeper = StoryKeeper(settings, table)
     done = 0
+    # The batch being produced while the next one is assigned: its records go out before the next one's.
+    pending: asyncio.Task[int | None] | None = None
     try:
         loaded = await table.load()
         signatures = await _signatures(settings)
         log.info("stories.loaded", records=loaded, stories=len(table), signatures=len(signatures),
                  open=keeper.rebuild(signatures))  # fmt: skip
         await _tombstone(producer, keeper, stop)
+        # What start-up made lives as long as the stage (the stories loaded, the clients, the modules): frozen, it is
+        # no longer scanned by each full collection, which cost the stage a large share of its time.
+        gc.freeze()
         await start_client(consumer, settings.kafka)
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=500, max_records=st.batch_size)
-            if batch:
-                done += await _handle(consumer, producer, keeper, batch, stop)
+            if not batch:
+                continue
+            b = _assign(keeper, batch)
+            handled, pending = await _settled(pending), None
+            if handled is None:
+                break  # the previous batch is not committed: this one must not be either
+            done += handled
+            pending = asyncio.create_task(_handle(consumer, producer, keeper, batch, b, stop))
+        done += await _settled(pending) or 0
     finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
         await consumer.stop()
         await table.stop()
         await producer.stop()
         log.info("stories.stopped", items=done, open=len(keeper.clusterer))
 
 
-async def _handle(
-    consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, keeper: StoryKeeper,
-    batch: dict[TopicPartition, list[Record]], stop: asyncio.Event,
-) -> int:  # fmt: skip
-    """Assign, produce, then commit one batch; return how many items it handled (0 when stopped meanwhile)."""
+def _assign(keeper: StoryKeeper, batch: dict[TopicPartition, list[Record]]) -> Batch:
+    """Assign a batch and keep its stories. The batch before it was sent while this one was fetched, so the broker
+    works on it meanwhile; a worker thread was tried and cost more in contention for the interpreter than it saved."""
     records = [r for recs in batch.values() for r in recs]
     b = keeper.assign(records)
+    # Kept now, before the next batch is assigned, which grows these records; the tombstones of the stories closed
+    # meanwhile go out after the batch's own records, which may be the last of a story closed in the same batch.
+    keeper.remember(b)
+    b.tombstones = keeper.take_tombstones()
+    return b
+
+
+async def _settled(pending: asyncio.Task[int | None] | None) -> int | None:
+    """What the batch being produced came to: its items, or None when stopped before it was committed."""
+    return 0 if pending is None else await pending
+
+
+async def _handle(
+    consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, keeper: StoryKeeper,
+    batch: dict[TopicPartition, list[Record]], b: Batch, stop: asyncio.Event,
+) -> int | None:  # fmt: skip
+    """Produce an assigned batch and its tombstones, then commit it; return how many items it handled (None when
+    stopped during a broker outage, uncommitted)."""
+    records = [r for recs in batch.values() for r in recs]
     out = b.out + b.signatures + keeper.story_records(b)
     dlq = keeper.dead_letter_topic
 
@@ -175,14 +211,13 @@ async def _handle(
     lettered = await dead_letter.produce_or_dead_letter(producer, out, b.letters, letter_for, stage="stories",
                                                         stop=stop)  # fmt: skip
     if lettered is None:
-        return 0  # stopped during a broker outage: the batch is read again from the last commit
-    keeper.remember(b)
-    if not await _tombstone(producer, keeper, stop):
-        return 0
+        return None  # stopped during a broker outage: the batch is read again from the last commit
+    if b.tombstones and await produce_retrying(producer, b.tombstones, stage="stories", stop=stop) is None:
+        return None
     await commit(consumer, {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}, "stories")
     if b.letters or lettered:
         log.warning("stories.bad_input", undecodable=len(b.letters), too_large=len(lettered))
-    log.debug("stories.batch", items=len(records), stories_changed=len(b.stories))
+    log.debug("stories.batch", items=len(records), stories_changed=len(b.stories), closed=len(b.tombstones))
     return len(b.out)
 
 

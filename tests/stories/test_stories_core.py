@@ -17,6 +17,7 @@ from consumers.stories.decide import Evidence, gap_hours, gap_hours_us, micros, 
 from consumers.stories.domains import registered_domain
 from consumers.stories.evaluate import LABELED, bcubed, classified_facts, evaluate, gold_facts, read_labeled
 from consumers.stories.facts import Facts, from_classified
+from consumers.stories.index import BandIndex
 from consumers.stories.params import Params
 from consumers.stories.records import by_story, grown, opened, restore, signature_record
 from consumers.stories.stage import StoryKeeper
@@ -290,3 +291,17 @@ def test_gaps_over_microseconds_equal_gaps_over_datetimes_to_the_last_bit() -> N
     for us in rng.integers(-(10**12), 10**12, size=2000).tolist():
         t, first, last = T0 + timedelta(microseconds=us), T0, T0 + timedelta(hours=3, microseconds=7)
         assert gap_hours_us(micros(t), micros(first), micros(last)) == gap_hours(t, first, last)
+
+
+def test_the_band_index_finds_every_story_sharing_a_band_until_its_signatures_are_removed() -> None:
+    index = BandIndex(0.2, 64)
+    a, b = signature(WIRE, 64), signature(REWRITE, 64)
+    index.insert("s1", a)
+    index.insert("s2", a)
+    index.insert("s2", b)
+    assert index.query(a) == {"s1", "s2"} and index.query(b) >= {"s2"}
+    index.remove("s1", a)
+    assert index.query(a) == {"s2"}
+    index.remove("s2", a)
+    index.remove("s2", b)
+    assert index.query(a) == set() and index.query(b) == set()
