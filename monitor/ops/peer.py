@@ -9,15 +9,13 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
-import structlog
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from monitor.ingest.policy import FeedHealth
 from monitor.ops.status import FeedRow
-
-log = structlog.get_logger(__name__)
 
 # A child that does not answer within this is reported as not ready; probes have their own, longer timeouts.
 ASK_TIMEOUT_S = 2.0
@@ -80,8 +78,9 @@ def merge_readiness(own: dict[str, Any], peer: OpsPeer, theirs: dict[str, Any] |
 
 
 def merge_metrics(own: bytes, theirs: str) -> bytes:
-    """The parent's exposition with the child's samples added; a sample both export (process figures, the Kafka
-    probe) is the parent's."""
+    """The parent's exposition with the child's samples added. A count both export is the sum (a process that
+    imported a stage's metrics without running it reports zeros); of any other sample both export (process figures,
+    the Kafka probe, creation times) the parent's is kept."""
     if not theirs:
         return own
     families: dict[str, Metric] = {f.name: f for f in text_string_to_metric_families(own.decode())}
@@ -90,11 +89,23 @@ def merge_metrics(own: bytes, theirs: str) -> bytes:
         if mine is None:
             families[fam.name] = fam
             continue
-        keys = {(s.name, tuple(sorted(s.labels.items()))) for s in mine.samples}
-        mine.samples.extend(s for s in fam.samples if (s.name, tuple(sorted(s.labels.items()))) not in keys)
+        at = {_key(s): i for i, s in enumerate(mine.samples)}
+        for sample in fam.samples:
+            i = at.get(_key(sample))
+            if i is None:
+                mine.samples.append(sample)
+            elif fam.type in _COUNTS and not sample.name.endswith("_created"):
+                mine.samples[i] = mine.samples[i]._replace(value=mine.samples[i].value + sample.value)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(list(families.values())))
     return generate_latest(registry)
+
+
+_COUNTS = frozenset({"counter", "histogram", "summary"})
+
+
+def _key(sample: Sample) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return sample.name, tuple(sorted(sample.labels.items()))
 
 
 class _Families:

@@ -42,6 +42,7 @@ process_open_fds 10.0
 # HELP newsmon_stage_items_in_total Items read.
 # TYPE newsmon_stage_items_in_total counter
 newsmon_stage_items_in_total{stage="classify"} 5.0
+newsmon_stage_items_in_total{stage="ingest"} 0.0
 """
 THEIRS = """# HELP process_open_fds Number of open file descriptors.
 # TYPE process_open_fds gauge
@@ -62,7 +63,7 @@ def samples(text: bytes) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]
     return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
 
 
-def test_metrics_join_into_one_family_each_and_the_parents_process_figures_stay() -> None:
+def test_metrics_join_into_one_family_each_counts_add_up_and_the_parents_process_figures_stay() -> None:
     got = samples(merge_metrics(OWN, THEIRS))
     assert got[("process_open_fds", ())] == 10.0
     assert got[("newsmon_stage_items_in_total", (("stage", "classify"),))] == 5.0
