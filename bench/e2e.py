@@ -50,7 +50,9 @@ def farm_story(alert: dict[str, Any]) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def write_config(tmp: Path, bootstrap: str, hook: str, feeds_file: Path, interval: float, ops_port: int) -> Path:
+def write_config(
+    tmp: Path, bootstrap: str, hook: str, feeds_file: Path, interval: float, ops_port: int, scoring_workers: int
+) -> Path:
     rules = write_hook_rules(tmp, hook, {"id": "everything", "labels": {"cross_border_incident": 0.0}})
     cfg = {
         "kafka": {"bootstrap": bootstrap},
@@ -64,6 +66,7 @@ def write_config(tmp: Path, bootstrap: str, hook: str, feeds_file: Path, interva
             "per_host": 64,
         },
         "alerts": {"rules_file": str(rules)},
+        "classifier": {"workers": scoring_workers},
         "log": {"level": "WARNING", "format": "json"},
         "metrics": {"port": ops_port, "lag_interval_s": 1.0},
     }
@@ -211,7 +214,7 @@ async def measure(args: argparse.Namespace, tmp: Path, bootstrap: str) -> Result
             base = f"http://127.0.0.1:{hello['port']}"
             feeds_file = write_feed_list(tmp, base, args.feeds)
             hook, ops_port = receiver.url, free_port()
-            config = write_config(tmp, bootstrap, hook, feeds_file, args.interval, ops_port)
+            config = write_config(tmp, bootstrap, hook, feeds_file, args.interval, ops_port, args.scoring_workers)
             cmd = [sys.executable, "-m", "monitor", "--settings", str(config), "run"]
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
@@ -310,6 +313,8 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=5.0, help="poll interval of every feed, seconds")
     ap.add_argument("--rate", type=float, default=200.0, help="new stories per second across the farm")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds measured in steady state")
+    ap.add_argument("--scoring-workers", type=int, default=2,
+                    help="classifier.workers (1: scoring in a thread of the service, no worker processes)")  # fmt: skip
     ap.add_argument("--quick", action="store_true", help="200 feeds, 40 new stories/s, 30 s")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the logs and files here")
     args = ap.parse_args()
