@@ -75,6 +75,9 @@ async def run_service(
             if created:
                 log.info("topics.created", topics=created)
             tasks = {asyncio.create_task(stage(stop), name=name): name for name, stage in stages.items()}
+            # One turn of the loop runs each stage to its first await, where it registers its checks: until then,
+            # the checks so far would all hold and `/readyz` would say ready too early.
+            await asyncio.sleep(0)
             starting.up(f"stages {', '.join(stages)} started")
             log.info("service.started", stages=list(stages))
             try:

@@ -313,6 +313,30 @@ async def test_an_ingest_process_that_dies_stops_the_service(
     assert any(e["event"] == "stage.failed" and e["stage"] == "ingest" for e in logs)
 
 
+async def test_the_service_is_not_ready_before_its_stages_registered_their_checks(settings: Settings) -> None:
+    """`service` goes up once the stages ran to their first await, where they register their own checks."""
+    readiness, stop, seen = Readiness(), asyncio.Event(), []
+
+    async def stage(ev: asyncio.Event) -> None:
+        check = readiness.require("stage.own")
+        await ev.wait()
+        check.down("stopped")
+
+    async def probe() -> None:
+        while not stop.is_set():
+            seen.append((readiness.require("service").ok, "stage.own" in readiness.report()["checks"]))
+            await asyncio.sleep(0)
+
+    s = settings.model_copy(update={"metrics": MetricsSettings(port=0)})
+    probing = asyncio.create_task(probe())
+    task = asyncio.create_task(run_service(s, {"stage": stage}, stop, readiness))
+    assert await wait_for(lambda: readiness.require("service").ok, timeout_s=30)
+    stop.set()
+    await asyncio.wait_for(task, 30)
+    await probing
+    assert all(registered for up, registered in seen if up), "service up before the stage registered its check"
+
+
 # PromQL words that look like metric names once label lists, strings and ranges are gone.
 PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "group_left", "group_right"}
 
