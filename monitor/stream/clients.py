@@ -75,7 +75,7 @@ def make_producer(k: KafkaSettings, **overrides: object) -> AIOKafkaProducer:
         "acks": "all",
         "enable_idempotence": True,
         "linger_ms": 5,
-        "compression_type": "gzip",
+        "compression_type": None if k.compression == "none" else k.compression,
     }
     opts.update(overrides)
     return AIOKafkaProducer(**opts)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+from pydantic import ValidationError
+
 from monitor.messages import (
     Alert,
     AlertState,
@@ -23,7 +26,7 @@ from monitor.messages import (
     encode,
     encode_key,
 )
-from monitor.settings import Settings
+from monitor.settings import KafkaSettings, Settings
 from monitor.stream.clients import make_producer
 from monitor.topics import topic_specs
 from tests.support.kafka import read_topic
@@ -84,3 +87,23 @@ async def test_round_trip_of_each_message_type(settings: Settings) -> None:
         msg = samples[spec.message.__name__]
         assert records[0].key == encode_key(msg)
         assert decode(spec.message, records[0].value) == msg
+
+
+@pytest.mark.parametrize("codec", ["lz4", "zstd", "snappy", "gzip", "none"])
+async def test_each_compression_setting_round_trips_through_the_broker(settings: Settings, codec: str) -> None:
+    kafka = settings.kafka.model_copy(update={"compression": codec})
+    topic = settings.topics.raw
+    value = b'{"title": "' + b"border village " * 200 + b'"}'
+    producer = make_producer(kafka)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=b"k")
+    finally:
+        await producer.stop()
+    records = await read_topic(kafka.bootstrap_servers, topic, expect=1, idle_s=0.2)
+    assert [r.value for r in records] == [value]
+
+
+def test_an_unknown_compression_is_refused() -> None:
+    with pytest.raises(ValidationError, match="compression"):
+        KafkaSettings(compression="brotli")  # type: ignore[arg-type]
