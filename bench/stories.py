@@ -15,7 +15,6 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 import psutil
@@ -24,8 +23,9 @@ from bench.common import throwaway_broker
 from consumers.stories.cluster import Clusterer
 from consumers.stories.evaluate import LABELED, read_labeled
 from consumers.stories.facts import Facts, from_classified
-from consumers.stories.stage import StoryKeeper, run_stories
-from monitor.messages import LABELS, ClassifiedItem, Place, RawItem, Story, encode, encode_key
+from consumers.stories.keeper import StoryKeeper
+from consumers.stories.stage import run_stories
+from monitor.messages import LABELS, ClassifiedItem, Place, RawItem, encode, encode_key
 from monitor.settings import KafkaSettings, Settings, StorySettings, TopicSettings
 from monitor.stream.clients import make_consumer, make_producer
 from monitor.stream.produce import Outgoing, produce_each
@@ -152,34 +152,22 @@ def bench_slide(per_window: int, windows: float, samples: int = 12) -> dict[str,
             "clusterer_rss_mb_every_twelfth": "/".join(rss)}  # fmt: skip
 
 
-class _Table(dict[str, Story]):
-    """The table's part the keeper uses, in memory: the stage's work without the broker."""
-
-    def remember(self, key: str, value: Story) -> None:
-        self[key] = value
-
-    def forget(self, keys: list[str]) -> None:
-        for key in keys:
-            self.pop(key, None)
-
-
 def bench_keeper(items: list[ClassifiedItem], batch: int = 500) -> dict[str, float]:
-    """Items/s through the stage's per-batch work: decode, assign, grow and encode records, encode items."""
-    records = [SimpleNamespace(value=encode(m), key=encode_key(m), topic="news.classified", offset=n)
-               for n, m in enumerate(sorted(items, key=lambda m: m.item.published))]  # fmt: skip
-    keeper = StoryKeeper(Settings(), _Table())  # type: ignore[arg-type]
+    """Items/s through the stage's per-batch work apart from the broker: decode, assign, grow and encode records."""
+    values = [encode(m) for m in sorted(items, key=lambda m: m.item.published)]
+    settings = Settings()
+    keeper = StoryKeeper(settings.topics, settings.stories)
     started, cpu = time.perf_counter(), time.process_time()
     story_bytes = signature_bytes = 0
-    for at in range(0, len(records), batch):
-        b = keeper.assign(records[at : at + batch])  # type: ignore[arg-type]
-        story_bytes += sum(len(o.value or b"") for o in keeper.story_records(b))
+    for at in range(0, len(values), batch):
+        b = keeper.handle(values[at : at + batch])
+        story_bytes += sum(len(o.value or b"") for o in b.records)
         signature_bytes += sum(len(o.value or b"") for o in b.signatures)
-        keeper.remember(b)
     took, cpu = time.perf_counter() - started, time.process_time() - cpu
     # Bytes produced to the stories and signatures topics per item: records coalesce within a batch of `batch`.
-    return {"items": len(records), "items_per_s": len(records) / took, "items_per_cpu_s": len(records) / cpu,
-            "story_bytes_per_item": story_bytes / len(records),
-            "signature_bytes_per_item": signature_bytes / len(records)}  # fmt: skip
+    return {"items": len(values), "items_per_s": len(values) / took, "items_per_cpu_s": len(values) / cpu,
+            "story_bytes_per_item": story_bytes / len(values),
+            "signature_bytes_per_item": signature_bytes / len(values)}  # fmt: skip
 
 
 async def _fill(ks: KafkaSettings, topics: TopicSettings, items: list[ClassifiedItem]) -> None:

@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from consumers.stories.decide import Evidence, gap_hours_us, micros, overlap, rank, rule, unambiguous
+from consumers.stories.columns import Columns
+from consumers.stories.decide import Evidence, micros, overlap, rank, rule, unambiguous
 from consumers.stories.facts import Facts
 from consumers.stories.index import BandIndex
 from consumers.stories.params import Params
-from consumers.stories.text import signature, similarities
+from consumers.stories.text import signature
 
 
 def story_id_for(first_item_id: str) -> str:
@@ -32,10 +33,7 @@ class Cluster:
     countries: set[str]
     spots: set[str]
     labels: frozenset[str]
-    signatures: np.ndarray  # one row per indexed member
-    # `first` and `last` in microseconds since the epoch: the time gap to every candidate is taken in integers.
-    first_us: int = 0
-    last_us: int = 0
+    row: int  # the story's row in the clusterer's columns: its span, labels and indexed signatures
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +57,8 @@ class Clusterer:
     def __init__(self, params: Params | None = None) -> None:
         self.params = params or Params()
         self._lsh = BandIndex(self.params.lsh_threshold, self.params.num_perm)
+        self._cols = Columns(self.params.indexed_members, self.params.num_perm)
+        self._label_bits: dict[str, int] = {}
         self._stories: dict[str, Cluster] = {}
         self._story_of: dict[str, str] = {}  # item id -> story id, for every member of an open story
         self._by_spot: dict[str, set[str]] = {}
@@ -121,19 +121,7 @@ class Clusterer:
 
     # -- deciding -------------------------------------------------------------------------------------------------
     def _best(self, facts: Facts, sig: np.ndarray) -> tuple[str, Evidence, Cluster] | None:
-        found: dict[str, tuple[str, Evidence]] = {}
-        t = facts.published
-        t_us = micros(t)
-        gaps = [(c, gap_hours_us(t_us, c.first_us, c.last_us)) for c in self._candidates(facts, sig)]
-        near = [(c, gap) for c, gap in gaps if gap <= self._reach]
-        sims = similarities(sig, [c.signatures for c, _ in near])
-        for (cluster, gap), sim in zip(near, sims, strict=True):
-            if not self._may_join(facts, sim, gap, cluster):
-                continue
-            e = self._evidence(facts, sim, gap, cluster)
-            reason = rule(e, self.params)
-            if reason is not None:
-                found[cluster.story_id] = (reason, e)
+        found = {c.story_id: v for c, v in self._joinable(facts, sig)}
         kept = {sid: v for sid, v in found.items() if v in unambiguous(list(found.values()))}
         if not kept:
             return None
@@ -141,23 +129,39 @@ class Clusterer:
         reason, e = kept[sid]
         return reason, e, self._stories[sid]
 
-    def _candidates(self, facts: Facts, sig: np.ndarray) -> list[Cluster]:
-        ids = self._lsh.query(sig)
+    def _joinable(self, facts: Facts, sig: np.ndarray) -> list[tuple[Cluster, tuple[str, Evidence]]]:
+        """The candidate stories a rule lets the item join, each with the rule and its evidence."""
+        cands, spotted = self._candidates(facts, sig)
+        if not cands:
+            return []
+        rows = np.fromiter((c.row for c in cands), dtype=np.intp, count=len(cands))
+        gaps = self._cols.gaps(rows, micros(facts.published))
+        near = np.flatnonzero(gaps <= self._reach)
+        sims = self._cols.similarities(rows[near], sig)
+        p, near_gaps = self.params, gaps[near]
+        # A cheap first look over all of them: only text, a shared place or a shared label can join; most have none.
+        shares_label = (self._cols.labels[rows[near]] & self._bits(facts.labels)) != 0
+        may = (sims >= p.related_similarity) | (near < spotted) | (shares_label & (near_gaps <= p.country_gap_h))
+        out = []
+        for n, sim, gap in zip(near[may].tolist(), sims[may].tolist(), near_gaps[may].tolist(), strict=True):
+            e = self._evidence(facts, sim, gap, cands[n])
+            reason = rule(e, p)
+            if reason is not None:
+                out.append((cands[n], (reason, e)))
+        return out
+
+    def _candidates(self, facts: Facts, sig: np.ndarray) -> tuple[list[Cluster], int]:
+        """The stories sharing a place with the item (first, with their count), its text's band or a country."""
+        spotted: set[str] = set()
         for spot in facts.spots:
-            ids |= self._by_spot.get(spot, set())
+            spotted |= self._by_spot.get(spot, set())
+        ids = self._lsh.query(sig)
         for code in facts.countries:
             recent = self._by_country.get(code, {})
             ids.update(itertools.islice(reversed(recent), self.params.per_country_candidates))
-        return [self._stories[i] for i in ids if i in self._stories]
-
-    def _may_join(self, facts: Facts, sim: float, gap: float, c: Cluster) -> bool:
-        """A cheap first look: only text, a shared place or a shared label can join; most candidates have none."""
-        p = self.params
-        return (
-            sim >= p.related_similarity
-            or not facts.spots.isdisjoint(c.spots)
-            or (not facts.labels.isdisjoint(c.labels) and gap <= p.country_gap_h)
-        )
+        stories = self._stories
+        first = [stories[i] for i in spotted if i in stories]
+        return first + [stories[i] for i in ids - spotted if i in stories], len(first)
 
     def _evidence(self, facts: Facts, sim: float, gap: float, c: Cluster) -> Evidence:
         both_located = bool(facts.countries) and bool(c.countries)
@@ -177,16 +181,17 @@ class Clusterer:
         self, sid: str, at: datetime, countries: frozenset[str] | set[str], spots: frozenset[str] | set[str],
         labels: frozenset[str],
     ) -> None:  # fmt: skip
-        empty = np.empty((0, self.params.num_perm), dtype=np.uint32)
         us = micros(at)
-        self._stories[sid] = Cluster(sid, at, at, set(countries), set(spots), frozenset(labels), empty, us, us)
+        row = self._cols.take(us, us, self._bits(labels))
+        self._stories[sid] = Cluster(sid, at, at, set(countries), set(spots), frozenset(labels), row)
         for spot in spots:
             self._by_spot.setdefault(spot, set()).add(sid)
 
     def _add(self, c: Cluster, facts: Facts, sig: np.ndarray) -> int | None:
         """Add a member; return its signature's slot when it is indexed."""
         self._remember(facts.item_id, c.story_id, facts.published)
-        slot = len(c.signatures) if len(c.signatures) < self.params.indexed_members else None
+        indexed = int(self._cols.filled[c.row])
+        slot = indexed if indexed < self.params.indexed_members else None
         if slot is not None:
             self._index(c, sig)
         # The places of a story grow with its members, so a later report naming the village still finds it.
@@ -194,15 +199,30 @@ class Clusterer:
             c.spots.add(spot)
             self._by_spot.setdefault(spot, set()).add(c.story_id)
         c.countries |= facts.countries
-        c.labels |= facts.labels
+        if not facts.labels <= c.labels:
+            c.labels |= facts.labels
+            self._cols.labels[c.row] = self._bits(c.labels)
         if facts.published < c.first:
-            c.first, c.first_us = facts.published, micros(facts.published)
+            c.first = facts.published
+            self._cols.first[c.row] = micros(facts.published)
         self._touch(c, facts.published)
         return slot
 
     def _index(self, c: Cluster, sig: np.ndarray) -> None:
         self._lsh.insert(c.story_id, sig)
-        c.signatures = np.vstack([c.signatures, sig])
+        self._cols.add_signature(c.row, sig)
+
+    def _bits(self, labels: frozenset[str]) -> int:
+        """The labels as bits of an integer, each label's bit given when first seen."""
+        bits = 0
+        for label in labels:
+            bit = self._label_bits.get(label)
+            if bit is None:
+                if len(self._label_bits) == 62:
+                    raise ValueError("story clustering tells at most 62 labels apart")
+                bit = self._label_bits[label] = 1 << len(self._label_bits)
+            bits |= bit
+        return bits
 
     def _remember(self, item_id: str, sid: str, at: datetime) -> None:
         self._story_of[item_id] = sid
@@ -214,7 +234,8 @@ class Clusterer:
             recent.pop(c.story_id, None)
             recent[c.story_id] = None
         if at >= c.last:
-            c.last, c.last_us = at, micros(at)
+            c.last = at
+            self._cols.last[c.row] = micros(at)
             heapq.heappush(self._expiry, (at, c.story_id))
 
     def _advance(self, at: datetime) -> None:
@@ -237,8 +258,9 @@ class Clusterer:
         """Forget a story idle for a whole window; its members, all older than the window, go with the member heap."""
         del self._stories[c.story_id]
         self._closed.append(c.story_id)
-        for sig in c.signatures:
+        for sig in self._cols.signatures(c.row):
             self._lsh.remove(c.story_id, sig)
+        self._cols.release(c.row)
         for spot in c.spots:
             _discard(self._by_spot, spot, c.story_id)
         for code in c.countries:

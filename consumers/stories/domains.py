@@ -24,7 +24,14 @@ def _extractor() -> object | None:
 
 
 def _host(url: str) -> str:
-    host = urlsplit(url if "//" in url else f"//{url}").hostname or ""
+    # The part up to the path, query or fragment names the host; parsed once per distinct one, as outlets have few.
+    rest = url.split("//", 1)[1] if "//" in url else url
+    return _host_of(rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0])
+
+
+@lru_cache(maxsize=65536)
+def _host_of(netloc: str) -> str:
+    host = urlsplit(f"//{netloc}").hostname or ""
     return host.removeprefix("www.")
 
 

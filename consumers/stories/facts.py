@@ -5,10 +5,10 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from consumers.stories.domains import registered_domain
-from monitor.messages import ClassifiedItem, Place
+from monitor.messages import ClassifiedItem, Place, PlaceView, StoryView, as_utc
 
 # The lead is the part of a summary that carries the event; the rest adds words that other stories share.
 LEAD_CHARS = 400
@@ -30,12 +30,12 @@ class Facts:
     labels: frozenset[str]
 
 
-def spot_key(place: Place) -> str:
+def spot_key(place: Place | PlaceView) -> str:
     name = unicodedata.normalize("NFKC", place.name).casefold()
     return f"{place.code}:{name}"
 
 
-def place_sets(places: Iterable[Place]) -> tuple[frozenset[str], frozenset[str]]:
+def place_sets(places: Iterable[Place | PlaceView]) -> tuple[frozenset[str], frozenset[str]]:
     """The country codes and the below-country places of a list of places."""
     ps = list(places)
     return frozenset(p.code for p in ps), frozenset(spot_key(p) for p in ps if p.kind != "country")
@@ -45,8 +45,9 @@ def lead(summary: str) -> str:
     return summary[:LEAD_CHARS]
 
 
-def from_classified(msg: ClassifiedItem) -> Facts:
-    """The facts of a classified item: its text, time, outlet, and the places and labels the classifier found."""
+def from_classified(msg: ClassifiedItem | StoryView) -> Facts:
+    """The facts of a classified item (or of the story stage's view of one): its text, time, outlet, and the places
+    and labels the classifier found."""
     item = msg.item
     countries, spots = place_sets(msg.places)
     return Facts(
@@ -54,7 +55,8 @@ def from_classified(msg: ClassifiedItem) -> Facts:
         headline=item.title,
         text=f"{item.title}\n{lead(item.summary)}",
         lang=item.lang,
-        published=item.published,
+        # A view reads a time without an offset as it is written; messages read it as UTC.
+        published=item.published if item.published.tzinfo is UTC else as_utc(item.published),
         outlet=item.source,
         domain=registered_domain(item.url or item.feed_url),
         countries=countries,

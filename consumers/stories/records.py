@@ -4,6 +4,8 @@ the signature records of its first members, written once each."""
 from __future__ import annotations
 
 import binascii
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 import structlog
@@ -11,52 +13,93 @@ import structlog
 from consumers.stories.cluster import Assignment, Clusterer
 from consumers.stories.facts import Facts, place_sets
 from consumers.stories.text import decode_signature, encode_signature
-from monitor.messages import LABELS, ClassifiedItem, Place, Story, StoryMember, StorySignature, utcnow
+from monitor.messages import LABELS, Place, PlaceView, Story, StoryMember, StorySignature, utcnow
 
 log = structlog.get_logger(__name__)
 # Places a record lists: enough for any event, few enough that a noisy member cannot bloat it.
 MAX_PLACES = 100
+T = TypeVar("T")
+
+
+class Joined(NamedTuple):
+    """An item that joined a story in this batch: its facts, and the places and labels its record adds."""
+
+    facts: Facts
+    places: Sequence[Place | PlaceView]
+    labels: Sequence[str]
 
 
 def member(f: Facts) -> StoryMember:
     return StoryMember(item_id=f.item_id, outlet=f.outlet, domain=f.domain, lang=f.lang, published=f.published)
 
 
-def opened(a: Assignment, f: Facts, msg: ClassifiedItem) -> Story:
-    """The record of a story that this item opens."""
-    return Story(
-        story_id=a.story_id, first_seen=f.published, last_seen=f.published, headline=f.headline,
-        headline_lang=f.lang, members=[member(f)], member_count=1, domains=[f.domain] if f.domain else [],
-        places=_places([], msg.places), labels=list(msg.labels),
-    )  # fmt: skip
-
-
-def grown(story: Story, f: Facts, msg: ClassifiedItem, max_listed: int) -> Story:
-    """The record with one more member; the earliest member's headline represents the story.
+def merged(story: Story | None, story_id: str, joined: Sequence[Joined], max_listed: int) -> Story:
+    """The story's record with the members that joined it in a batch, made once per batch (a new record when None);
+    the earliest member's headline represents the story.
 
     Signatures written by earlier versions are dropped: they are on the signatures topic, written once each.
     """
-    earliest = f.published < story.first_seen
-    listed = [*story.members, member(f)] if len(story.members) < max_listed else story.members
-    labels = set(story.labels) | set(msg.labels)
+    if story is None:
+        story, joined = _opened(story_id, joined[0]), joined[1:]
+    if not joined:
+        return story
+    first_seen, headline, lang = story.first_seen, story.headline, story.headline_lang
+    members, labels = list(story.members), set[str](story.labels)
+    domains = _Listing(story.domains)
+    places: _Listing[Place | PlaceView] = _Listing(story.places, key=_place_key, most=MAX_PLACES)
+    for f, ps, lbs in joined:
+        if f.published < first_seen:
+            first_seen, headline, lang = f.published, f.headline, f.lang
+        if len(members) < max_listed:
+            members.append(member(f))
+        if f.domain:
+            domains.add(f.domain)
+        places.extend(ps)
+        labels.update(lbs)
     return story.model_copy(update={
-        "first_seen": min(story.first_seen, f.published), "last_seen": max(story.last_seen, f.published),
-        "headline": f.headline if earliest else story.headline,
-        "headline_lang": f.lang if earliest else story.headline_lang,
-        "members": listed, "member_count": story.member_count + 1,
-        "domains": [*story.domains, f.domain] if f.domain and f.domain not in story.domains else story.domains,
-        "places": _places(story.places, msg.places), "labels": [lb for lb in LABELS if lb in labels],
+        "first_seen": first_seen, "last_seen": max(story.last_seen, *(j.facts.published for j in joined)),
+        "headline": headline, "headline_lang": lang, "members": members,
+        "member_count": story.member_count + len(joined), "domains": domains.items,
+        "places": [_place(p) for p in places.items], "labels": [lb for lb in LABELS if lb in labels],
         "signatures": [], "updated_at": utcnow(),
     })  # fmt: skip
 
 
-def _places(known: list[Place], new: list[Place]) -> list[Place]:
-    out, seen = list(known), set(known)  # a set: comparing each new place with every known one grew with the story
-    for p in new:
-        if p not in seen and len(out) < MAX_PLACES:
-            out.append(p)
-            seen.add(p)
-    return out
+def _opened(story_id: str, j: Joined) -> Story:
+    f = j.facts
+    places: _Listing[Place | PlaceView] = _Listing(j.places, key=_place_key, most=MAX_PLACES)
+    return Story(
+        story_id=story_id, first_seen=f.published, last_seen=f.published, headline=f.headline, headline_lang=f.lang,
+        members=[member(f)], member_count=1, domains=[f.domain] if f.domain else [],
+        places=[_place(p) for p in places.items], labels=[lb for lb in LABELS if lb in j.labels],
+    )  # fmt: skip
+
+
+def _place_key(p: Place | PlaceView) -> tuple[str, str, str]:
+    return p.code, p.name, p.kind
+
+
+def _place(p: Place | PlaceView) -> Place:
+    return p if isinstance(p, Place) else Place(code=p.code, name=p.name, kind=p.kind)
+
+
+class _Listing(Generic[T]):
+    """A list that takes each value once (by `key`), up to `most` values: a set beside it, as comparing each new
+    value with every known one grew with the story."""
+
+    def __init__(self, items: Iterable[T], key: Callable[[T], Hashable] = lambda v: v, most: int | None = None) -> None:
+        self.items, self._key, self._most = list(items), key, most
+        self._seen = {key(v) for v in self.items}
+
+    def add(self, value: T) -> None:
+        k = self._key(value)
+        if k not in self._seen and (self._most is None or len(self.items) < self._most):
+            self.items.append(value)
+            self._seen.add(k)
+
+    def extend(self, values: Iterable[T]) -> None:
+        for v in values:
+            self.add(v)
 
 
 def signature_record(a: Assignment) -> StorySignature | None:

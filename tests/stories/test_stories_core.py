@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,9 +17,9 @@ from consumers.stories.domains import registered_domain
 from consumers.stories.evaluate import LABELED, bcubed, classified_facts, evaluate, gold_facts, read_labeled
 from consumers.stories.facts import Facts, from_classified
 from consumers.stories.index import BandIndex
+from consumers.stories.keeper import StoryKeeper
 from consumers.stories.params import Params
-from consumers.stories.records import by_story, grown, opened, restore, signature_record
-from consumers.stories.stage import StoryKeeper
+from consumers.stories.records import Joined, by_story, merged, restore, signature_record
 from consumers.stories.text import (
     SCHEME,
     decode_signature,
@@ -31,7 +30,7 @@ from consumers.stories.text import (
     signature,
     similarity,
 )
-from monitor.messages import ClassifiedItem, Place, RawItem, Story, encode
+from monitor.messages import ClassifiedItem, Place, RawItem, encode
 from monitor.settings import Settings
 from tests.support import story_golden
 
@@ -208,7 +207,8 @@ def test_a_story_record_grows_with_its_members_and_restores_the_same_story() -> 
     c = Clusterer()
     fa, fb = from_classified(first), from_classified(later)
     assigned = [c.assign(fa), c.assign(fb)]
-    story = grown(opened(assigned[0], fa, first), fb, later, max_listed=1)
+    opened = merged(None, assigned[0].story_id, [Joined(fa, first.places, first.labels)], max_listed=1)
+    story = merged(opened, opened.story_id, [Joined(fb, later.places, later.labels)], max_listed=1)
     assert story.member_count == 2 and len(story.members) == 1 and story.domains == ["one.example"]
     assert story.headline.startswith("UPDATE 1-") and story.first_seen == T0
     assert [p.name for p in story.places] == ["Armenia", "Sotk", "Azerbaijan"] and not story.signatures
@@ -262,28 +262,16 @@ def test_members_older_than_the_window_are_forgotten_while_their_story_stays_ope
     assert c.take_closed() == [sid] and c.items == 1
 
 
-class _Table(dict[str, Story]):
-    """The part of the stories table the keeper uses, in memory."""
-
-    def remember(self, key: str, value: Story) -> None:
-        self[key] = value
-
-    def forget(self, keys: list[str]) -> None:
-        for key in keys:
-            self.pop(key, None)
-
-
 def test_the_keeper_lets_go_of_the_records_of_stories_the_window_closed() -> None:
     sotk = [Place(code="AM", name="Armenia"), Place(code="AM", name="Sotk", kind="city")]
     old = _classified("a", WIRE, T0, "https://one.example/a", sotk)
     new = _classified("z", OTHER_CLASH, T0 + timedelta(hours=100), "https://two.example/z", sotk)
-    table = _Table()
-    keeper = StoryKeeper(Settings(), table)  # type: ignore[arg-type]
+    keeper = StoryKeeper(Settings().topics, Settings().stories)
     for msg in (old, new):
-        b = keeper.assign([SimpleNamespace(value=encode(msg), topic="news.classified", offset=0)])  # type: ignore[list-item]
+        b = keeper.handle([encode(msg)])
         assert len(b.signatures) == 1
-        keeper.remember(b)
-    assert list(table) == [keeper.clusterer.story_of("z")] and len(keeper.clusterer) == 1
+    assert list(keeper.stories) == [keeper.clusterer.story_of("z")] and len(keeper.clusterer) == 1
+    assert (b.tombstones[0].topic, b.tombstones[0].value) == ("news.stories", None)
 
 
 def test_gaps_over_microseconds_equal_gaps_over_datetimes_to_the_last_bit() -> None:
