@@ -23,7 +23,7 @@ from bench.common import throwaway_broker
 from consumers.stories.cluster import Clusterer
 from consumers.stories.evaluate import LABELED, read_labeled
 from consumers.stories.facts import Facts, from_classified
-from consumers.stories.keeper import StoryKeeper
+from consumers.stories.keeper import StoryKeeper, handle
 from consumers.stories.stage import run_stories
 from monitor.messages import LABELS, ClassifiedItem, Place, RawItem, encode, encode_key
 from monitor.settings import KafkaSettings, Settings, StorySettings, TopicSettings
@@ -160,7 +160,7 @@ def bench_keeper(items: list[ClassifiedItem], batch: int = 500) -> dict[str, flo
     started, cpu = time.perf_counter(), time.process_time()
     story_bytes = signature_bytes = 0
     for at in range(0, len(values), batch):
-        b = keeper.handle(values[at : at + batch])
+        b = handle(keeper, values[at : at + batch])
         story_bytes += sum(len(o.value or b"") for o in b.records)
         signature_bytes += sum(len(o.value or b"") for o in b.signatures)
     took, cpu = time.perf_counter() - started, time.process_time() - cpu

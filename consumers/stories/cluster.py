@@ -88,13 +88,15 @@ class Clusterer:
         closed, self._closed = self._closed, []
         return closed
 
-    def assign(self, facts: Facts) -> Assignment:
-        """Put the item in the best story it joins, or open a new story for it."""
+    def assign(self, facts: Facts, sig: np.ndarray | None = None) -> Assignment:
+        """Put the item in the best story it joins, or open a new story for it; `sig` is its text's signature when
+        computed already."""
         known = self._story_of.get(facts.item_id)
         if known is not None:
             return Assignment(known, "known")
         self._advance(facts.published)
-        sig = signature(facts.text, self.params.num_perm)
+        if sig is None:
+            sig = signature(facts.text, self.params.num_perm)
         best = self._best(facts, sig)
         if best is None:
             sid = story_id_for(facts.item_id)

@@ -45,6 +45,11 @@ def lead(summary: str) -> str:
     return summary[:LEAD_CHARS]
 
 
+def text_of(title: str, summary: str) -> str:
+    """The text an item is compared by: its headline and lead."""
+    return f"{title}\n{lead(summary)}"
+
+
 def from_classified(msg: ClassifiedItem | StoryView) -> Facts:
     """The facts of a classified item (or of the story stage's view of one): its text, time, outlet, and the places
     and labels the classifier found."""
@@ -53,7 +58,7 @@ def from_classified(msg: ClassifiedItem | StoryView) -> Facts:
     return Facts(
         item_id=item.id,
         headline=item.title,
-        text=f"{item.title}\n{lead(item.summary)}",
+        text=text_of(item.title, item.summary),
         lang=item.lang,
         # A view reads a time without an offset as it is written; messages read it as UTC.
         published=item.published if item.published.tzinfo is UTC else as_utc(item.published),

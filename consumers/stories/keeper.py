@@ -1,16 +1,33 @@
 """The story stage's work on a batch, apart from the broker: `news.classified` values in, every record the batch
-produces out (the items with their stories, new signatures, changed and closed stories' records), encoded."""
+produces out (the items with their stories, new signatures, changed and closed stories' records), encoded.
+
+The work is in three steps, so that the one that keeps state can run in a process of its own while the stage's
+process does the others: `read` (decode, sign: no state), `StoryKeeper.assign` (cluster, grow the stories' records),
+and `finish` (the items with their stories and the signature records: no state).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from consumers.stories.cluster import Clusterer
-from consumers.stories.facts import from_classified
+from consumers.stories.facts import from_classified, text_of
 from consumers.stories.params import params_from
-from consumers.stories.records import Joined, merged, restore, signature_record
-from monitor.messages import DecodeError, Story, StorySignature, StoryView, decode_view, encode, encode_key, with_story
+from consumers.stories.records import Joined, merged, restore
+from consumers.stories.text import encode_signature, signature
+from monitor.messages import (
+    DecodeError,
+    Story,
+    StorySignature,
+    StoryView,
+    decode_view,
+    encode,
+    encode_key,
+    with_story,
+)
 from monitor.settings import StorySettings, TopicSettings
 from monitor.stream.produce import Outgoing
 
@@ -29,11 +46,71 @@ class Batch:
     open: int = 0  # stories open after the batch
 
 
+@dataclass
+class Read:
+    """A batch as read: the values that decode, with their indexes and signatures (a row each), and why the others
+    do not."""
+
+    indexes: list[int]
+    values: list[bytes]
+    signatures: np.ndarray
+    letters: list[tuple[int, str]]
+
+
+@dataclass
+class Assigned:
+    """What the keeper made of the values read: each one's story and signature slot (-1: none written), and the
+    records of the stories the batch changed or closed."""
+
+    stories: list[str] = field(default_factory=list)
+    slots: list[int] = field(default_factory=list)
+    records: list[Outgoing] = field(default_factory=list)
+    tombstones: list[Outgoing] = field(default_factory=list)
+    assigned: int = 0
+    open: int = 0
+
+
+def read(values: Sequence[bytes | None], num_perm: int) -> Read:
+    """Decode a batch of `news.classified` values and sign the text of each."""
+    r = Read([], [], np.empty((0, num_perm), dtype=np.uint32), [])
+    sigs = []
+    for i, value in enumerate(values):
+        try:
+            view = decode_view(StoryView, value)
+        except DecodeError as exc:
+            r.letters.append((i, str(exc)))
+            continue
+        r.indexes.append(i)
+        r.values.append(value)  # type: ignore[arg-type]  # a value that decoded is bytes
+        sigs.append(signature(text_of(view.item.title, view.item.summary), num_perm))
+    if sigs:
+        r.signatures = np.stack(sigs)
+    return r
+
+
+def finish(topics: TopicSettings, r: Read, a: Assigned) -> Batch:
+    """The batch's records: each item with its story, the signatures written for the first members, the stories'."""
+    b = Batch(sources=r.indexes, letters=r.letters, records=a.records, tombstones=a.tombstones, assigned=a.assigned,
+              open=a.open)  # fmt: skip
+    for value, sig, sid, slot in zip(r.values, r.signatures, a.stories, a.slots, strict=True):
+        if slot >= 0:
+            record = StorySignature(story_id=sid, slot=slot, signature=encode_signature(sig))
+            b.signatures.append(Outgoing(topics.story_signatures, encode_key(record), encode(record)))
+        b.out.append(Outgoing(topics.storied, sid.encode(), with_story(value, sid)))
+    return b
+
+
+def handle(keeper: StoryKeeper, values: Sequence[bytes | None]) -> Batch:
+    """All three steps in this process."""
+    r = read(values, keeper.clusterer.params.num_perm)
+    return finish(keeper.topics, r, keeper.assign(r.values, r.signatures))
+
+
 class StoryKeeper:
     """The clusterer and the records of the stories it keeps open."""
 
     def __init__(self, topics: TopicSettings, settings: StorySettings) -> None:
-        self._topics, self._settings = topics, settings
+        self.topics, self._settings = topics, settings
         self.stories: dict[str, Story] = {}  # the record of every open story
         self.clusterer = Clusterer(params_from(settings))
         self._tombstones: list[Outgoing] = []
@@ -47,42 +124,31 @@ class StoryKeeper:
         self._close()
         return len(self.clusterer)
 
-    def handle(self, values: Sequence[bytes | None]) -> Batch:
-        """Assign a batch of `news.classified` values to stories and make every record it produces: the items with
-        their stories, new signatures, the records of the stories it changed, the tombstones of those it closed."""
-        b = Batch()
+    def assign(self, values: list[bytes], signatures: np.ndarray) -> Assigned:
+        """Assign each value read (by `read`) to a story, and grow and encode the records of the stories it changed."""
+        a = Assigned()
         joined: dict[str, list[Joined]] = {}
-        for i, value in enumerate(values):
-            try:
-                view = decode_view(StoryView, value)
-            except DecodeError as exc:
-                b.letters.append((i, str(exc)))
-                continue
-            self._one(b, joined, i, value, view)  # type: ignore[arg-type]  # a value that decoded is bytes
-        self._keep(b, joined)
-        b.tombstones, b.open = self.take_tombstones(), len(self.clusterer)
-        return b
+        for value, sig in zip(values, signatures, strict=True):
+            view = decode_view(StoryView, value)
+            f = from_classified(view)
+            got = self.clusterer.assign(f, sig)
+            if got.reason != "known":
+                joined.setdefault(got.story_id, []).append(Joined(f, view.places, view.labels))
+            a.stories.append(got.story_id)
+            a.slots.append(-1 if got.slot is None or got.reason == "known" else got.slot)
+        self._keep(a, joined)
+        a.tombstones, a.open = self.take_tombstones(), len(self.clusterer)
+        return a
 
-    def _one(self, b: Batch, joined: dict[str, list[Joined]], i: int, value: bytes, view: StoryView) -> None:
-        f = from_classified(view)
-        a = self.clusterer.assign(f)
-        if a.reason != "known":
-            joined.setdefault(a.story_id, []).append(Joined(f, view.places, view.labels))
-            sig = signature_record(a)
-            if sig is not None:
-                b.signatures.append(Outgoing(self._topics.story_signatures, encode_key(sig), encode(sig)))
-        b.out.append(Outgoing(self._topics.storied, a.story_id.encode(), with_story(value, a.story_id)))
-        b.sources.append(i)
-
-    def _keep(self, b: Batch, joined: dict[str, list[Joined]]) -> None:
+    def _keep(self, a: Assigned, joined: dict[str, list[Joined]]) -> None:
         """Grow each changed story's record once and keep it, then let go of the stories closed meanwhile: memory is
         bounded by the window. Their tombstones go out after the batch's records, which may be a closed story's last."""
-        topic, most = self._topics.stories, self._settings.max_listed_members
+        topic, most = self.topics.stories, self._settings.max_listed_members
         for sid, members in joined.items():
             story = merged(self.stories.get(sid), sid, members, most)
             self.stories[sid] = story
-            b.records.append(Outgoing(topic, encode_key(story), encode(story)))
-            b.assigned += len(members)
+            a.records.append(Outgoing(topic, encode_key(story), encode(story)))
+            a.assigned += len(members)
         self._close()
 
     def take_tombstones(self) -> list[Outgoing]:
@@ -92,7 +158,7 @@ class StoryKeeper:
 
     def _close(self) -> None:
         """Let go of the stories the window closed; their records are tombstoned, or compaction keeps them forever."""
-        t, indexed = self._topics, self.clusterer.params.indexed_members
+        t, indexed = self.topics, self.clusterer.params.indexed_members
         for sid in self.clusterer.take_closed():
             story = self.stories.pop(sid, None)
             # Signatures were written for the first members only, one slot each (none known: all slots).

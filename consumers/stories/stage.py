@@ -20,7 +20,7 @@ from typing import TypeAlias
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from consumers.stories.keeper import Batch
+from consumers.stories.keeper import Batch, Read
 from consumers.stories.records import by_story
 from consumers.stories.worker import Keeping, keeper_for
 from monitor.messages import Story, StorySignature, decode
@@ -33,6 +33,7 @@ from monitor.stream.table import read_latest
 
 log = structlog.get_logger(__name__)
 Record: TypeAlias = "ConsumerRecord[bytes, bytes]"
+Fetched: TypeAlias = "dict[TopicPartition, list[Record]]"
 
 
 async def _signatures(settings: Settings) -> dict[str, list[str]]:
@@ -52,21 +53,24 @@ async def run_stories(settings: Settings, stop: asyncio.Event) -> None:
                              max_poll_records=st.batch_size)  # fmt: skip
     keeper = keeper_for(settings.topics, st)
     done, opened = 0, 0
-    # The batch being produced while the next one is assigned: its records go out before the next one's.
+    # The batch being produced while the next one is assigned (its records go out before the next one's), and the
+    # one after, fetched, decoded and signed meanwhile.
     pending: asyncio.Task[int | None] | None = None
+    ahead: asyncio.Task[tuple[Fetched, Read] | None] | None = None
     try:
         opened = await _rebuild(settings, producer, keeper, stop)
         # What start-up made lives as long as the stage (the clients, the modules, the stories loaded when they are
         # kept here): frozen, it is no longer scanned by each full collection, which cost the stage a large share.
         gc.freeze()
         await start_client(consumer, settings.kafka)
-        while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=500, max_records=st.batch_size)
-            if not batch:
-                continue
-            # The batch before this one is produced meanwhile: by this loop while the keeper's process assigns
-            # this one, or, with the keeper in this loop, by the broker while this one is read and assigned.
-            b = await keeper.handle([r.value for recs in batch.values() for r in recs])
+        ahead = asyncio.create_task(_fetch(consumer, keeper, st.batch_size, stop))
+        while (got := await ahead) is not None:
+            batch, r = got
+            # While the keeper's process assigns this batch, this loop produces the one before and reads the next
+            # (with the keeper in this loop, the broker works on the one before meanwhile).
+            assigning = asyncio.create_task(keeper.assign(r))
+            ahead = asyncio.create_task(_fetch(consumer, keeper, st.batch_size, stop))
+            b = keeper.finish(r, await assigning)
             opened = b.open
             handled, pending = await _settled(pending), None
             if handled is None:
@@ -75,8 +79,9 @@ async def run_stories(settings: Settings, stop: asyncio.Event) -> None:
             pending = asyncio.create_task(_handle(consumer, producer, settings.topics.dead_letter, batch, b, stop))
         done += await _settled(pending) or 0
     finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
+        for task in (pending, ahead):
+            if task is not None and not task.done():
+                task.cancel()
         keeper.close()
         await consumer.stop()
         await producer.stop()
@@ -92,6 +97,17 @@ async def _rebuild(settings: Settings, producer: AIOKafkaProducer, keeper: Keepi
     if tombstones and await produce_retrying(producer, tombstones, stage="stories", stop=stop) is not None:
         log.debug("stories.closed", tombstones=len(tombstones))
     return opened
+
+
+async def _fetch(
+    consumer: AIOKafkaConsumer, keeper: Keeping, size: int, stop: asyncio.Event
+) -> tuple[Fetched, Read] | None:
+    """The next batch, decoded and signed; None once stopped."""
+    while not stop.is_set():
+        batch = await consumer.getmany(timeout_ms=500, max_records=size)
+        if batch:
+            return batch, keeper.read([r.value for recs in batch.values() for r in recs])
+    return None
 
 
 async def _settled(pending: asyncio.Task[int | None] | None) -> int | None:

@@ -1,6 +1,7 @@
 """Where the story keeper runs: in a process of its own, so clustering takes a core of its own while the stage's
-process consumes and produces, or in the stage's event loop. Values go in and encoded records come out, so little
-crosses between the processes."""
+process consumes and produces, or in the stage's event loop. This process reads and signs each batch and makes the
+records of its items; the keeper assigns them and keeps the stories' records. Values and signatures go in and
+encoded records come out, so little crosses between the processes."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
-from consumers.stories.keeper import Batch, StoryKeeper
+import numpy as np
+
+from consumers.stories.keeper import Assigned, Batch, Read, StoryKeeper, finish, read
 from monitor.messages import Story
 from monitor.settings import StorySettings, TopicSettings
 from monitor.stream.produce import Outgoing
@@ -23,45 +26,69 @@ class KeeperFailed(RuntimeError):
     """The keeper's process died: the stage stops, and a restart rebuilds the stories from their topics."""
 
 
-class Keeping(Protocol):
+class Keeping:
+    """Where the keeper runs; a batch is read and finished in this process either way."""
+
+    def __init__(self, topics: TopicSettings, settings: StorySettings) -> None:
+        self._topics, self._num_perm = topics, settings.num_perm
+
     async def rebuild(self, stories: dict[str, Story], signatures: dict[str, list[str]]) -> tuple[int, list[Outgoing]]:
         """Reopen the stories read at start-up; return how many are open and the tombstones of those the window
         closed."""
+        raise NotImplementedError
 
-    async def handle(self, values: Sequence[bytes | None]) -> Batch: ...
+    def read(self, values: Sequence[bytes | None]) -> Read:
+        """Decode and sign a batch of `news.classified` values, in this process."""
+        return read(values, self._num_perm)
 
-    def close(self) -> None: ...
+    async def assign(self, r: Read) -> Assigned:
+        """Assign a batch read to stories, where the keeper runs."""
+        return await self._assign(r.values, r.signatures)
 
-
-class KeeperHere:
-    """The keeper in the stage's event loop: one core for everything, and no second copy of the interpreter."""
-
-    def __init__(self, topics: TopicSettings, settings: StorySettings) -> None:
-        self._keeper = StoryKeeper(topics, settings)
-
-    async def rebuild(self, stories: dict[str, Story], signatures: dict[str, list[str]]) -> tuple[int, list[Outgoing]]:
-        return _rebuilt(self._keeper, stories, signatures)
+    def finish(self, r: Read, a: Assigned) -> Batch:
+        """Every record the batch produces, made in this process."""
+        return finish(self._topics, r, a)
 
     async def handle(self, values: Sequence[bytes | None]) -> Batch:
-        return self._keeper.handle(values)
+        """Every record a batch of `news.classified` values produces."""
+        r = self.read(values)
+        return self.finish(r, await self.assign(r))
+
+    async def _assign(self, values: list[bytes], signatures: np.ndarray) -> Assigned:
+        raise NotImplementedError
 
     def close(self) -> None:
         return None
 
 
-class KeeperProcess:
-    """The keeper in a spawned process; the stage's loop produces one batch while the process assigns the next."""
+class KeeperHere(Keeping):
+    """The keeper in the stage's event loop: one core for everything, and no second copy of the interpreter."""
 
     def __init__(self, topics: TopicSettings, settings: StorySettings) -> None:
+        super().__init__(topics, settings)
+        self._keeper = StoryKeeper(topics, settings)
+
+    async def rebuild(self, stories: dict[str, Story], signatures: dict[str, list[str]]) -> tuple[int, list[Outgoing]]:
+        return _rebuilt(self._keeper, stories, signatures)
+
+    async def _assign(self, values: list[bytes], signatures: np.ndarray) -> Assigned:
+        return self._keeper.assign(values, signatures)
+
+
+class KeeperProcess(Keeping):
+    """The keeper in a spawned process: it assigns one batch while this process produces the one before and reads
+    and signs the next."""
+
+    def __init__(self, topics: TopicSettings, settings: StorySettings) -> None:
+        super().__init__(topics, settings)
         self._pool: ProcessPoolExecutor | None = spawn_pool(1, _start, topics, settings)
 
     async def rebuild(self, stories: dict[str, Story], signatures: dict[str, list[str]]) -> tuple[int, list[Outgoing]]:
         opened, tombstones = await self._run(_rebuild, stories, signatures)
         return opened, tombstones
 
-    async def handle(self, values: Sequence[bytes | None]) -> Batch:
-        batch: Batch = await self._run(_handle, list(values))
-        return batch
+    async def _assign(self, values: list[bytes], signatures: np.ndarray) -> Assigned:
+        return await self._run(_assign, values, signatures)
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         if self._pool is None:
@@ -107,5 +134,5 @@ def _rebuild(stories: dict[str, Story], signatures: dict[str, list[str]]) -> tup
     return _rebuilt(_worker_keeper(), stories, signatures)
 
 
-def _handle(values: list[bytes | None]) -> Batch:
-    return _worker_keeper().handle(values)
+def _assign(values: list[bytes], signatures: np.ndarray) -> Assigned:
+    return _worker_keeper().assign(values, signatures)

@@ -17,7 +17,7 @@ from consumers.stories.domains import registered_domain
 from consumers.stories.evaluate import LABELED, bcubed, classified_facts, evaluate, gold_facts, read_labeled
 from consumers.stories.facts import Facts, from_classified
 from consumers.stories.index import BandIndex
-from consumers.stories.keeper import StoryKeeper
+from consumers.stories.keeper import StoryKeeper, handle
 from consumers.stories.params import Params
 from consumers.stories.records import Joined, by_story, merged, restore, signature_record
 from consumers.stories.text import (
@@ -268,7 +268,7 @@ def test_the_keeper_lets_go_of_the_records_of_stories_the_window_closed() -> Non
     new = _classified("z", OTHER_CLASH, T0 + timedelta(hours=100), "https://two.example/z", sotk)
     keeper = StoryKeeper(Settings().topics, Settings().stories)
     for msg in (old, new):
-        b = keeper.handle([encode(msg)])
+        b = handle(keeper, [encode(msg)])
         assert len(b.signatures) == 1
     assert list(keeper.stories) == [keeper.clusterer.story_of("z")] and len(keeper.clusterer) == 1
     assert (b.tombstones[0].topic, b.tombstones[0].value) == ("news.stories", None)
