@@ -4,8 +4,8 @@ the signature records of its first members, written once each."""
 from __future__ import annotations
 
 import binascii
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from typing import Generic, NamedTuple, TypeVar
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import structlog
@@ -18,7 +18,6 @@ from monitor.messages import LABELS, Place, PlaceView, Story, StoryMember, Story
 log = structlog.get_logger(__name__)
 # Places a record lists: enough for any event, few enough that a noisy member cannot bloat it.
 MAX_PLACES = 100
-T = TypeVar("T")
 
 
 class Joined(NamedTuple):
@@ -45,61 +44,61 @@ def merged(story: Story | None, story_id: str, joined: Sequence[Joined], max_lis
         return story
     first_seen, headline, lang = story.first_seen, story.headline, story.headline_lang
     members, labels = list(story.members), set[str](story.labels)
-    domains = _Listing(story.domains)
-    places: _Listing[Place | PlaceView] = _Listing(story.places, key=_place_key, most=MAX_PLACES)
+    domains, places = _Domains(story.domains), _Places(story.places)
     for f, ps, lbs in joined:
         if f.published < first_seen:
             first_seen, headline, lang = f.published, f.headline, f.lang
         if len(members) < max_listed:
             members.append(member(f))
-        if f.domain:
-            domains.add(f.domain)
+        domains.add(f.domain)
         places.extend(ps)
         labels.update(lbs)
     return story.model_copy(update={
         "first_seen": first_seen, "last_seen": max(story.last_seen, *(j.facts.published for j in joined)),
         "headline": headline, "headline_lang": lang, "members": members,
         "member_count": story.member_count + len(joined), "domains": domains.items,
-        "places": [_place(p) for p in places.items], "labels": [lb for lb in LABELS if lb in labels],
+        "places": places.items, "labels": [lb for lb in LABELS if lb in labels],
         "signatures": [], "updated_at": utcnow(),
     })  # fmt: skip
 
 
 def _opened(story_id: str, j: Joined) -> Story:
     f = j.facts
-    places: _Listing[Place | PlaceView] = _Listing(j.places, key=_place_key, most=MAX_PLACES)
+    places = _Places([])
+    places.extend(j.places)
     return Story(
         story_id=story_id, first_seen=f.published, last_seen=f.published, headline=f.headline, headline_lang=f.lang,
-        members=[member(f)], member_count=1, domains=[f.domain] if f.domain else [],
-        places=[_place(p) for p in places.items], labels=[lb for lb in LABELS if lb in j.labels],
+        members=[member(f)], member_count=1, domains=[f.domain] if f.domain else [], places=places.items,
+        labels=[lb for lb in LABELS if lb in j.labels],
     )  # fmt: skip
 
 
-def _place_key(p: Place | PlaceView) -> tuple[str, str, str]:
-    return p.code, p.name, p.kind
+class _Domains:
+    """A story's outlets in order of first report, each once: a set beside the list, as comparing each new outlet
+    with every known one grew with the story."""
+
+    def __init__(self, known: list[str]) -> None:
+        self.items, self._seen = list(known), set(known)
+
+    def add(self, domain: str) -> None:
+        if domain and domain not in self._seen:
+            self.items.append(domain)
+            self._seen.add(domain)
 
 
-def _place(p: Place | PlaceView) -> Place:
-    return p if isinstance(p, Place) else Place(code=p.code, name=p.name, kind=p.kind)
+class _Places:
+    """A story's places in order of first mention, each once, at most MAX_PLACES of them."""
 
+    def __init__(self, known: list[Place]) -> None:
+        self.items = list(known)
+        self._seen = {(p.code, p.name, p.kind) for p in known}
 
-class _Listing(Generic[T]):
-    """A list that takes each value once (by `key`), up to `most` values: a set beside it, as comparing each new
-    value with every known one grew with the story."""
-
-    def __init__(self, items: Iterable[T], key: Callable[[T], Hashable] = lambda v: v, most: int | None = None) -> None:
-        self.items, self._key, self._most = list(items), key, most
-        self._seen = {key(v) for v in self.items}
-
-    def add(self, value: T) -> None:
-        k = self._key(value)
-        if k not in self._seen and (self._most is None or len(self.items) < self._most):
-            self.items.append(value)
-            self._seen.add(k)
-
-    def extend(self, values: Iterable[T]) -> None:
-        for v in values:
-            self.add(v)
+    def extend(self, places: Iterable[Place | PlaceView]) -> None:
+        for p in places:
+            key = (p.code, p.name, p.kind)
+            if key not in self._seen and len(self.items) < MAX_PLACES:
+                self.items.append(p if isinstance(p, Place) else Place(code=p.code, name=p.name, kind=p.kind))
+                self._seen.add(key)
 
 
 def signature_record(a: Assignment) -> StorySignature | None:
