@@ -2,7 +2,7 @@
 assign, grow the record, encode), the stage end to end on a real broker, and resident memory with N items in the
 window. Prints its figures.
 
-Run: .venv/bin/python -m bench.stories [--items 200000] [--stage-items 20000] [--quick]
+Run: .venv/bin/python -m bench.stories [--items 200000] [--stage-items 20000] [--runs 3] [--quick]
 """
 
 from __future__ import annotations
@@ -153,9 +153,11 @@ def bench_slide(per_window: int, windows: float, samples: int = 12) -> dict[str,
 
 
 def bench_keeper(items: list[ClassifiedItem], batch: int = 500) -> dict[str, float]:
-    """Items/s through the stage's per-batch work apart from the broker: decode, assign, grow and encode records."""
+    """Items/s through the stage's per-batch work apart from the broker (decode, sign, assign, grow and encode
+    records) in one process, and the memory the keeper holds with all the items in its window."""
     values = [encode(m) for m in sorted(items, key=lambda m: m.item.published)]
     settings = Settings()
+    before = rss_mb()
     keeper = StoryKeeper(settings.topics, settings.stories)
     started, cpu = time.perf_counter(), time.process_time()
     story_bytes = signature_bytes = 0
@@ -167,7 +169,8 @@ def bench_keeper(items: list[ClassifiedItem], batch: int = 500) -> dict[str, flo
     # Bytes produced to the stories and signatures topics per item: records coalesce within a batch of `batch`.
     return {"items": len(values), "items_per_s": len(values) / took, "items_per_cpu_s": len(values) / cpu,
             "story_bytes_per_item": story_bytes / len(values),
-            "signature_bytes_per_item": signature_bytes / len(values)}  # fmt: skip
+            "signature_bytes_per_item": signature_bytes / len(values), "stories": len(keeper.stories),
+            "items_in_window": keeper.clusterer.items, "keeper_rss_mb": rss_mb() - before}  # fmt: skip
 
 
 async def _fill(ks: KafkaSettings, topics: TopicSettings, items: list[ClassifiedItem]) -> None:
@@ -193,40 +196,74 @@ async def _partitions(consumer: Any, topic: str) -> list[Any]:
     return [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
 
 
-def bench_stage(items: list[ClassifiedItem]) -> dict[str, float]:
-    """The stage on a real broker: items pre-filled on news.classified, time until all are on news.storied."""
+def bench_stage(items: list[ClassifiedItem], runs: int) -> dict[str, dict[str, Any]]:
+    """The stage on a real broker, `runs` times with the keeper in a process of its own and as many in the stage's
+    event loop: items pre-filled on news.classified, time until all are on news.storied. The median run of each."""
     with throwaway_broker() as broker:
-        return asyncio.run(_stage(broker.bootstrap, items))
+        return asyncio.run(_stages(broker.bootstrap, items, runs))
 
 
-async def _stage(bootstrap: str, items: list[ClassifiedItem]) -> dict[str, float]:
-    settings = Settings(kafka=KafkaSettings(bootstrap=bootstrap), stories=StorySettings(batch_size=1000))
+async def _stages(bootstrap: str, items: list[ClassifiedItem], runs: int) -> dict[str, dict[str, Any]]:
+    out: dict[str, list[dict[str, Any]]] = {"own_process": [], "in_loop": []}
+    for n in range(runs):
+        for mode, own in (("own_process", True), ("in_loop", False)):
+            out[mode].append(await _stage(bootstrap, items, f"run{n}-{mode}", own))
+    return {mode: _median(rs) for mode, rs in out.items()}
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    mid = sorted(runs, key=lambda r: r["items_per_s"])[len(runs) // 2]
+    return {**mid, "runs_items_per_s": "/".join(f"{r['items_per_s']:.0f}" for r in runs)}
+
+
+async def _stage(bootstrap: str, items: list[ClassifiedItem], prefix: str, own_process: bool) -> dict[str, Any]:
+    topics = TopicSettings(**{name: f"{prefix}.{value}" for name, value in TopicSettings().model_dump().items()
+                              if isinstance(value, str)}, partitions=1)  # fmt: skip
+    stories = StorySettings(batch_size=1000, own_process=own_process, group_id=f"{prefix}.stories")
+    settings = Settings(kafka=KafkaSettings(bootstrap=bootstrap), topics=topics, stories=stories)
     await ensure_topics(settings.kafka, topic_specs(settings.topics), 1)
     await _fill(settings.kafka, settings.topics, items)
     stop = asyncio.Event()
     # One client for the end offsets: a client started per look cost as much CPU time as a sizeable part of the stage.
     watcher = make_consumer(settings.kafka, group_id=None)
     await watcher.start()
-    started, cpu = time.perf_counter(), time.process_time()
+    started = time.perf_counter()
     task = asyncio.create_task(run_stories(settings, stop))
     try:
-        while await _storied(watcher, settings.topics.storied) < len(items):  # noqa: ASYNC110
-            await asyncio.sleep(0.2)  # the end offsets are the signal; the stage has no event to wait on
-        took, cpu = time.perf_counter() - started, time.process_time() - cpu
+        # From the first batch on news.storied to the last: the stage at work, its start-up apart.
+        first, first_at, cpu = await _until(watcher, settings.topics.storied, 1)
+        _, last_at, _ = await _until(watcher, settings.topics.storied, len(items))
+        cpu = time.process_time() - cpu
+        memory = _memory()
     finally:
         stop.set()
         await task
         await watcher.stop()
-    # CPU time of this process only: the stage and the reads of the end offsets, not the broker's.
-    return {"items": len(items), "items_per_s": len(items) / took, "items_per_cpu_s": len(items) / cpu,
-            "seconds": took}  # fmt: skip
+    n = len(items) - first
+    # CPU time of this process only: the stage and the reads of the end offsets, not the broker's nor the keeper's.
+    return {"items": len(items), "items_per_s": n / (last_at - first_at), "items_per_cpu_s_here": n / cpu,
+            "start_s": first_at - started, **memory}  # fmt: skip
+
+
+async def _until(watcher: Any, topic: str, count: int) -> tuple[int, float, float]:
+    """Wait until `topic` holds `count` records; return how many it held then, the time and the CPU time."""
+    while (held := await _storied(watcher, topic)) < count:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)  # the end offsets are the signal; the stage has no event to wait on
+    return held, time.perf_counter(), time.process_time()
+
+
+def _memory() -> dict[str, float]:
+    """Resident memory of this process (the benchmark's items included) and of the keeper's process, if any."""
+    keepers = [p for p in psutil.Process().children() if any("spawn_main" in a for a in p.cmdline())]
+    return {"rss_mb_here": psutil.Process().memory_info().rss / 2**20,
+            "keeper_process_rss_mb": sum(p.memory_info().rss for p in keepers) / 2**20}  # fmt: skip
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--items", type=int, default=200_000, help="items in the window for the core and memory")
     ap.add_argument("--stage-items", type=int, default=20_000, help="items through the stage on a real broker")
-    ap.add_argument("--runs", type=int, default=3, help="runs of the core; the median is printed")
+    ap.add_argument("--runs", type=int, default=3, help="runs of the core and of each stage mode; medians printed")
     ap.add_argument("--slide", type=float, default=0.0, help="also slide the window over this many windows of --items")
     ap.add_argument("--only-slide", action="store_true", help="run the sliding-window memory benchmark alone")
     ap.add_argument("--quick", action="store_true", help="20,000 items in the window and 5,000 through the stage")
@@ -242,10 +279,10 @@ def main() -> None:
     core = sorted(runs, key=lambda r: r["items_per_s"])[len(runs) // 2]
     each = "/".join(f"{r['items_per_s']:.0f}" for r in runs)
     print(f"core:   {fmt(core)}  runs_items_per_s={each}", flush=True)
-    small = items[: args.stage_items]
-    print(f"keeper: {fmt(bench_keeper(small))}", flush=True)
+    print(f"keeper: {fmt(bench_keeper(items))}", flush=True)
     if args.stage_items:
-        print(f"stage:  {fmt(bench_stage(small))}", flush=True)
+        for mode, figures in bench_stage(items[: args.stage_items], args.runs).items():
+            print(f"stage ({mode}):  {fmt(figures)}", flush=True)
 
 
 def fmt(figures: dict[str, Any]) -> str:
