@@ -301,7 +301,7 @@ class StorySettings(_Section):
     # Members listed in a story's record; later ones are counted but not listed, so a record stays small.
     max_listed_members: int = Field(500, ge=10, le=5000)
     batch_size: int = Field(500, ge=1, le=100000)
-    # On: stories are assigned in a process of their own (another core, about 60 MB more) while the stage's process
+    # On: stories are assigned in a process of their own (another core, another interpreter) while the stage's process
     # consumes and produces; off: in the stage's event loop.
     own_process: bool = True
 
