@@ -6,8 +6,9 @@ Open stories are rebuilt from `news.stories` and their first members' signatures
 nor reopens one: an item read again after a crash is found among the members and keeps its story. The stories of
 a window are global, so one member of the group assigns them (scale-out by a blocking key is not built yet).
 
-A batch is assigned while the one before it is produced; it is produced once that one is acknowledged and
-committed, so records reach each topic in the order they were made and offsets are committed in order.
+A batch is assigned (by the keeper, in a process of its own or in this loop: worker.py) while the one before it is
+produced and the one after it is read; it is produced once the one before is acknowledged and committed, so records
+reach each topic in the order they were made and offsets are committed in order.
 """
 
 from __future__ import annotations
