@@ -644,6 +644,21 @@ _any_json = msgspec.json.Decoder()
 _json = msgspec.json.Encoder()
 
 
+def encode_member(item_id: str, outlet: str, domain: str, lang: str, published: datetime) -> bytes:
+    """One `StoryMember` as it appears in a story's record, for `encode_story`."""
+    fields = {"item_id": item_id, "outlet": outlet, "domain": domain, "lang": lang, "published": _utc_text(published)}
+    return _json.encode(fields)
+
+
+def encode_story(fields: dict[str, Any], members: bytes) -> bytes:
+    """A `Story` value from its fields (times as datetimes) and its members encoded each once by `encode_member`,
+    joined by commas: a story's record is written again for each batch that grows it, and its members, most of it,
+    are not encoded again each time."""
+    out = {k: _utc_text(v) if isinstance(v, datetime) else v for k, v in fields.items()}
+    out["schema_version"], out["members"] = Story.model_fields["schema_version"].default, msgspec.Raw(b"[%s]" % members)
+    return _json.encode(out)
+
+
 def with_story(value: bytes, story_id: str) -> bytes:
     """A `news.classified` value as read (already checked by `decode_view(StoryView, ...)`), with its story: the value
     of `news.storied`. Its fields pass through unparsed, several times cheaper than decoding and encoding the message.

@@ -16,7 +16,7 @@ import numpy as np
 from consumers.stories.cluster import Clusterer
 from consumers.stories.facts import from_classified, text_of
 from consumers.stories.params import params_from
-from consumers.stories.records import Joined, merged, restore
+from consumers.stories.records import Joined, StoryRecord, merged, restore
 from consumers.stories.text import encode_signature, signature
 from monitor.messages import (
     DecodeError,
@@ -111,14 +111,14 @@ class StoryKeeper:
 
     def __init__(self, topics: TopicSettings, settings: StorySettings) -> None:
         self.topics, self._settings = topics, settings
-        self.stories: dict[str, Story] = {}  # the record of every open story
+        self.stories: dict[str, StoryRecord] = {}  # the record of every open story
         self.clusterer = Clusterer(params_from(settings))
         self._tombstones: list[Outgoing] = []
 
     def rebuild(self, stories: dict[str, Story], signatures: dict[str, list[str]]) -> int:
         """Reopen every story read from the stories topic that is still inside the window; return how many are open.
         The tombstones of the others are taken with `take_tombstones`."""
-        self.stories.update(stories)
+        self.stories.update((sid, StoryRecord(story)) for sid, story in stories.items())
         for sid, story in sorted(stories.items(), key=lambda kv: kv[1].last_seen):
             restore(self.clusterer, story, signatures.get(sid))
         self._close()
@@ -145,9 +145,9 @@ class StoryKeeper:
         bounded by the window. Their tombstones go out after the batch's records, which may be a closed story's last."""
         topic, most = self.topics.stories, self._settings.max_listed_members
         for sid, members in joined.items():
-            story = merged(self.stories.get(sid), sid, members, most)
-            self.stories[sid] = story
-            a.records.append(Outgoing(topic, encode_key(story), encode(story)))
+            record = merged(self.stories.get(sid), sid, members, most)
+            self.stories[sid] = record
+            a.records.append(Outgoing(topic, sid.encode(), record.encode()))
             a.assigned += len(members)
         self._close()
 

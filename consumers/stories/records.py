@@ -13,7 +13,17 @@ import structlog
 from consumers.stories.cluster import Assignment, Clusterer
 from consumers.stories.facts import Facts, place_sets
 from consumers.stories.text import decode_signature, encode_signature
-from monitor.messages import LABELS, Place, PlaceView, Story, StoryMember, StorySignature, utcnow
+from monitor.messages import (
+    LABELS,
+    Place,
+    PlaceView,
+    Story,
+    StoryMember,
+    StorySignature,
+    encode_member,
+    encode_story,
+    utcnow,
+)
 
 log = structlog.get_logger(__name__)
 # Places a record lists: enough for any event, few enough that a noisy member cannot bloat it.
@@ -32,45 +42,62 @@ def member(f: Facts) -> StoryMember:
     return StoryMember(item_id=f.item_id, outlet=f.outlet, domain=f.domain, lang=f.lang, published=f.published)
 
 
-def merged(story: Story | None, story_id: str, joined: Sequence[Joined], max_listed: int) -> Story:
-    """The story's record with the members that joined it in a batch, made once per batch (a new record when None);
-    the earliest member's headline represents the story.
+class StoryRecord:
+    """An open story's record as the keeper keeps it and grows it in place: its fields, and its listed members
+    encoded once each (a member object each cost about a kilobyte, and encoding them all again at every batch most
+    of the time spent on records)."""
 
-    Signatures written by earlier versions are dropped: they are on the signatures topic, written once each.
-    """
-    if story is None:
-        story, joined = _opened(story_id, joined[0]), joined[1:]
-    if not joined:
-        return story
-    first_seen, headline, lang = story.first_seen, story.headline, story.headline_lang
-    members, labels = list(story.members), set[str](story.labels)
-    domains, places = _Domains(story.domains), _Places(story.places)
-    for f, ps, lbs in joined:
-        if f.published < first_seen:
-            first_seen, headline, lang = f.published, f.headline, f.lang
-        if len(members) < max_listed:
-            members.append(member(f))
-        domains.add(f.domain)
-        places.extend(ps)
-        labels.update(lbs)
-    return story.model_copy(update={
-        "first_seen": first_seen, "last_seen": max(story.last_seen, *(j.facts.published for j in joined)),
-        "headline": headline, "headline_lang": lang, "members": members,
-        "member_count": story.member_count + len(joined), "domains": domains.items,
-        "places": places.items, "labels": [lb for lb in LABELS if lb in labels],
-        "signatures": [], "updated_at": utcnow(),
-    })  # fmt: skip
+    def __init__(self, story: Story) -> None:
+        self.story_id, self.member_count = story.story_id, story.member_count
+        self.first_seen, self.last_seen = story.first_seen, story.last_seen
+        self.headline, self.headline_lang = story.headline, story.headline_lang
+        self.labels = set[str](story.labels)
+        self.domains, self.places = _Domains(story.domains), _Places(story.places)
+        self.listed = len(story.members)
+        self.members = bytearray(b",".join(encode_member(m.item_id, m.outlet, m.domain, m.lang, m.published)
+                                           for m in story.members))  # fmt: skip
+
+    @classmethod
+    def opened(cls, story_id: str, j: Joined) -> StoryRecord:
+        """The record of a story that this item opens."""
+        f = j.facts
+        record = cls(Story(story_id=story_id, first_seen=f.published, last_seen=f.published, headline=f.headline,
+                           headline_lang=f.lang))  # fmt: skip
+        record.grow([j], max_listed=1)
+        return record
+
+    def grow(self, joined: Sequence[Joined], max_listed: int) -> None:
+        """Add the members that joined the story in a batch; the earliest member's headline represents the story."""
+        for f, ps, lbs in joined:
+            if f.published < self.first_seen:
+                self.first_seen, self.headline, self.headline_lang = f.published, f.headline, f.lang
+            self.last_seen = max(self.last_seen, f.published)
+            if self.listed < max_listed:
+                member = encode_member(f.item_id, f.outlet, f.domain, f.lang, f.published)
+                self.members += b"," + member if self.listed else member
+                self.listed += 1
+            self.member_count += 1
+            self.domains.add(f.domain)
+            self.places.extend(ps)
+            self.labels.update(lbs)
+
+    def encode(self) -> bytes:
+        """The story's value on the stories topic. Signatures are on the signatures topic, written once each."""
+        fields = {
+            "story_id": self.story_id, "first_seen": self.first_seen, "last_seen": self.last_seen,
+            "headline": self.headline, "headline_lang": self.headline_lang, "member_count": self.member_count,
+            "domains": self.domains.items, "places": self.places.items,
+            "labels": [lb for lb in LABELS if lb in self.labels], "signatures": [], "updated_at": utcnow(),
+        }  # fmt: skip
+        return encode_story(fields, bytes(self.members))
 
 
-def _opened(story_id: str, j: Joined) -> Story:
-    f = j.facts
-    places = _Places([])
-    places.extend(j.places)
-    return Story(
-        story_id=story_id, first_seen=f.published, last_seen=f.published, headline=f.headline, headline_lang=f.lang,
-        members=[member(f)], member_count=1, domains=[f.domain] if f.domain else [], places=places.items,
-        labels=[lb for lb in LABELS if lb in j.labels],
-    )  # fmt: skip
+def merged(record: StoryRecord | None, story_id: str, joined: Sequence[Joined], max_listed: int) -> StoryRecord:
+    """The story's record grown by the members that joined it in a batch (a new record when None)."""
+    if record is None:
+        record, joined = StoryRecord.opened(story_id, joined[0]), joined[1:]
+    record.grow(joined, max_listed)
+    return record
 
 
 class _Domains:
@@ -87,17 +114,18 @@ class _Domains:
 
 
 class _Places:
-    """A story's places in order of first mention, each once, at most MAX_PLACES of them."""
+    """A story's places in order of first mention, each once, at most MAX_PLACES of them, as they are written."""
 
     def __init__(self, known: list[Place]) -> None:
-        self.items = list(known)
-        self._seen = {(p.code, p.name, p.kind) for p in known}
+        self.items: list[dict[str, str]] = []
+        self._seen: set[tuple[str, str, str]] = set()
+        self.extend(known)
 
     def extend(self, places: Iterable[Place | PlaceView]) -> None:
         for p in places:
             key = (p.code, p.name, p.kind)
             if key not in self._seen and len(self.items) < MAX_PLACES:
-                self.items.append(p if isinstance(p, Place) else Place(code=p.code, name=p.name, kind=p.kind))
+                self.items.append({"code": p.code, "name": p.name, "kind": p.kind})
                 self._seen.add(key)
 
 

@@ -19,7 +19,7 @@ from consumers.stories.facts import Facts, from_classified
 from consumers.stories.index import BandIndex
 from consumers.stories.keeper import StoryKeeper, handle
 from consumers.stories.params import Params
-from consumers.stories.records import Joined, by_story, merged, restore, signature_record
+from consumers.stories.records import Joined, StoryRecord, by_story, merged, restore, signature_record
 from consumers.stories.text import (
     SCHEME,
     decode_signature,
@@ -30,7 +30,7 @@ from consumers.stories.text import (
     signature,
     similarity,
 )
-from monitor.messages import ClassifiedItem, Place, RawItem, encode
+from monitor.messages import ClassifiedItem, Place, RawItem, Story, decode, encode
 from monitor.settings import Settings
 from tests.support import story_golden
 
@@ -208,7 +208,7 @@ def test_a_story_record_grows_with_its_members_and_restores_the_same_story() -> 
     fa, fb = from_classified(first), from_classified(later)
     assigned = [c.assign(fa), c.assign(fb)]
     opened = merged(None, assigned[0].story_id, [Joined(fa, first.places, first.labels)], max_listed=1)
-    story = merged(opened, opened.story_id, [Joined(fb, later.places, later.labels)], max_listed=1)
+    story = decode(Story, merged(opened, opened.story_id, [Joined(fb, later.places, later.labels)], 1).encode())
     assert story.member_count == 2 and len(story.members) == 1 and story.domains == ["one.example"]
     assert story.headline.startswith("UPDATE 1-") and story.first_seen == T0
     assert [p.name for p in story.places] == ["Armenia", "Sotk", "Azerbaijan"] and not story.signatures
@@ -223,6 +223,22 @@ def test_a_story_record_grows_with_its_members_and_restores_the_same_story() -> 
     assert restore(earlier, story.model_copy(update={"signatures": [r.signature for r in records]}))
     assert earlier.assign(third).story_id == story.story_id
     assert not restore(Clusterer(), story, ["not base64!"])
+
+
+def test_a_record_read_back_from_the_topic_grows_as_the_one_kept_did() -> None:
+    sotk = [Place(code="AM", name="Armenia"), Place(code="AM", name="Sotk", kind="city")]
+    items = [_classified(n, WIRE, T0 + timedelta(hours=h), f"https://{n}.example/{n}", sotk) for n, h in
+             (("a", 1), ("b", 0), ("c", 2), ("d", 3))]  # fmt: skip
+    joined = [Joined(from_classified(m), m.places, m.labels) for m in items]
+    kept = merged(None, "s1", joined[:2], max_listed=3)
+    back = StoryRecord(decode(Story, kept.encode()))
+    for record in (kept, back):
+        merged(record, "s1", joined[2:], max_listed=3)
+    stories = [decode(Story, r.encode()).model_copy(update={"updated_at": T0}) for r in (kept, back)]
+    assert stories[0] == stories[1]
+    assert [m.item_id for m in stories[0].members] == ["a", "b", "c"] and stories[0].member_count == 4
+    assert stories[0].domains == ["a.example", "b.example", "c.example", "d.example"]
+    assert stories[0].first_seen == T0 and stories[0].last_seen == T0 + timedelta(hours=3)
 
 
 def test_only_the_first_members_of_a_story_get_a_signature_record() -> None:
