@@ -18,7 +18,6 @@ from monitor.messages import (
     Place,
     PlaceView,
     Story,
-    StoryMember,
     StorySignature,
     encode_member,
     encode_story,
@@ -38,14 +37,10 @@ class Joined(NamedTuple):
     labels: Sequence[str]
 
 
-def member(f: Facts) -> StoryMember:
-    return StoryMember(item_id=f.item_id, outlet=f.outlet, domain=f.domain, lang=f.lang, published=f.published)
-
-
 class StoryRecord:
     """An open story's record as the keeper keeps it and grows it in place: its fields, and its listed members
-    encoded once each (a member object each cost about a kilobyte, and encoding them all again at every batch most
-    of the time spent on records)."""
+    encoded once each: as objects, members took most of the keeper's memory, and encoding them all again at every
+    batch most of its time spent on records."""
 
     def __init__(self, story: Story) -> None:
         self.story_id, self.member_count = story.story_id, story.member_count
