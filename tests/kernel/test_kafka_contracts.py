@@ -29,7 +29,7 @@ from monitor.messages import (
 from monitor.settings import KafkaSettings, Settings
 from monitor.stream.clients import make_producer
 from monitor.topics import topic_specs
-from tests.support.kafka import read_topic
+from tests.support.kafka import produce_one, read_topic
 
 
 async def test_round_trip_of_each_message_type(settings: Settings) -> None:
@@ -94,12 +94,7 @@ async def test_each_compression_setting_round_trips_through_the_broker(settings:
     kafka = settings.kafka.model_copy(update={"compression": codec})
     topic = settings.topics.raw
     value = b'{"title": "' + b"border village " * 200 + b'"}'
-    producer = make_producer(kafka)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, value, key=b"k")
-    finally:
-        await producer.stop()
+    await produce_one(kafka, topic, value)
     records = await read_topic(kafka.bootstrap_servers, topic, expect=1, idle_s=0.2)
     assert [r.value for r in records] == [value]
 

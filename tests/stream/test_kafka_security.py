@@ -16,8 +16,9 @@ import pytest
 from monitor.broker.local import free_port
 from monitor.messages import RawItem
 from monitor.settings import ConfigError, KafkaSettings, load_settings
-from monitor.stream.clients import KafkaAccessError, make_consumer, make_producer
+from monitor.stream.clients import KafkaAccessError, make_consumer
 from monitor.topics import TopicSpec, ensure_topics
+from tests.support.kafka import produce_one
 from tests.support.secured_broker import PASSWORD, USER, Pki, SecuredBroker, make_pki
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,12 +54,7 @@ async def _round_trip(ks: KafkaSettings, group_id: str | None = None) -> None:
     topic = f"t{uuid.uuid4().hex[:10]}.secured"
     assert await ensure_topics(ks, [TopicSpec(topic, RawItem, 1)], 1) == [topic]
     body = uuid.uuid4().bytes
-    producer = make_producer(ks)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, body, key=b"k")
-    finally:
-        await producer.stop()
+    await produce_one(ks, topic, body)
     consumer = make_consumer(ks, topic, group_id=group_id)
     await consumer.start()
     try:

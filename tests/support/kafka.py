@@ -1,4 +1,4 @@
-"""Reading a whole topic, its end offsets and a group's committed offsets back in tests."""
+"""Producing a record, and reading a whole topic, its end offsets and a group's committed offsets back, in tests."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import asyncio
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+
+from monitor.settings import KafkaSettings
+from monitor.stream.clients import make_producer
 
 
 async def read_topic(
@@ -72,3 +75,13 @@ async def group_caught_up(bootstrap: str, group_id: str, topic: str) -> bool:
     ends = await end_offsets(bootstrap, topic)
     done = await committed_offsets(bootstrap, group_id, topic)
     return any(ends.values()) and all(done.get(p, 0) == end for p, end in ends.items())
+
+
+async def produce_one(kafka: KafkaSettings, topic: str, value: bytes, key: bytes = b"k") -> None:
+    """Produce one record with the project's producer for these settings, and wait for its acknowledgement."""
+    producer = make_producer(kafka)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
