@@ -21,10 +21,13 @@ from typing import TypeAlias
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from consumers.stories import metrics
 from consumers.stories.keeper import Batch, Read
 from consumers.stories.records import by_story
 from consumers.stories.worker import Keeping, keeper_for
 from monitor.messages import Story, StorySignature, decode
+from monitor.ops.consumer import ConsumerWatch
+from monitor.ops.readiness import Readiness
 from monitor.settings import Settings
 from monitor.stream import dead_letter
 from monitor.stream.clients import make_consumer, make_producer, start_client
@@ -43,9 +46,15 @@ async def _signatures(settings: Settings) -> dict[str, list[str]]:
     return by_story(list(records.values()))
 
 
-async def run_stories(settings: Settings, stop: asyncio.Event) -> None:
-    """Run until stopped: load the open stories, then assign every classified item to one."""
+async def run_stories(settings: Settings, stop: asyncio.Event, readiness: Readiness | None = None) -> None:
+    """Run until stopped: load the open stories, then assign every classified item to one.
+
+    Readiness: `stories.loaded` once the open stories are rebuilt, `stories.partitions` while the consumer holds
+    partitions.
+    """
     st = settings.stories
+    ready = readiness or Readiness()
+    loaded, assigned = ready.require("stories.loaded"), ready.require("stories.partitions")
     # A batch of 500 items makes a megabyte of records: in batches of up to 256 KiB instead of aiokafka's 16 KiB, the
     # broker handles a few requests per batch rather than dozens, which cost it (and this client) more than the bytes.
     producer = make_producer(settings.kafka, linger_ms=20, max_batch_size=256 << 10)
@@ -58,12 +67,16 @@ async def run_stories(settings: Settings, stop: asyncio.Event) -> None:
     # one after, fetched, decoded and signed meanwhile.
     pending: asyncio.Task[int | None] | None = None
     ahead: asyncio.Task[tuple[Fetched, Read] | None] | None = None
+    watch: ConsumerWatch | None = None
     try:
         opened = await _rebuild(settings, producer, keeper, stop)
+        loaded.up(f"{opened} open stories rebuilt")
+        metrics.OPEN.set(opened)
         # What start-up made lives as long as the stage (the clients, the modules, the stories loaded when they are
         # kept here): frozen, it is no longer scanned by each full collection, which cost the stage a large share.
         gc.freeze()
         await start_client(consumer, settings.kafka)
+        watch = ConsumerWatch(consumer, "stories", assigned, settings.metrics.lag_interval_s)
         ahead = asyncio.create_task(_fetch(consumer, keeper, st.batch_size, stop))
         while (got := await ahead) is not None:
             batch, r = got
@@ -84,6 +97,8 @@ async def run_stories(settings: Settings, stop: asyncio.Event) -> None:
             if task is not None and not task.done():
                 task.cancel()
         keeper.close()
+        if watch is not None:
+            await watch.close()
         await consumer.stop()
         await producer.stop()
         log.info("stories.stopped", items=done, open=opened)
@@ -107,7 +122,9 @@ async def _fetch(
     while not stop.is_set():
         batch = await consumer.getmany(timeout_ms=500, max_records=size)
         if batch:
-            return batch, keeper.read([r.value for recs in batch.values() for r in recs])
+            values = [r.value for recs in batch.values() for r in recs]
+            metrics.STAGE.read(len(values))
+            return batch, keeper.read(values)
     return None
 
 
@@ -136,6 +153,9 @@ async def _handle(
     if b.tombstones and await produce_retrying(producer, b.tombstones, stage="stories", stop=stop) is None:
         return None
     await commit(consumer, {tp: recs[-1].offset + 1 for tp, recs in batch.items() if recs}, "stories")
+    metrics.STAGE.wrote(len(b.out))
+    metrics.STAGE.bad_input(len(b.letters) + len(lettered))
+    metrics.OPEN.set(b.open)
     if b.letters or lettered:
         log.warning("stories.bad_input", undecodable=len(b.letters), too_large=len(lettered))
     log.debug("stories.batch", items=len(records), stories_changed=len(b.records), closed=len(b.tombstones))

@@ -47,7 +47,7 @@ def build_stages(
     if "stories" in wanted:
         from consumers.stories.stage import run_stories
 
-        stages["stories"] = lambda stop: run_stories(settings, stop)
+        stages["stories"] = lambda stop: run_stories(settings, stop, readiness)
     if "shadow" in wanted:
         from consumers.alert.rules import load_rules
         from consumers.shadow.stage import load_shadow_model, run_shadow

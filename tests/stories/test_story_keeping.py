@@ -11,16 +11,28 @@ from pathlib import Path
 
 import psutil
 import pytest
+from prometheus_client import REGISTRY
 
 from consumers.stories.evaluate import LABELED, read_labeled
 from consumers.stories.stage import run_stories
 from consumers.stories.worker import KeeperFailed, KeeperProcess
 from monitor.messages import ClassifiedItem, Contribution, DeadLetter, decode
+from monitor.ops.readiness import Readiness
 from monitor.settings import Settings
 from monitor.stream.clients import make_producer
 from tests.stories.test_story_closing import own_topics
 from tests.stories.test_story_stage import classified, storied
 from tests.support.kafka import read_topic
+from tests.support.waiting import wait_for
+
+# What the batch of four values below adds to the stage's counts: three go to the dead letters.
+COUNTS = {"newsmon_stage_items_in_total": 4, "newsmon_stage_items_out_total": 1,
+          "newsmon_dead_letters_total": 3}  # fmt: skip
+
+
+def sample(name: str) -> float:
+    labels = {"stage": "stories"} | ({"reason": "bad_input"} if "dead_letters" in name else {})
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.mark.parametrize("own_process", [True, False])
@@ -41,14 +53,20 @@ async def test_bad_input_is_dead_lettered_and_an_item_passes_whole_with_its_stor
             await producer.send_and_wait(settings.topics.classified, value, key=b"k")
     finally:
         await producer.stop()
-    stop = asyncio.Event()
-    task = asyncio.create_task(run_stories(settings, stop))
+    before = {name: sample(name) for name in COUNTS}
+    stop, ready = asyncio.Event(), Readiness()
+    task = asyncio.create_task(run_stories(settings, stop, ready))
     try:
         given = await storied(settings, 1)
         letters = await read_topic(settings.kafka.bootstrap, settings.topics.dead_letter, expect=3)
+        # Counted once the batch is committed, after its records are on the topics.
+        assert await wait_for(lambda: sample("newsmon_stage_items_out_total") > before["newsmon_stage_items_out_total"])
+        report = ready.report()
+        assert report["ready"] and set(report["checks"]) == {"stories.loaded", "stories.partitions"}, report
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+    assert {name: sample(name) - before[name] for name in COUNTS} == COUNTS
     reasons = [decode(DeadLetter, r.value).reason for r in letters]
     assert len(reasons) == 3 and "schema_version" in reasons[1] and "empty value" in reasons[2], reasons
     out = await read_topic(settings.kafka.bootstrap, settings.topics.storied, expect=1)
