@@ -42,7 +42,6 @@ class Batch:
     signatures: list[Outgoing] = field(default_factory=list)
     records: list[Outgoing] = field(default_factory=list)  # of the stories the batch changed
     tombstones: list[Outgoing] = field(default_factory=list)
-    assigned: int = 0  # items that joined or opened a story (not read before)
     open: int = 0  # stories open after the batch
 
 
@@ -66,7 +65,6 @@ class Assigned:
     slots: list[int] = field(default_factory=list)
     records: list[Outgoing] = field(default_factory=list)
     tombstones: list[Outgoing] = field(default_factory=list)
-    assigned: int = 0
     open: int = 0
 
 
@@ -90,8 +88,7 @@ def read(values: Sequence[bytes | None], num_perm: int) -> Read:
 
 def finish(topics: TopicSettings, r: Read, a: Assigned) -> Batch:
     """The batch's records: each item with its story, the signatures written for the first members, the stories'."""
-    b = Batch(sources=r.indexes, letters=r.letters, records=a.records, tombstones=a.tombstones, assigned=a.assigned,
-              open=a.open)  # fmt: skip
+    b = Batch(sources=r.indexes, letters=r.letters, records=a.records, tombstones=a.tombstones, open=a.open)
     for value, sig, sid, slot in zip(r.values, r.signatures, a.stories, a.slots, strict=True):
         if slot >= 0:
             record = StorySignature(story_id=sid, slot=slot, signature=encode_signature(sig))
@@ -118,9 +115,10 @@ class StoryKeeper:
     def rebuild(self, stories: dict[str, Story], signatures: dict[str, list[str]]) -> int:
         """Reopen every story read from the stories topic that is still inside the window; return how many are open.
         The tombstones of the others are taken with `take_tombstones`."""
-        self.stories.update((sid, StoryRecord(story)) for sid, story in stories.items())
         for sid, story in sorted(stories.items(), key=lambda kv: kv[1].last_seen):
-            restore(self.clusterer, story, signatures.get(sid))
+            # A story that cannot be reopened (its signatures unreadable, logged) is not kept: no item can join it.
+            if restore(self.clusterer, story, signatures.get(sid)):
+                self.stories[sid] = StoryRecord(story)
         self._close()
         return len(self.clusterer)
 
@@ -148,7 +146,6 @@ class StoryKeeper:
             record = merged(self.stories.get(sid), sid, members, most)
             self.stories[sid] = record
             a.records.append(Outgoing(topic, sid.encode(), record.encode()))
-            a.assigned += len(members)
         self._close()
 
     def take_tombstones(self) -> list[Outgoing]:

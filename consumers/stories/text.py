@@ -83,19 +83,11 @@ def signature(text: str, num_perm: int) -> np.ndarray:
 
 
 def similarity(sig: np.ndarray, known: np.ndarray) -> float:
-    """The highest estimated Jaccard similarity between a signature and the rows of `known`."""
-    return similarities(sig, [known])[0]
-
-
-def similarities(sig: np.ndarray, groups: list[np.ndarray]) -> list[float]:
-    """For each group of signatures (rows), the highest estimated Jaccard similarity with `sig`, in one pass."""
-    sizes = [len(g) for g in groups]
-    if not any(sizes):
-        return [0.0] * len(groups)
-    equal = np.count_nonzero(np.concatenate([g for g in groups if len(g)]) == sig, axis=1)
-    starts = np.cumsum([0, *[n for n in sizes if n]])[:-1]
-    best = iter((np.maximum.reduceat(equal, starts) / len(sig)).tolist())
-    return [next(best) if n else 0.0 for n in sizes]
+    """The highest estimated Jaccard similarity between a signature and the rows of `known` (0 with none): the share
+    of positions where they hold the same value."""
+    if not len(known):
+        return 0.0
+    return float(np.count_nonzero(known == sig, axis=1).max() / len(sig))
 
 
 def encode_signature(sig: np.ndarray) -> str:

@@ -309,3 +309,13 @@ def test_the_band_index_finds_every_story_sharing_a_band_until_its_signatures_ar
     index.remove("s2", a)
     index.remove("s2", b)
     assert index.query(a) == set() and index.query(b) == set()
+
+
+def test_a_story_whose_signatures_are_unreadable_is_not_kept_at_rebuild() -> None:
+    sotk = [Place(code="AM", name="Armenia"), Place(code="AM", name="Sotk", kind="city")]
+    m = _classified("a", WIRE, T0, "https://one.example/a", sotk)
+    story = decode(Story, merged(None, "s1", [Joined(from_classified(m), m.places, m.labels)], 5).encode())
+    keeper = StoryKeeper(Settings().topics, Settings().stories)
+    assert keeper.rebuild({"s1": story, "s2": story.model_copy(update={"story_id": "s2"})},
+                          {"s1": ["not base64!"], "s2": [encode_signature(signature(WIRE, 64))]}) == 1  # fmt: skip
+    assert list(keeper.stories) == ["s2"]

@@ -7,7 +7,7 @@ import numpy as np
 
 from consumers.stories.columns import Columns
 from consumers.stories.decide import gap_hours_us
-from consumers.stories.text import similarities
+from consumers.stories.text import similarity
 
 
 def test_columns_give_the_gaps_and_similarities_one_story_at_a_time_gives() -> None:
@@ -35,4 +35,4 @@ def test_columns_give_the_gaps_and_similarities_one_story_at_a_time_gives() -> N
         expected_gaps = [gap_hours_us(t, kept[r][0], kept[r][1]) for r in pick.tolist()]
         assert cols.gaps(pick, t).tolist() == expected_gaps
         groups = [np.array(kept[r][2], dtype=np.uint32).reshape(-1, 64) for r in pick.tolist()]
-        assert cols.similarities(pick, sig).tolist() == similarities(sig, groups)
+        assert cols.similarities(pick, sig).tolist() == [similarity(sig, g) for g in groups]
