@@ -49,11 +49,6 @@ class Keeping:
         """Every record the batch produces, made in this process."""
         return finish(self._topics, r, a)
 
-    async def handle(self, values: Sequence[bytes | None]) -> Batch:
-        """Every record a batch of `news.classified` values produces."""
-        r = self.read(values)
-        return self.finish(r, await self.assign(r))
-
     async def _assign(self, values: list[bytes], signatures: np.ndarray) -> Assigned:
         raise NotImplementedError
 

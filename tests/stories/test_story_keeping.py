@@ -84,7 +84,7 @@ async def test_a_keeper_process_that_dies_fails_the_batch_instead_of_losing_it(s
         assert len(workers) == 1
         os.kill(workers[0].pid, signal.SIGKILL)
         with pytest.raises(KeeperFailed, match="died"):
-            await keeper.handle([classified(read_labeled(LABELED)[0], 1).model_dump_json().encode()])
+            await keeper.assign(keeper.read([classified(read_labeled(LABELED)[0], 1).model_dump_json().encode()]))
     finally:
         keeper.close()
 
