@@ -36,20 +36,17 @@ def as_utc(v: datetime) -> datetime:
     return v.astimezone(UTC)
 
 
-_utc = as_utc
-
-
 @lru_cache(maxsize=65536)
 def _utc_text(d: datetime) -> str:
     """A time as written on every topic; cached because a story's record repeats its members' times on each write."""
-    return _utc(d).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return as_utc(d).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 # ISO 8601 in UTC with a literal Z and microseconds: lossless, readable by any client, sortable as text. Read back
 # in UTC too; the validator sits on the date fields alone, as one per field of a message would cost a call each.
 UtcDatetime = Annotated[
     datetime,
-    AfterValidator(_utc),
+    AfterValidator(as_utc),
     PlainSerializer(_utc_text, return_type=str),
 ]
 

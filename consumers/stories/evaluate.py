@@ -12,7 +12,7 @@ from typing import Any
 
 from consumers.stories.cluster import Clusterer
 from consumers.stories.domains import registered_domain
-from consumers.stories.facts import Facts, lead, place_sets
+from consumers.stories.facts import Facts, place_sets, text_of
 from consumers.stories.params import Params
 from monitor.messages import Place
 
@@ -83,11 +83,10 @@ def _checked(line: str, n: int) -> dict[str, Any]:
 
 def facts_of(row: Mapping[str, Any], places: Iterable[Place], labels: Iterable[str]) -> Facts:
     countries, spots = place_sets(places)
-    summary = lead(row.get("lead", ""))
     return Facts(
         item_id=row["id"],
         headline=row["title"],
-        text=f"{row['title']}\n{summary}",
+        text=text_of(row["title"], row.get("lead", "")),
         lang=row.get("lang", ""),
         published=datetime.fromisoformat(row["published"].replace("Z", "+00:00")),
         outlet=row.get("outlet", ""),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from consumers.stories.domains import registered_domain
 from monitor.messages import ClassifiedItem, Place, PlaceView, StoryView, as_utc
@@ -61,7 +61,7 @@ def from_classified(msg: ClassifiedItem | StoryView) -> Facts:
         text=text_of(item.title, item.summary),
         lang=item.lang,
         # A view reads a time without an offset as it is written; messages read it as UTC.
-        published=item.published if item.published.tzinfo is UTC else as_utc(item.published),
+        published=as_utc(item.published),
         outlet=item.source,
         domain=registered_domain(item.url or item.feed_url),
         countries=countries,
